@@ -1,0 +1,214 @@
+"""ScenarioAgent: one scenario's sandbox, identity and agent job for one run."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pulumi
+import pulumi_azuread as azuread
+from pulumi_azure_native import app, authorization, resources
+
+from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
+from haymaker import naming
+from haymaker.errors import InvalidInput
+from haymaker.runspec import MAX_DURATION_HOURS, MIN_DURATION_HOURS, iso
+
+SECRET_NAME = "agent-client-secret"
+MAX_CPU = 2.0
+
+
+@dataclass(frozen=True)
+class ScenarioAgentArgs:
+    run_id: str
+    environment: str
+    scenario: str
+    azure_roles: tuple[str, ...]
+    location: str
+    agent_image: str
+    duration_hours: int
+    expires_at: datetime
+    start_at: datetime
+    managed_environment_id: pulumi.Input[str]
+    job_resource_group_name: pulumi.Input[str]
+    tenant_id: pulumi.Input[str]
+    subscription_id: pulumi.Input[str]
+    owner_object_id: pulumi.Input[str]
+    graph_permissions: tuple[str, ...] = ()
+    graph_service_principal_id: pulumi.Input[str] | None = None
+    cpu: float = 0.5
+    memory: str = "1Gi"
+    cleanup_buffer_minutes: int = 30
+    credential_grace_minutes: int = 60
+
+    def validate(self) -> None:
+        """Refuse bad args before any resource is declared."""
+        naming.check_run_id_shape(self.run_id)
+        if not MIN_DURATION_HOURS <= self.duration_hours <= MAX_DURATION_HOURS:
+            raise InvalidInput(f"{self.scenario}: duration {self.duration_hours} h is outside "
+                               f"{MIN_DURATION_HOURS}-{MAX_DURATION_HOURS} h")
+        if not self.azure_roles:
+            raise InvalidInput(f"{self.scenario}: an agent needs at least one Azure role")
+        for role in self.azure_roles:
+            known = BUILTIN_ROLES.get(role)
+            if known is None:
+                raise InvalidInput(f"{self.scenario}: unknown role {role!r}: use a role from components/roles.py")
+            if known.privileged:
+                raise InvalidInput(f"{self.scenario}: agents may not hold {role!r}: pick a narrower role")
+        for perm in self.graph_permissions:
+            if perm not in GRAPH_APP_ROLES:
+                raise InvalidInput(f"{self.scenario}: unknown Graph permission {perm!r}")
+        if self.graph_permissions and self.graph_service_principal_id is None:
+            raise InvalidInput(f"{self.scenario}: Graph permissions need the Microsoft Graph service principal id")
+        if not 0 < self.cpu <= MAX_CPU:
+            raise InvalidInput(f"{self.scenario}: cpu {self.cpu} is outside 0-{MAX_CPU}")
+        if self.start_at >= self.expires_at:
+            raise InvalidInput(f"{self.scenario}: the job would start after the run expires")
+        for name in (self.job_name,):
+            if not naming.is_valid_job_name(name):
+                raise InvalidInput(f"{self.scenario}: job name {name!r} breaks Container Apps naming rules")
+        if not naming.is_valid_resource_group_name(self.resource_group_name):
+            raise InvalidInput(f"{self.scenario}: resource group name {self.resource_group_name!r} is invalid")
+
+    @property
+    def resource_group_name(self) -> str:
+        return naming.resource_group_name(self.run_id, self.scenario)
+
+    @property
+    def job_name(self) -> str:
+        return naming.job_name(self.run_id, self.scenario)
+
+    @property
+    def replica_timeout_seconds(self) -> int:
+        """Hard stop of the agent: its working hours plus the cleanup buffer."""
+        return self.duration_hours * 3600 + self.cleanup_buffer_minutes * 60
+
+    @property
+    def credential_end(self) -> datetime:
+        return self.expires_at + timedelta(minutes=self.credential_grace_minutes)
+
+    @property
+    def start_cron(self) -> str:
+        """A schedule that fires once: at one pinned UTC minute of one day."""
+        t = self.start_at
+        return f"{t.minute} {t.hour} {t.day} {t.month} *"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class ScenarioAgent(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ScenarioAgentArgs, opts: pulumi.ResourceOptions | None = None):
+        args.validate()
+        super().__init__("haymaker:index:ScenarioAgent", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.resource_group = resources.ResourceGroup(
+            f"{name}-rg",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            opts=child,
+        )
+        display_name = naming.app_display_name(args.run_id, args.scenario)
+        self.application = azuread.Application(
+            f"{name}-app",
+            display_name=display_name,
+            owners=[args.owner_object_id],
+            notes=f"HayMaker agent for scenario {args.scenario} of run {args.run_id}; "
+                  f"expires {iso(args.expires_at)}.",
+            opts=child,
+        )
+        self.service_principal = azuread.ServicePrincipal(
+            f"{name}-sp",
+            client_id=self.application.client_id,
+            owners=[args.owner_object_id],
+            opts=child,
+        )
+        # The credential dies on its own shortly after the run, even if every teardown fails.
+        self.credential = azuread.ApplicationPassword(
+            f"{name}-credential",
+            application_id=self.application.id,
+            display_name=f"haymaker-{args.run_id}",
+            end_date=iso(args.credential_end),
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["value"]),
+        )
+        self.role_assignments = [
+            authorization.RoleAssignment(
+                f"{name}-role-{_slug(role)}",
+                role_assignment_name=naming.role_assignment_name(args.run_id, args.scenario, BUILTIN_ROLES[role].guid),
+                scope=self.resource_group.id,
+                principal_id=self.service_principal.object_id,
+                # Set explicitly: ARM then skips the directory lookup that fails while a new SP replicates.
+                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                role_definition_id=pulumi.Output.concat(
+                    "/subscriptions/", args.subscription_id,
+                    "/providers/Microsoft.Authorization/roleDefinitions/", BUILTIN_ROLES[role].guid),
+                description=f"HayMaker {args.run_id} {args.scenario}",
+                opts=child,
+            )
+            for role in args.azure_roles
+        ]
+        self.graph_assignments = [
+            azuread.AppRoleAssignment(
+                f"{name}-graph-{_slug(perm)}",
+                app_role_id=GRAPH_APP_ROLES[perm],
+                principal_object_id=self.service_principal.object_id,
+                resource_object_id=args.graph_service_principal_id,
+                opts=child,
+            )
+            for perm in args.graph_permissions
+        ]
+        env = [
+            app.EnvironmentVarArgs(name="HAYMAKER_RUN_ID", value=args.run_id),
+            app.EnvironmentVarArgs(name="HAYMAKER_SCENARIO", value=args.scenario),
+            app.EnvironmentVarArgs(name="HAYMAKER_EXPIRES_AT", value=iso(args.expires_at)),
+            app.EnvironmentVarArgs(name="HAYMAKER_RESOURCE_GROUP", value=self.resource_group.name),
+            app.EnvironmentVarArgs(name="HAYMAKER_LOCATION", value=args.location),
+            app.EnvironmentVarArgs(name="HAYMAKER_CLEANUP_BUFFER_MINUTES", value=str(args.cleanup_buffer_minutes)),
+            app.EnvironmentVarArgs(name="AZURE_TENANT_ID", value=args.tenant_id),
+            app.EnvironmentVarArgs(name="AZURE_SUBSCRIPTION_ID", value=args.subscription_id),
+            app.EnvironmentVarArgs(name="AZURE_CLIENT_ID", value=self.application.client_id),
+            app.EnvironmentVarArgs(name="AZURE_CLIENT_SECRET", secret_ref=SECRET_NAME),
+        ]
+        # A Job, not an App: an App would restart the agent when it exits. The job lives in the
+        # run's control group, where the agent has no rights, so it cannot lift its own timeout.
+        self.job = app.Job(
+            f"{name}-job",
+            job_name=args.job_name,
+            resource_group_name=args.job_resource_group_name,
+            location=args.location,
+            environment_id=args.managed_environment_id,
+            configuration=app.JobConfigurationArgs(
+                trigger_type=app.TriggerType.SCHEDULE,
+                schedule_trigger_config=app.JobConfigurationScheduleTriggerConfigArgs(
+                    cron_expression=args.start_cron, parallelism=1, replica_completion_count=1),
+                replica_timeout=args.replica_timeout_seconds,
+                replica_retry_limit=1,
+                secrets=[app.SecretArgs(name=SECRET_NAME, value=self.credential.value)],
+            ),
+            template=app.JobTemplateArgs(containers=[app.ContainerArgs(
+                name="agent",
+                image=args.agent_image,
+                resources=app.ContainerResourcesArgs(cpu=args.cpu, memory=args.memory),
+                env=env,
+            )]),
+            # The agent must hold its roles before its first step runs.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.role_assignments, *self.graph_assignments]),
+        )
+
+        self.resource_group_name = self.resource_group.name
+        self.resource_group_id = self.resource_group.id
+        self.client_id = self.application.client_id
+        self.service_principal_object_id = self.service_principal.object_id
+        self.job_name = self.job.name
+        self.job_id = self.job.id
+        self.register_outputs({
+            "resource_group_name": self.resource_group_name,
+            "resource_group_id": self.resource_group_id,
+            "client_id": self.client_id,
+            "service_principal_object_id": self.service_principal_object_id,
+            "job_name": self.job_name,
+            "job_id": self.job_id,
+        })

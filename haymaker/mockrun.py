@@ -1,0 +1,171 @@
+"""Evaluate a Pulumi program under Pulumi's mock runtime and capture what it declares.
+
+This is how `haymaker plan` sees a run without an engine or cloud credentials. The mocks compute
+only what the providers would (ids, names, generated object ids); stack transforms are applied
+the way the engine applies them, and the dependency graph is taken from the registrations.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+MOCK_TENANT_ID = "00000000-0000-0000-0000-00000000aaaa"
+MOCK_SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000bbbb"
+MOCK_DEPLOYER_OBJECT_ID = "00000000-0000-0000-0000-00000000cccc"
+MOCK_GRAPH_SP_OBJECT_ID = "00000000-0000-0000-0000-00000000dddd"
+SECRET_MARK = "[secret]"
+_NS = uuid.UUID("b3f7c5a2-1d6e-4f3a-8c9b-6861796d6f63")
+
+
+def _guid(*parts: str) -> str:
+    return str(uuid.uuid5(_NS, "/".join(parts)))
+
+
+def is_secret(value) -> bool:
+    return rpc.is_rpc_secret(value)
+
+
+def redact(value):
+    """Replace every secret the program marked as such with ``[secret]``."""
+    if is_secret(value):
+        return SECRET_MARK
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def unwrap(value):
+    """Plain values with secrets unwrapped, as a policy validator sees them."""
+    if is_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+@dataclass
+class Declared:
+    """One resource as the engine would receive it: type token, logical name, camelCase inputs."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    dependencies: list[str]
+    inputs: dict = field(repr=False)
+    outputs: dict = field(repr=False)
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """The project's one Mocks: provider-computed outputs only, and engine-applied stack transforms."""
+
+    def __init__(self, platform_outputs: dict | None = None):
+        self.transforms: list = []
+        self.inputs_by_id: dict[str, dict] = {}
+        self.platform_outputs = platform_outputs or {}
+
+    def register_transform(self, transform) -> None:
+        self.transforms.append(transform)
+
+    def _transformed(self, args: pulumi.runtime.MockResourceArgs) -> dict:
+        props = args.inputs
+        for transform in self.transforms:
+            result = transform(pulumi.ResourceTransformArgs(
+                custom=bool(args.custom), type_=args.typ, name=args.name, props=props,
+                opts=pulumi.ResourceOptions()))
+            if result is not None:
+                props = result.props
+        return props
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs = self._transformed(args)
+        computed = self._computed(args.typ, args.name, inputs)
+        resource_id = computed.pop("id", None) or f"{args.typ}::{args.name}_id"
+        self.inputs_by_id[resource_id] = inputs
+        return resource_id, {**inputs, **computed}
+
+    def _computed(self, typ: str, name: str, inputs: dict) -> dict:
+        sub = f"/subscriptions/{MOCK_SUBSCRIPTION_ID}"
+        if typ == "azure-native:resources:ResourceGroup":
+            rg = inputs.get("resourceGroupName") or name
+            return {"id": f"{sub}/resourceGroups/{rg}", "name": rg}
+        if typ == "azure-native:app:Job":
+            job = inputs.get("jobName") or name
+            return {"id": f"{sub}/resourceGroups/{inputs.get('resourceGroupName')}/providers/Microsoft.App/jobs/{job}",
+                    "name": job, "provisioningState": "Succeeded"}
+        if typ == "azure-native:authorization:RoleAssignment":
+            ra = inputs.get("roleAssignmentName") or _guid(typ, name)
+            return {"id": f"{inputs.get('scope')}/providers/Microsoft.Authorization/roleAssignments/{ra}", "name": ra}
+        if typ == "azuread:index/application:Application":
+            object_id = _guid(typ, name, "object")
+            return {"id": f"/applications/{object_id}", "objectId": object_id, "clientId": _guid(typ, name, "client")}
+        if typ == "azuread:index/servicePrincipal:ServicePrincipal":
+            object_id = _guid(typ, name, "object")
+            return {"id": f"/servicePrincipals/{object_id}", "objectId": object_id}
+        if typ == "azuread:index/applicationPassword:ApplicationPassword":
+            key_id = _guid(typ, name, "key")
+            return {"id": f"{inputs.get('applicationId')}/password/{key_id}", "keyId": key_id,
+                    "value": rpc.wrap_rpc_secret(f"mock-credential-{key_id[:8]}")}
+        if typ == "azuread:index/appRoleAssignment:AppRoleAssignment":
+            return {"id": f"/servicePrincipals/{inputs.get('resourceObjectId')}/appRoleAssignedTo/{_guid(typ, name)}"}
+        if typ == "pulumi:pulumi:StackReference":
+            return {"outputs": self.platform_outputs}
+        return {}
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"clientId": _guid("deployer", "client"), "objectId": MOCK_DEPLOYER_OBJECT_ID,
+                    "subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID}
+        if args.token == "azuread:index/getServicePrincipal:getServicePrincipal":
+            return {"objectId": MOCK_GRAPH_SP_OBJECT_ID, "clientId": args.args.get("clientId"),
+                    "displayName": "Microsoft Graph", "appRoleIds": {}}
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """Mock monitor that also keeps each registration's parent and dependencies."""
+
+    def __init__(self, mocks: PlanMocks):
+        super().__init__(mocks)
+        self.declared: dict[str, Declared] = {}
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        registration = self.resources.get(response.urn)
+        inputs = self.mocks.inputs_by_id.get(response.id, {}) if request.custom else {}
+        record = Declared(
+            urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
+            parent=request.parent, dependencies=list(request.dependencies), inputs=inputs,
+            outputs=registration.state if registration else {},
+        )
+        with self._lock:
+            self.declared[response.urn] = record
+        return response
+
+
+def evaluate(program, *, project: str, stack: str, platform_outputs: dict | None = None):
+    """Run ``program()`` under mocks; return (declared resources in order, resolved program result)."""
+    mocks = PlanMocks(platform_outputs)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    result: dict = {}
+
+    def body():
+        return pulumi.Output.from_input(program()).apply(lambda value: result.update(value=value))
+
+    pulumi.runtime.test(body)()
+    return list(monitor.declared.values()), result.get("value")

@@ -1,0 +1,157 @@
+"""The offline plan: build the RunSpec, evaluate the run program under mocks, add cost and time."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from dataclasses import dataclass, field
+
+from haymaker import cost as costs
+from haymaker.deploytime import critical_path
+from haymaker.errors import InvalidInput
+from haymaker.mockrun import MOCK_SUBSCRIPTION_ID, Declared, evaluate, redact
+from haymaker.runspec import RunSpec, iso, new_run_id
+from haymaker.selection import load_selection, pick_on_demand, pick_scheduled, resolve_duration
+from haymaker.settings import REPO_ROOT, EnvironmentSettings, load_environment
+from scenarios.catalog import Catalog, load_catalog
+
+# The input that carries each type's Azure (or Entra) name.
+PHYSICAL_NAME_KEYS = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:app:Job": "jobName",
+    "azure-native:authorization:RoleAssignment": "roleAssignmentName",
+    "azuread:index/application:Application": "displayName",
+    "azuread:index/applicationPassword:ApplicationPassword": "displayName",
+}
+
+
+@dataclass
+class Plan:
+    spec: RunSpec
+    settings: EnvironmentSettings
+    catalog: Catalog
+    budget_usd: float
+    declared: list[Declared]
+    outputs: dict
+    costs: list[costs.ScenarioCost]
+    critical_path_seconds: int
+    critical_path: list[str]
+    violations: list[dict] = field(default_factory=list)
+
+    @property
+    def custom_resources(self) -> list[Declared]:
+        return [d for d in self.declared if d.custom]
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(c.total_usd for c in self.costs)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.cost_usd > self.budget_usd
+
+    def resources_of(self, scenario: str | None) -> list[Declared]:
+        """Resources under a scenario's component (or, for None, the run-level ones)."""
+        out = []
+        for d in self.custom_resources:
+            owner = next((s for s in self.spec.scenarios if d.parent.endswith(f"ScenarioAgent::{s}")), None)
+            if owner == scenario:
+                out.append(d)
+        return out
+
+    def to_json(self) -> dict:
+        s = self.spec
+        return {
+            "run": {"run_id": s.run_id, "stack": s.stack_name, "environment": s.environment,
+                    "trigger": s.trigger, "size": s.size, "duration_hours": s.duration_hours,
+                    "started_at": iso(s.started_at), "expires_at": iso(s.expires_at),
+                    "git_sha": s.git_sha, "actor": s.actor, "location": self.settings.location},
+            "scenarios": [
+                {"name": name, "area": self.catalog[name].area,
+                 "cost_usd": round(c.total_usd, 4),
+                 "resources": [resource_json(d) for d in self.resources_of(name)]}
+                for name, c in zip(s.scenarios, self.costs)
+            ],
+            "run_resources": [resource_json(d) for d in self.resources_of(None)],
+            "resources_total": len(self.custom_resources),
+            "cost": {"usd": round(self.cost_usd, 2), "budget_usd": self.budget_usd,
+                     "agents_usd": round(sum(c.agent_usd for c in self.costs), 2),
+                     "scenario_resources_usd": round(sum(c.resources_usd for c in self.costs), 2),
+                     "rates_usd": costs.RATES_USD},
+            "critical_path_seconds": self.critical_path_seconds,
+            "critical_path": self.critical_path,
+            "policy": {"violations": self.violations},
+            "outputs": redact(self.outputs),
+        }
+
+
+def resource_json(d: Declared) -> dict:
+    key = PHYSICAL_NAME_KEYS.get(d.type)
+    physical = d.inputs.get(key) if key else None
+    return {"type": d.type, "name": d.name, "physical_name": physical if isinstance(physical, str) else None}
+
+
+def _git_sha() -> str:
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _actor() -> str:
+    if os.environ.get("GITHUB_ACTOR"):
+        return os.environ["GITHUB_ACTOR"]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def build_spec(catalog: Catalog, settings: EnvironmentSettings, *, size: str | None, scenarios: list[str],
+               duration: int | None, run_id: str | None, trigger: str) -> tuple[RunSpec, float]:
+    """The RunSpec for a plan or an up, and the budget it must stay under."""
+    selection = load_selection(catalog)
+    run_id = run_id or new_run_id()
+    if scenarios and size:
+        raise InvalidInput("give either --size (a scheduled pick) or --scenario names, not both")
+    if scenarios:
+        names, size = pick_on_demand(catalog, selection, scenarios), None
+    else:
+        size = size or settings.simulation_size
+        names = pick_scheduled(catalog, selection, run_id, size)
+    spec = RunSpec(run_id=run_id, environment=settings.environment, trigger=trigger, scenarios=names,
+                   duration_hours=resolve_duration(selection, duration), git_sha=_git_sha(), actor=_actor(),
+                   size=size)
+    return spec, selection.budget_usd
+
+
+def platform_outputs_offline(environment: str) -> dict:
+    """What the platform stack exports, as placeholders: offline there is no platform to read."""
+    return {"managedEnvironmentId": f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/haymaker-{environment}"
+                                    f"/providers/Microsoft.App/managedEnvironments/haymaker-{environment}"}
+
+
+def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, budget_usd: float) -> Plan:
+    from stacks.run import run_program
+
+    declared, outputs = evaluate(lambda: run_program(spec, settings, catalog), project="haymaker",
+                                 stack=spec.stack_name, platform_outputs=platform_outputs_offline(spec.environment))
+    seconds, chain = critical_path(declared)
+    return Plan(spec=spec, settings=settings, catalog=catalog, budget_usd=budget_usd, declared=declared,
+                outputs=outputs or {},
+                costs=costs.run_cost([catalog[n] for n in spec.scenarios], spec.duration_hours,
+                                     settings.cleanup_buffer_minutes),
+                critical_path_seconds=seconds, critical_path=chain)
+
+
+def plan_run(*, environment: str = "dev", size: str | None = None, scenarios: list[str] | None = None,
+             duration: int | None = None, run_id: str | None = None, trigger: str = "local") -> Plan:
+    catalog = load_catalog()
+    settings = load_environment(environment)
+    spec, budget = build_spec(catalog, settings, size=size, scenarios=list(scenarios or []), duration=duration,
+                              run_id=run_id, trigger=trigger)
+    return make_plan(spec, settings, catalog, budget)

@@ -1,0 +1,104 @@
+"""How a plan is shown: a terminal table, or Markdown for a pull-request comment."""
+
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+from rich.table import Table
+
+from haymaker.plan import Plan, resource_json
+
+MARKDOWN_LIMIT = 60_000
+
+
+def short_type(token: str) -> str:
+    """``azure-native:app:Job`` -> ``app:Job``; ``azuread:index/application:Application`` -> ``azuread:Application``."""
+    pkg, _, rest = token.partition(":")
+    module, _, name = rest.partition(":")
+    return f"azuread:{name}" if pkg == "azuread" else f"{module}:{name}"
+
+
+def print_table(plan: Plan, console: Console) -> None:
+    s = plan.spec
+    console.print(f"[bold]Run {s.run_id}[/bold]  stack {s.stack_name}  environment {s.environment}  "
+                  f"{len(s.scenarios)} scenarios  {s.duration_hours} h  expires {plan.to_json()['run']['expires_at']}")
+    table = Table(show_lines=False)
+    for col in ("scenario", "type", "logical name", "Azure name"):
+        table.add_column(col, overflow="fold")
+    for r in plan.resources_of(None):
+        j = resource_json(r)
+        table.add_row("(run)", short_type(j["type"]), j["name"], j["physical_name"] or "")
+    for name in s.scenarios:
+        for i, r in enumerate(plan.resources_of(name)):
+            j = resource_json(r)
+            table.add_row(name if i == 0 else "", short_type(j["type"]), j["name"], j["physical_name"] or "")
+    console.print(table)
+    _print_totals(plan, console)
+
+
+def _print_totals(plan: Plan, console: Console) -> None:
+    d = plan.to_json()
+    console.print(f"resources: {d['resources_total']}   cost: ${d['cost']['usd']:.2f} "
+                  f"(agents ${d['cost']['agents_usd']:.2f} + scenario resources "
+                  f"${d['cost']['scenario_resources_usd']:.2f}; budget ${plan.budget_usd:.2f})")
+    console.print(f"deploy critical path: ~{plan.critical_path_seconds} s ({' -> '.join(plan.critical_path)})")
+    if not plan.violations:
+        console.print("policy: no violations")
+
+
+def _mermaid_id(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def mermaid(plan: Plan, scenario: str) -> str:
+    resources = plan.resources_of(scenario)
+    urns = {r.urn for r in resources}
+    run_level = {r.urn: r for r in plan.resources_of(None)}
+    lines = ["```mermaid", "graph LR"]
+    for r in resources + list(run_level.values()):
+        lines.append(f'  {_mermaid_id(r.name)}["{short_type(r.type)}<br/>{r.name}"]')
+    for r in resources:
+        for dep in r.dependencies:
+            if dep in urns or dep in run_level:
+                dep_name = dep.rsplit("::", 1)[1]
+                lines.append(f"  {_mermaid_id(dep_name)} --> {_mermaid_id(r.name)}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def markdown(plan: Plan) -> str:
+    d = plan.to_json()
+    s = plan.spec
+    out = [
+        f"## HayMaker plan: run `{s.run_id}` ({s.environment})",
+        "",
+        f"**{len(s.scenarios)} scenarios**, {d['resources_total']} resources, {s.duration_hours} h "
+        f"(expires {d['run']['expires_at']}), trigger `{s.trigger}`"
+        + (f", size `{s.size}`" if s.size else ""),
+        "",
+        f"- Estimated cost: **${d['cost']['usd']:.2f}** (agents ${d['cost']['agents_usd']:.2f}, scenario resources "
+        f"${d['cost']['scenario_resources_usd']:.2f}; budget ${plan.budget_usd:.2f})",
+        f"- Estimated deploy critical path: **~{plan.critical_path_seconds} s** "
+        f"({' → '.join(f'`{n}`' for n in plan.critical_path)})",
+        f"- Policy: {'no violations' if not plan.violations else str(len(plan.violations)) + ' violations'}",
+        "",
+        f"### Resources of `{s.scenarios[0]}`",
+        "",
+        mermaid(plan, s.scenarios[0]),
+        "",
+        "### All scenarios",
+        "",
+        "| scenario | area | resources | roles | resource group | job | cost (USD) |",
+        "|---|---|---:|---|---|---|---:|",
+    ]
+    for entry in d["scenarios"]:
+        sc = plan.catalog[entry["name"]]
+        rg = next((r["physical_name"] for r in entry["resources"] if r["type"].endswith("ResourceGroup")), "")
+        job = next((r["physical_name"] for r in entry["resources"] if r["type"].endswith(":Job")), "")
+        out.append(f"| `{entry['name']}` | {sc.area} | {len(entry['resources'])} | {', '.join(sc.azure_roles)} "
+                   f"| `{rg}` | `{job}` | {entry['cost_usd']:.2f} |")
+    text = "\n".join(out) + "\n"
+    if len(text) > MARKDOWN_LIMIT:  # a hard guard; 50 scenarios come to well under it
+        text = text[: MARKDOWN_LIMIT - 200] + "\n\n_(truncated to fit a pull-request comment)_\n"
+    return text

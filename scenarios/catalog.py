@@ -1,0 +1,205 @@
+"""Load and validate the scenario catalog.
+
+Every problem in every file is collected and reported as
+``scenarios/<file>.yaml: <path in document>: <what is wrong>``; nothing raises a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+
+from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
+from scenarios import CATALOG_DIR
+from scenarios.safeyaml import YamlProblem, load_yaml_file
+from scenarios.steps import check_step
+
+AREAS = ("ai-ml", "analytics", "compute", "containers", "databases", "hybrid", "identity",
+         "networking", "security", "webapps")
+PHASES = ("deploy", "operate", "cleanup")
+DEFAULT_CPU = 0.5
+DEFAULT_MEMORY = "1Gi"
+NON_SCENARIO_FILES = {"selection.yaml"}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    area: str
+    title: str
+    description: str
+    company: dict = field(hash=False, compare=False)
+    azure_roles: tuple[str, ...] = ()
+    graph_permissions: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    estimated_hourly_cost_usd: float = 0.0
+    cpu: float = DEFAULT_CPU
+    memory: str = DEFAULT_MEMORY
+    phases: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def memory_gib(self) -> float:
+        return float(self.memory.removesuffix("Gi"))
+
+    @classmethod
+    def from_document(cls, d: dict) -> "Scenario":
+        agent = d.get("agent") or {}
+        return cls(
+            name=d["name"],
+            area=d["area"],
+            title=d["title"],
+            description=d["description"],
+            company=dict(d["company"]),
+            azure_roles=tuple(d["azure_roles"]),
+            graph_permissions=tuple(d.get("graph_permissions") or ()),
+            services=tuple(d["services"]),
+            estimated_hourly_cost_usd=float(d["estimated_hourly_cost_usd"]),
+            cpu=float(agent.get("cpu", DEFAULT_CPU)),
+            memory=agent.get("memory", DEFAULT_MEMORY),
+            phases={p: tuple(Step(s["name"], s["run"]) for s in d["phases"][p]) for p in PHASES},
+        )
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((CATALOG_DIR / name).read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def json_path(parts) -> str:
+    """``phases.deploy[0].run`` style; ``(top level)`` for the document itself."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def display_path(path: Path) -> str:
+    """``scenarios/<file>.yaml`` for catalog files; the path as given for files elsewhere."""
+    path = Path(path)
+    try:
+        return f"scenarios/{path.resolve().relative_to(CATALOG_DIR).as_posix()}"
+    except ValueError:
+        return str(path)
+
+
+def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
+    """Checks JSON Schema cannot express. Runs only on schema-valid documents."""
+    out: list[tuple[str, str]] = []
+    if d["name"] != stem:
+        out.append(("name", f"{d['name']!r} differs from the file name: rename the file to {d['name']}.yaml "
+                            f"or set name: {stem}"))
+    if not d["name"].startswith(d["area"] + "-"):
+        out.append(("area", f"{d['area']!r} does not match the name prefix: the name must start with {d['area']}-"))
+    for i, role in enumerate(d["azure_roles"]):
+        known = BUILTIN_ROLES.get(role)
+        if known is None:
+            out.append((f"azure_roles[{i}]", f"unknown role {role!r}: use a built-in role from components/roles.py"))
+        elif known.privileged:
+            out.append((f"azure_roles[{i}]", f"{role!r} can grant access; agents may not hold it: pick a narrower role"))
+    for i, perm in enumerate(d.get("graph_permissions") or ()):
+        if perm not in GRAPH_APP_ROLES:
+            out.append((f"graph_permissions[{i}]",
+                        f"unknown Graph permission {perm!r}: use one of {', '.join(sorted(GRAPH_APP_ROLES))}"))
+    agent = d.get("agent") or {}
+    cpu = float(agent.get("cpu", DEFAULT_CPU))
+    memory = float(str(agent.get("memory", DEFAULT_MEMORY)).removesuffix("Gi"))
+    if memory != cpu * 2:
+        out.append(("agent", f"cpu {cpu} needs memory {cpu * 2:g}Gi (Container Apps consumption: 2 GiB per vCPU)"))
+    for phase in PHASES:
+        seen: set[str] = set()
+        for i, step in enumerate(d["phases"][phase]):
+            where = f"phases.{phase}[{i}]"
+            if step["name"] in seen:
+                out.append((f"{where}.name", f"duplicate step name {step['name']!r}: step names are unique per phase"))
+            seen.add(step["name"])
+            out.extend((f"{where}.run", p) for p in check_step(step["run"]))
+    return out
+
+
+def check_file(path: Path) -> tuple[Scenario | None, list[str]]:
+    """Validate one scenario file: (scenario or None, every problem as a full message)."""
+    shown = display_path(path)
+    try:
+        doc = load_yaml_file(Path(path))
+    except YamlProblem as e:
+        return None, [f"{shown}: {e.where}: {e.message}"]
+    errors = sorted(_validator("schema.json").iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        return None, [f"{shown}: {json_path(e.absolute_path)}: {_schema_message(e)}" for e in errors]
+    problems = _semantic_problems(doc, Path(path).stem)
+    if problems:
+        return None, [f"{shown}: {where}: {msg}" for where, msg in problems]
+    return Scenario.from_document(doc), []
+
+
+def _schema_message(e: jsonschema.ValidationError) -> str:
+    if e.validator == "additionalProperties":
+        return f"{e.message}: remove it or check its spelling"
+    if e.validator == "pattern" and e.absolute_path and e.absolute_path[-1] == "name":
+        return f"{e.instance!r} is not a valid name: use <area>-<two digits>-<kebab-case slug>"
+    return e.message
+
+
+def scenario_files(directory: Path = CATALOG_DIR) -> list[Path]:
+    return sorted(p for p in Path(directory).glob("*.yaml") if p.name not in NON_SCENARIO_FILES)
+
+
+def check_files(paths: list[Path]) -> tuple[dict[str, Scenario], list[str]]:
+    """Validate many files; report all problems, including names used by two files."""
+    scenarios: dict[str, Scenario] = {}
+    where: dict[str, Path] = {}
+    errors: list[str] = []
+    for path in paths:
+        scenario, problems = check_file(path)
+        errors.extend(problems)
+        if scenario is None:
+            continue
+        if scenario.name in scenarios:
+            errors.append(f"{display_path(path)}: name: {scenario.name!r} is also used by "
+                          f"{display_path(where[scenario.name])}: scenario names are unique")
+            continue
+        scenarios[scenario.name] = scenario
+        where[scenario.name] = path
+    return scenarios, errors
+
+
+@dataclass(frozen=True)
+class Catalog:
+    scenarios: dict[str, Scenario]
+
+    def __getitem__(self, name: str) -> Scenario:
+        return self.scenarios[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.scenarios
+
+    def names(self) -> list[str]:
+        return sorted(self.scenarios)
+
+    def by_area(self, area: str | None = None) -> list[Scenario]:
+        return [s for n, s in sorted(self.scenarios.items()) if area is None or s.area == area]
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
+    """The whole catalog, or ``CatalogError`` listing every problem of every file."""
+    from haymaker.errors import CatalogError
+
+    paths = scenario_files(directory)
+    if not paths:
+        raise CatalogError([f"{display_path(Path(directory))}: (directory): no scenario files found"])
+    scenarios, errors = check_files(paths)
+    if errors:
+        raise CatalogError(errors)
+    return Catalog(scenarios)

@@ -1,0 +1,79 @@
+"""The run program: one ScenarioAgent per scenario, and the run's inventory as stack outputs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pulumi
+import pulumi_azuread as azuread
+from pulumi_azure_native import authorization, resources
+
+from components.agent import ScenarioAgent, ScenarioAgentArgs
+from components.roles import MICROSOFT_GRAPH_APP_ID
+from components.tags import register_tag_transform
+from haymaker import naming
+from haymaker.errors import InvalidInput
+from haymaker.runspec import RunSpec, iso
+from haymaker.settings import EnvironmentSettings
+from scenarios.catalog import Catalog, load_catalog
+
+INVENTORY_FIELDS = ("resource_group_name", "resource_group_id", "client_id",
+                    "service_principal_object_id", "job_name", "job_id")
+
+
+def platform_stack_name(spec: RunSpec, settings: EnvironmentSettings) -> str:
+    return settings.platform_stack or f"{pulumi.get_organization()}/{pulumi.get_project()}/{spec.environment}"
+
+
+def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
+    """Declare the run and export its inventory. Returns the exported outputs."""
+    catalog = catalog or load_catalog()
+    missing = [n for n in spec.scenarios if n not in catalog]
+    if missing:
+        raise InvalidInput(f"scenarios not in the catalog: {', '.join(missing)}")
+    if settings.environment != spec.environment:
+        raise InvalidInput(f"settings are for {settings.environment!r} but the run is for {spec.environment!r}")
+    scenarios = [catalog[n] for n in spec.scenarios]
+    expires = iso(spec.expires_at)
+    register_tag_transform(spec.run_id, spec.environment, expires, spec.scenarios)
+
+    client = authorization.get_client_config_output()
+    platform = pulumi.StackReference(platform_stack_name(spec, settings))
+    managed_environment_id = platform.require_output("managedEnvironmentId")
+    run_group = resources.ResourceGroup(
+        "run-rg", resource_group_name=naming.run_resource_group_name(spec.run_id), location=settings.location)
+    graph_sp_id = None
+    if any(s.graph_permissions for s in scenarios):
+        graph_sp_id = azuread.get_service_principal_output(client_id=MICROSOFT_GRAPH_APP_ID).object_id
+
+    start_at = spec.started_at + timedelta(minutes=settings.start_delay_minutes)
+    agents = {
+        s.name: ScenarioAgent(s.name, ScenarioAgentArgs(
+            run_id=spec.run_id, environment=spec.environment, scenario=s.name,
+            azure_roles=s.azure_roles, graph_permissions=s.graph_permissions,
+            graph_service_principal_id=graph_sp_id, location=settings.location,
+            agent_image=settings.agent_image, duration_hours=spec.duration_hours,
+            expires_at=spec.expires_at, start_at=start_at,
+            managed_environment_id=managed_environment_id, job_resource_group_name=run_group.name,
+            tenant_id=client.tenant_id, subscription_id=client.subscription_id,
+            owner_object_id=client.object_id, cpu=s.cpu, memory=s.memory,
+            cleanup_buffer_minutes=settings.cleanup_buffer_minutes,
+            credential_grace_minutes=settings.credential_grace_minutes,
+        ))
+        for s in scenarios
+    }
+    inventory = pulumi.Output.all(*[
+        pulumi.Output.all(**{f: getattr(agent, f) for f in INVENTORY_FIELDS}).apply(
+            lambda v, name=name: {"scenario": name, **v})
+        for name, agent in agents.items()
+    ])
+    outputs = {
+        "run": {"run_id": spec.run_id, "environment": spec.environment, "trigger": spec.trigger,
+                "started_at": iso(spec.started_at), "expires_at": expires,
+                "duration_hours": spec.duration_hours, "git_sha": spec.git_sha,
+                "run_resource_group": run_group.name},
+        "inventory": inventory,
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
