@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 from rich.console import Console
 
@@ -17,6 +16,8 @@ app = typer.Typer(help="HayMaker: realistic, benign, attributable activity in an
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 scenarios_app = typer.Typer(help="The scenario catalog.", no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
+policy_app = typer.Typer(help="The policy pack, offline.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -38,19 +39,23 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout."),
     markdown: Optional[Path] = typer.Option(None, help="Also write a pull-request comment to this file."),
     write_stack_config: bool = typer.Option(False, help="Also write Pulumi.run-<run_id>.yaml for `pulumi up`."),
+    selection: Optional[Path] = typer.Option(None, help="Selection file (default: scenarios/selection.yaml)."),
 ) -> None:
     """Show what a run would create, its cost and deploy time, offline (no credentials needed)."""
     from haymaker.plan import plan_run
     from haymaker.render import markdown as to_markdown, print_table
 
+    from haymaker.selection import SELECTION_FILE
+
     result = plan_run(environment=environment, size=size, scenarios=scenario, duration=duration,
-                      run_id=run_id, trigger=trigger)
+                      run_id=run_id, trigger=trigger, selection_path=selection or SELECTION_FILE)
     if as_json:
         _emit_json(result.to_json())
     else:
         print_table(result, out)
     if markdown:
         markdown.write_text(to_markdown(result))
+    _report_violations(result.violations)
     if result.over_budget:
         raise Refused(f"estimated cost ${result.cost_usd:.2f} is over the budget of ${result.budget_usd:.2f} "
                       "in scenarios/selection.yaml: pick fewer or cheaper scenarios, shorten the duration, "
@@ -61,6 +66,41 @@ def plan(
         path = write_run_stack_config(result.spec, result.settings)
         err.print(f"wrote {path.name}: deploy with `pulumi stack init {result.spec.stack_name}` and "
                   f"`pulumi up --stack {result.spec.stack_name}`")
+
+
+def _report_violations(violations) -> None:
+    """Advisory ones are warnings; any mandatory one refuses the run (exit 2)."""
+    for v in violations:
+        if v.enforcement == "advisory":
+            err.print(f"warning: {v.line()}", markup=False, highlight=False)
+    mandatory = [v for v in violations if v.enforcement == "mandatory"]
+    for v in mandatory:
+        err.print(v.line(), markup=False, highlight=False)
+    if mandatory:
+        raise Refused(f"{len(mandatory)} mandatory policy violation(s): fix them, then plan again")
+
+
+@policy_app.command("check")
+def policy_check(
+    plan_file: Path = typer.Argument(..., help="A plan written by `haymaker plan --json`."),
+    policy_config: Optional[Path] = typer.Option(None, help="Policy config (default: policies/config.<env>.json)."),
+    as_json: bool = typer.Option(False, "--json", help="Write the violations as JSON."),
+) -> None:
+    """Re-check a saved plan against the policy pack: exit 2 on any mandatory violation."""
+    from haymaker.errors import InvalidInput
+    from haymaker.policycheck import recheck_plan
+
+    try:
+        doc = json.loads(plan_file.read_text())
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"{plan_file}: cannot read a plan ({e}): write one with `haymaker plan --json > FILE`")
+    violations = recheck_plan(doc, policy_config)
+    if as_json:
+        _emit_json({"violations": [v.as_dict() for v in violations]})
+    _report_violations(violations)
+    if not as_json:
+        out.print(f"policy: {len(doc.get('declared', []))} resources checked, "
+                  f"{len(violations)} violation(s), none mandatory")
 
 
 @scenarios_app.command("list")
@@ -135,8 +175,11 @@ def scenarios_validate(paths: List[Path] = typer.Argument(None, help="Files to c
 def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="haymaker", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        command.main(args=argv, prog_name="haymaker", standalone_mode=True)
+        return 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        return 1 if code == 2 else code  # click exits 2 on a bad flag; here 2 means refused
     except CatalogError as e:
         for line in e.errors:
             err.print(line, markup=False, highlight=False)
@@ -145,12 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     except HayMakerError as e:
         err.print(f"error: {e}", markup=False, highlight=False)
         return e.exit_code
-    except click.exceptions.UsageError as e:
-        e.show()
-        return 1  # a bad flag is invalid input; 2 is kept for refusals
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return 1
 
 
 def entry() -> None:

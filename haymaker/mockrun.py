@@ -31,14 +31,41 @@ def is_secret(value) -> bool:
     return rpc.is_rpc_secret(value)
 
 
-def redact(value):
-    """Replace every secret the program marked as such with ``[secret]``."""
+def secret_leaves(*values) -> set[str]:
+    """Every string that is itself a secret (not merely inside a tainted object) in ``values``."""
+    found: set[str] = set()
+
+    def walk(v):
+        if is_secret(v):
+            inner = rpc.unwrap_rpc_secret(v)
+            if isinstance(inner, str):
+                found.add(inner)
+            else:
+                walk(inner)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    for value in values:
+        walk(value)
+    return found
+
+
+def redact(value, secrets: set[str] = frozenset()):
+    """Secrets shown as ``[secret]``. A secret scalar is replaced; a secret object (Pulumi taints the
+    whole object that holds a secret) keeps its shape with each secret string replaced."""
     if is_secret(value):
-        return SECRET_MARK
+        inner = rpc.unwrap_rpc_secret(value)
+        return redact(inner, secrets) if isinstance(inner, (dict, list)) else SECRET_MARK
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: redact(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, secrets) for v in value]
+    if isinstance(value, str) and value in secrets:
+        return SECRET_MARK
     return value
 
 
@@ -58,11 +85,13 @@ class Declared:
     """One resource as the engine would receive it: type token, logical name, camelCase inputs."""
 
     urn: str
+    id: str
     type: str
     name: str
     custom: bool
     parent: str
     dependencies: list[str]
+    property_dependencies: dict[str, list[str]] = field(repr=False)
     inputs: dict = field(repr=False)
     outputs: dict = field(repr=False)
 
@@ -148,8 +177,10 @@ class RecordingMonitor(MockMonitor):
         registration = self.resources.get(response.urn)
         inputs = self.mocks.inputs_by_id.get(response.id, {}) if request.custom else {}
         record = Declared(
-            urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
-            parent=request.parent, dependencies=list(request.dependencies), inputs=inputs,
+            urn=response.urn, id=response.id, type=request.type, name=request.name, custom=bool(request.custom),
+            parent=request.parent, dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            inputs=inputs,
             outputs=registration.state if registration else {},
         )
         with self._lock:

@@ -6,13 +6,15 @@ import getpass
 import os
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from haymaker import cost as costs
+from haymaker import policycheck
 from haymaker.deploytime import critical_path
 from haymaker.errors import InvalidInput
-from haymaker.mockrun import MOCK_SUBSCRIPTION_ID, Declared, evaluate, redact
+from haymaker.mockrun import MOCK_SUBSCRIPTION_ID, Declared, evaluate, redact, secret_leaves
 from haymaker.runspec import RunSpec, iso, new_run_id
-from haymaker.selection import load_selection, pick_on_demand, pick_scheduled, resolve_duration
+from haymaker.selection import SELECTION_FILE, load_selection, pick_on_demand, pick_scheduled, resolve_duration
 from haymaker.settings import REPO_ROOT, EnvironmentSettings, load_environment
 from scenarios.catalog import Catalog, load_catalog
 
@@ -37,7 +39,19 @@ class Plan:
     costs: list[costs.ScenarioCost]
     critical_path_seconds: int
     critical_path: list[str]
-    violations: list[dict] = field(default_factory=list)
+    violations: list = field(default_factory=list)  # policycheck.Violation
+
+    @property
+    def mandatory_violations(self) -> list:
+        return [v for v in self.violations if v.enforcement == "mandatory"]
+
+    @property
+    def advisory_violations(self) -> list:
+        return [v for v in self.violations if v.enforcement == "advisory"]
+
+    @property
+    def secrets(self) -> set[str]:
+        return secret_leaves(*(d.outputs for d in self.declared), *(d.inputs for d in self.declared))
 
     @property
     def custom_resources(self) -> list[Declared]:
@@ -81,8 +95,10 @@ class Plan:
                      "rates_usd": costs.RATES_USD},
             "critical_path_seconds": self.critical_path_seconds,
             "critical_path": self.critical_path,
-            "policy": {"violations": self.violations},
-            "outputs": redact(self.outputs),
+            "policy": {"violations": [v.as_dict() for v in self.violations]},
+            "outputs": redact(self.outputs, self.secrets),
+            "stack_tags": s.stack_tags(),
+            "declared": [declared_json(d, self.secrets) for d in self.declared],
         }
 
 
@@ -90,6 +106,13 @@ def resource_json(d: Declared) -> dict:
     key = PHYSICAL_NAME_KEYS.get(d.type)
     physical = d.inputs.get(key) if key else None
     return {"type": d.type, "name": d.name, "physical_name": physical if isinstance(physical, str) else None}
+
+
+def declared_json(d: Declared, secrets: set[str]) -> dict:
+    """One registration, secrets redacted, so `haymaker policy check` can re-run the validators."""
+    return {"urn": d.urn, "id": d.id, "type": d.type, "name": d.name, "custom": d.custom, "parent": d.parent,
+            "dependencies": d.dependencies, "property_dependencies": d.property_dependencies,
+            "inputs": redact(d.inputs, secrets), "outputs": redact(d.outputs, secrets)}
 
 
 def _git_sha() -> str:
@@ -112,9 +135,10 @@ def _actor() -> str:
 
 
 def build_spec(catalog: Catalog, settings: EnvironmentSettings, *, size: str | None, scenarios: list[str],
-               duration: int | None, run_id: str | None, trigger: str) -> tuple[RunSpec, float]:
+               duration: int | None, run_id: str | None, trigger: str,
+               selection_path: Path = SELECTION_FILE) -> tuple[RunSpec, float]:
     """The RunSpec for a plan or an up, and the budget it must stay under."""
-    selection = load_selection(catalog)
+    selection = load_selection(catalog, selection_path)
     run_id = run_id or new_run_id()
     if scenarios and size:
         raise InvalidInput("give either --size (a scheduled pick) or --scenario names, not both")
@@ -141,17 +165,21 @@ def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, bu
     declared, outputs = evaluate(lambda: run_program(spec, settings, catalog), project="haymaker",
                                  stack=spec.stack_name, platform_outputs=platform_outputs_offline(spec.environment))
     seconds, chain = critical_path(declared)
-    return Plan(spec=spec, settings=settings, catalog=catalog, budget_usd=budget_usd, declared=declared,
+    plan = Plan(spec=spec, settings=settings, catalog=catalog, budget_usd=budget_usd, declared=declared,
                 outputs=outputs or {},
                 costs=costs.run_cost([catalog[n] for n in spec.scenarios], spec.duration_hours,
                                      settings.cleanup_buffer_minutes),
                 critical_path_seconds=seconds, critical_path=chain)
+    plan.violations = policycheck.check(declared, outputs or {}, spec.stack_tags(),
+                                        policycheck.load_policy_config(spec.environment))
+    return plan
 
 
 def plan_run(*, environment: str = "dev", size: str | None = None, scenarios: list[str] | None = None,
-             duration: int | None = None, run_id: str | None = None, trigger: str = "local") -> Plan:
+             duration: int | None = None, run_id: str | None = None, trigger: str = "local",
+             selection_path: Path = SELECTION_FILE) -> Plan:
     catalog = load_catalog()
     settings = load_environment(environment)
     spec, budget = build_spec(catalog, settings, size=size, scenarios=list(scenarios or []), duration=duration,
-                              run_id=run_id, trigger=trigger)
+                              run_id=run_id, trigger=trigger, selection_path=selection_path)
     return make_plan(spec, settings, catalog, budget)

@@ -24,15 +24,17 @@ def print_table(plan: Plan, console: Console) -> None:
     console.print(f"[bold]Run {s.run_id}[/bold]  stack {s.stack_name}  environment {s.environment}  "
                   f"{len(s.scenarios)} scenarios  {s.duration_hours} h  expires {plan.to_json()['run']['expires_at']}")
     table = Table(show_lines=False)
-    for col in ("scenario", "type", "logical name", "Azure name"):
+    for col in ("scenario", "part", "type", "Azure name"):
         table.add_column(col, overflow="fold")
     for r in plan.resources_of(None):
         j = resource_json(r)
-        table.add_row("(run)", short_type(j["type"]), j["name"], j["physical_name"] or "")
+        table.add_row("(run)", j["name"], short_type(j["type"]), j["physical_name"] or "")
     for name in s.scenarios:
         for i, r in enumerate(plan.resources_of(name)):
             j = resource_json(r)
-            table.add_row(name if i == 0 else "", short_type(j["type"]), j["name"], j["physical_name"] or "")
+            # Children are named <scenario>-<part>; the scenario is in the first column already.
+            table.add_row(name if i == 0 else "", j["name"].removeprefix(f"{name}-"), short_type(j["type"]),
+                          j["physical_name"] or "")
     console.print(table)
     _print_totals(plan, console)
 

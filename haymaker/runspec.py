@@ -94,6 +94,11 @@ class RunSpec:
     def expires_at(self) -> datetime:
         return self.started_at + timedelta(hours=self.duration_hours)
 
+    def stack_tags(self) -> dict[str, str]:
+        """Pulumi stack tags of the run stack; the reaper reads haymaker:expires."""
+        return {"haymaker:kind": "run", "haymaker:env": self.environment, "haymaker:expires": iso(self.expires_at),
+                "haymaker:trigger": self.trigger, "haymaker:git-sha": self.git_sha}
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["scenarios"] = list(self.scenarios)

@@ -147,8 +147,10 @@ def check_file(path: Path) -> tuple[Scenario | None, list[str]]:
 def _schema_message(e: jsonschema.ValidationError) -> str:
     if e.validator == "additionalProperties":
         return f"{e.message}: remove it or check its spelling"
-    if e.validator == "pattern" and e.absolute_path and e.absolute_path[-1] == "name":
+    if e.validator == "pattern" and list(e.absolute_path) == ["name"]:
         return f"{e.instance!r} is not a valid name: use <area>-<two digits>-<kebab-case slug>"
+    if e.validator == "pattern" and e.absolute_path and e.absolute_path[-1] == "name":
+        return f"{e.instance!r} is not a valid step name: use kebab-case such as create-vnet"
     return e.message
 
 

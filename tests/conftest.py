@@ -1,0 +1,71 @@
+"""Shared fixtures. The one Mocks class is haymaker.mockrun.PlanMocks: `haymaker plan` uses the same
+mocks, so what the tests see is what a plan shows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from haymaker.mockrun import evaluate
+from haymaker.plan import platform_outputs_offline
+from haymaker.runspec import RunSpec
+from haymaker.settings import load_environment
+from scenarios.catalog import load_catalog
+
+RUN_ID = "20261121t0600z-7f3a"
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_environment("dev")
+
+
+@pytest.fixture
+def make_spec():
+    def make(scenarios, duration_hours=8, run_id=RUN_ID, environment="dev"):
+        return RunSpec(run_id=run_id, environment=environment, trigger="local", scenarios=tuple(scenarios),
+                       duration_hours=duration_hours)
+
+    return make
+
+
+class Declared:
+    """What a program declared under mocks, with lookups by type and logical name."""
+
+    def __init__(self, resources, outputs):
+        self.resources = resources
+        self.outputs = outputs
+
+    def of_type(self, token):
+        return [r for r in self.resources if r.type == token]
+
+    def one(self, token, name=None):
+        found = [r for r in self.of_type(token) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {token} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+
+@pytest.fixture
+def declare(catalog, settings):
+    """Run the run program for a spec under mocks and return what it declared."""
+
+    def run(spec, program=None, run_settings=None):
+        from stacks.run import run_program
+
+        s = run_settings or settings
+        resources, outputs = evaluate(
+            program or (lambda: run_program(spec, s, catalog)), project="haymaker", stack=spec.stack_name,
+            platform_outputs=platform_outputs_offline(spec.environment))
+        return Declared(resources, outputs)
+
+    return run
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)

@@ -1,0 +1,94 @@
+"""The run program: inventory and metadata as stack outputs, for 1 and 30 scenarios."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from haymaker.errors import InvalidInput
+from haymaker.mockrun import unwrap
+from tests.conftest import RUN_ID
+
+FIELDS = {"scenario", "resource_group_name", "resource_group_id", "client_id", "service_principal_object_id",
+          "job_name", "job_id"}
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_inventory_has_one_entry_per_scenario(declare, make_spec, catalog, count):
+    names = catalog.names()[:count]
+    run = declare(make_spec(names))
+    inventory = run.outputs["inventory"]
+    assert [e["scenario"] for e in inventory] == names
+    for entry in inventory:
+        assert set(entry) == FIELDS
+        assert entry["resource_group_name"] == f"haymaker-{RUN_ID}-{entry['scenario']}"
+        assert entry["resource_group_id"].endswith(f"/resourceGroups/{entry['resource_group_name']}")
+        assert entry["job_id"].endswith(f"/jobs/{entry['job_name']}")
+    assert len({e["client_id"] for e in inventory}) == count
+    assert run.outputs["run"]["run_id"] == RUN_ID
+    assert run.outputs["run"]["expires_at"] == "2026-11-21T14:00:00Z"
+    assert run.outputs["run"]["environment"] == "dev"
+    assert len(run.of_type("haymaker:index:ScenarioAgent")) == count
+
+
+def test_no_credential_value_in_outputs(declare, make_spec, catalog):
+    run = declare(make_spec(catalog.names()[:3]))
+    secrets = [unwrap(r.outputs["value"]) for r in run.of_type("azuread:index/applicationPassword:ApplicationPassword")]
+    dumped = json.dumps(unwrap(run.outputs))
+    assert len(secrets) == 3 and not any(s in dumped for s in secrets)
+
+
+def test_unknown_scenario_is_refused_before_declaring(declare, make_spec):
+    with pytest.raises(InvalidInput, match="not in the catalog: nope-01-x"):
+        declare(make_spec(["nope-01-x"]))
+
+
+def test_stack_config_round_trip(tmp_path, make_spec, settings):
+    """`haymaker plan --write-stack-config` writes what `pulumi up` of the run stack reads back."""
+    import yaml
+
+    from haymaker.stackconfig import write_run_stack_config
+    from stacks.config import run_inputs_from_config
+
+    spec = make_spec(["compute-01-linux-vm-web-server"])
+    path = write_run_stack_config(spec, settings, root=tmp_path)
+    assert path.name == f"Pulumi.run-{RUN_ID}.yaml"
+    config = yaml.safe_load(path.read_text())["config"]
+    # The engine hands config to the program as strings, JSON for objects and lists.
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    try:
+        got_spec, got_settings = run_inputs_from_config(spec.stack_name)
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert got_spec == spec and got_settings == settings
+
+
+def test_pulumi_entry_point_stops_platform_stacks_with_a_clear_error():
+    import runpy
+
+    from haymaker.mockrun import PlanMocks
+
+    pulumi.runtime.set_mocks(PlanMocks(), project="haymaker", stack="dev")
+    with pytest.raises(pulumi.RunError, match="platform program .* does not exist yet"):
+        runpy.run_module("stacks.__main__", run_name="__main__")
+
+
+def test_pulumi_entry_point_runs_the_run_program_for_run_stacks(make_spec, settings):
+    import runpy
+
+    from haymaker.mockrun import evaluate
+    from haymaker.plan import platform_outputs_offline
+    from haymaker.stackconfig import run_stack_config
+
+    spec = make_spec(["compute-01-linux-vm-web-server"])
+    config = run_stack_config(spec, settings)["config"]
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    try:
+        declared, _ = evaluate(lambda: runpy.run_module("stacks.__main__", run_name="__main__") and {},
+                               project="haymaker", stack=spec.stack_name,
+                               platform_outputs=platform_outputs_offline("dev"))
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert any(d.type == "azure-native:app:Job" for d in declared)
