@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import subprocess
@@ -49,7 +50,7 @@ class Plan:
     def advisory_violations(self) -> list:
         return [v for v in self.violations if v.enforcement == "advisory"]
 
-    @property
+    @functools.cached_property
     def secrets(self) -> set[str]:
         return secret_leaves(*(d.outputs for d in self.declared), *(d.inputs for d in self.declared))
 

@@ -195,13 +195,21 @@ class Catalog:
 
 
 def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
-    """The whole catalog, or ``CatalogError`` listing every problem of every file."""
+    """The whole catalog, or ``CatalogError`` listing every problem of every file.
+
+    Cached per process while no file changes (the plan and the cost policy both read it)."""
+    paths = scenario_files(directory)
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    return _load(Path(directory), stamp)
+
+
+@lru_cache(maxsize=4)
+def _load(directory: Path, stamp: tuple) -> Catalog:
     from haymaker.errors import CatalogError
 
-    paths = scenario_files(directory)
-    if not paths:
-        raise CatalogError([f"{display_path(Path(directory))}: (directory): no scenario files found"])
-    scenarios, errors = check_files(paths)
+    if not stamp:
+        raise CatalogError([f"{display_path(directory)}: (directory): no scenario files found"])
+    scenarios, errors = check_files([directory / name for name, _, _ in stamp])
     if errors:
         raise CatalogError(errors)
     return Catalog(scenarios)

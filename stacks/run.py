@@ -9,6 +9,7 @@ import pulumi_azuread as azuread
 from pulumi_azure_native import authorization, resources
 
 from components.agent import ScenarioAgent, ScenarioAgentArgs
+from components.aliases import register_drop_type_aliases
 from components.roles import MICROSOFT_GRAPH_APP_ID
 from components.tags import register_tag_transform
 from haymaker import naming
@@ -35,9 +36,11 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
         raise InvalidInput(f"settings are for {settings.environment!r} but the run is for {spec.environment!r}")
     scenarios = [catalog[n] for n in spec.scenarios]
     expires = iso(spec.expires_at)
+    register_drop_type_aliases()
     register_tag_transform(spec.run_id, spec.environment, expires, spec.scenarios)
 
     client = authorization.get_client_config_output()
+    tenant_id, subscription_id, deployer_id = client.tenant_id, client.subscription_id, client.object_id
     platform = pulumi.StackReference(platform_stack_name(spec, settings))
     managed_environment_id = platform.require_output("managedEnvironmentId")
     run_group = resources.ResourceGroup(
@@ -55,8 +58,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             agent_image=settings.agent_image, duration_hours=spec.duration_hours,
             expires_at=spec.expires_at, start_at=start_at,
             managed_environment_id=managed_environment_id, job_resource_group_name=run_group.name,
-            tenant_id=client.tenant_id, subscription_id=client.subscription_id,
-            owner_object_id=client.object_id, cpu=s.cpu, memory=s.memory,
+            tenant_id=tenant_id, subscription_id=subscription_id, owner_object_id=deployer_id, cpu=s.cpu, memory=s.memory,
             cleanup_buffer_minutes=settings.cleanup_buffer_minutes,
             credential_grace_minutes=settings.credential_grace_minutes,
         ))

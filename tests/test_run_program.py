@@ -92,3 +92,16 @@ def test_pulumi_entry_point_runs_the_run_program_for_run_stacks(make_spec, setti
     finally:
         pulumi.runtime.set_all_config({})
     assert any(d.type == "azure-native:app:Job" for d in declared)
+
+
+def test_run_stacks_drop_only_the_providers_type_aliases():
+    from components.aliases import drop_type_aliases
+
+    rename = pulumi.Alias(name="old-name")
+    opts = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:resources/v20151101:ResourceGroup"),
+                                           rename])
+    result = drop_type_aliases(pulumi.ResourceTransformationArgs(None, "azure-native:resources:ResourceGroup", "rg",
+                                                                 {"location": "x"}, opts))
+    assert result.opts.aliases == [rename] and result.props == {"location": "x"}
+    assert opts.aliases[1] is rename and len(opts.aliases) == 2  # the caller's options are not modified
+    assert drop_type_aliases(pulumi.ResourceTransformationArgs(None, "t", "n", {}, pulumi.ResourceOptions())) is None
