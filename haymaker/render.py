@@ -69,6 +69,18 @@ def mermaid(plan: Plan, scenario: str) -> str:
     return "\n".join(lines)
 
 
+def _violations_markdown(plan: Plan) -> list[str]:
+    if not plan.violations:
+        return []
+    lines = ["### Policy violations", "", "| policy | resource | enforcement | message |", "|---|---|---|---|"]
+    for v in plan.violations[:50]:
+        message = v.message.replace("|", r"\|")
+        lines.append(f"| `{v.policy}` | `{v.resource}` | {v.enforcement} | {message} |")
+    if len(plan.violations) > 50:
+        lines.append(f"| … | {len(plan.violations) - 50} more | | |")
+    return lines + [""]
+
+
 def markdown(plan: Plan) -> str:
     d = plan.to_json()
     s = plan.spec
@@ -85,6 +97,7 @@ def markdown(plan: Plan) -> str:
         f"({' → '.join(f'`{n}`' for n in plan.critical_path)})",
         f"- Policy: {'no violations' if not plan.violations else str(len(plan.violations)) + ' violations'}",
         "",
+        *_violations_markdown(plan),
         f"### Resources of `{s.scenarios[0]}`",
         "",
         mermaid(plan, s.scenarios[0]),

@@ -396,3 +396,27 @@ def test_plan_exits_2_and_names_each_violation(capsys, tmp_path):
     assert ("agent-job-limits: compute-01-linux-vm-web-server-job: replicaTimeout 30600 s is over the "
             "maximum 60 s") in err
     assert main(["policy", "check", str(tmp_path / "missing.json")]) == 1
+
+
+def test_enforcement_level_can_be_overridden_per_policy(declare, make_spec):
+    from haymaker import policycheck
+
+    spec = make_spec(["compute-01-linux-vm-web-server"])
+    run = declare(spec)
+    strict = {"agent-job-limits": {"maxReplicaTimeoutSeconds": 60}}
+    found = policycheck.check(run.resources, run.outputs, spec.stack_tags(), strict)
+    assert [(v.policy, v.enforcement) for v in found] == [("agent-job-limits", "mandatory")]
+    advisory = {"agent-job-limits": {"maxReplicaTimeoutSeconds": 60, "enforcementLevel": "advisory"}}
+    found = policycheck.check(run.resources, run.outputs, spec.stack_tags(), advisory)
+    assert [(v.policy, v.enforcement) for v in found] == [("agent-job-limits", "advisory")]
+    disabled = {"agent-job-limits": {"maxReplicaTimeoutSeconds": 60, "enforcementLevel": "disabled"}}
+    assert policycheck.check(run.resources, run.outputs, spec.stack_tags(), disabled) == []
+
+
+def test_unknown_policy_in_a_config_file_is_refused(tmp_path):
+    from haymaker.errors import InvalidInput
+
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps({"no-such-policy": {}}))
+    with pytest.raises(InvalidInput, match="configures unknown policies no-such-policy"):
+        load_policy_config("dev", bad)
