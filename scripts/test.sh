@@ -3,4 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+# Azurite (the Azure Storage emulator) for the ledger tests, from package-lock.json.
+if [ ! -x node_modules/.bin/azurite-table ]; then
+  npm ci --no-audit --no-fund --silent
+fi
 exec .venv/bin/python -m pytest "$@"
