@@ -55,7 +55,7 @@ def plan(
         print_table(result, out)
     if markdown:
         markdown.write_text(to_markdown(result))
-    _report_violations(result.violations)
+    report_violations(result.violations)
     if result.over_budget:
         raise Refused(f"estimated cost ${result.cost_usd:.2f} is over the budget of ${result.budget_usd:.2f} "
                       "in scenarios/selection.yaml: pick fewer or cheaper scenarios, shorten the duration, "
@@ -68,7 +68,7 @@ def plan(
                   f"`pulumi up --stack {result.spec.stack_name}`")
 
 
-def _report_violations(violations) -> None:
+def report_violations(violations) -> None:
     """Advisory ones are warnings; any mandatory one refuses the run (exit 2)."""
     for v in violations:
         if v.enforcement == "advisory":
@@ -97,7 +97,7 @@ def policy_check(
     violations = recheck_plan(doc, policy_config)
     if as_json:
         _emit_json({"violations": [v.as_dict() for v in violations]})
-    _report_violations(violations)
+    report_violations(violations)
     if not as_json:
         out.print(f"policy: {len(doc.get('declared', []))} resources checked, "
                   f"{len(violations)} violation(s), none mandatory")
@@ -170,6 +170,15 @@ def scenarios_validate(paths: List[Path] = typer.Argument(None, help="Files to c
     if errors:
         raise CatalogError(errors)
     out.print(f"{len(scenarios)} scenario files valid")
+
+
+def _register_operator_commands() -> None:
+    from haymaker import cli_ops
+
+    cli_ops.register(app)
+
+
+_register_operator_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

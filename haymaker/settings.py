@@ -29,6 +29,7 @@ class EnvironmentSettings:
     cleanup_buffer_minutes: int = 30
     credential_grace_minutes: int = 60
     platform_stack: str | None = None  # default: <org>/haymaker/<environment>
+    subscription_id: str | None = None  # when set, `haymaker up` refuses any other subscription
 
     def __post_init__(self) -> None:
         if self.location not in self.allowed_locations:
@@ -51,6 +52,8 @@ class EnvironmentSettings:
                 "credentialGraceMinutes": self.credential_grace_minutes}
         if self.platform_stack:
             keys["platformStack"] = self.platform_stack
+        if self.subscription_id:
+            keys["subscriptionId"] = self.subscription_id
         return {f"{NAMESPACE}:{k}": v for k, v in keys.items()}
 
     @classmethod
@@ -66,7 +69,8 @@ class EnvironmentSettings:
                                            ("start_delay_minutes", "startDelayMinutes"),
                                            ("cleanup_buffer_minutes", "cleanupBufferMinutes"),
                                            ("credential_grace_minutes", "credentialGraceMinutes"),
-                                           ("platform_stack", "platformStack"))}
+                                           ("platform_stack", "platformStack"),
+                                           ("subscription_id", "subscriptionId"))}
         return cls(environment=environment, location=need("location"),
                    allowed_locations=tuple(need("allowedLocations")), agent_image=need("agentImage"),
                    allowed_registries=tuple(need("allowedRegistries")),

@@ -1,0 +1,154 @@
+"""Operator configuration and where each value comes from.
+
+Precedence, highest first: command-line flags > environment variables (``HAYMAKER_*``, ``AZURE_*``,
+``PULUMI_BACKEND_URL``) > ``.env`` in the working directory (never overriding the environment) >
+``~/.haymaker/config.toml`` > defaults. ``.env.example`` documents every key.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import tomli_w
+from dotenv.parser import parse_stream
+
+from haymaker.errors import InvalidInput
+
+SECRET_MARK = "[secret]"
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    env: str
+    default: Any = None
+    kind: type = str
+    secret: bool = False
+    help: str = ""
+
+
+KEYS = [
+    Key("environment", "HAYMAKER_ENVIRONMENT", "dev", help="environment whose Pulumi.<env>.yaml runs use"),
+    Key("subscription_id", "AZURE_SUBSCRIPTION_ID", help="subscription runs deploy to; must match the environment"),
+    Key("tenant_id", "AZURE_TENANT_ID", help="tenant of that subscription"),
+    Key("backend_url", "PULUMI_BACKEND_URL", help="Pulumi state backend; default: a file backend in the repo"),
+    Key("secrets_provider", "HAYMAKER_SECRETS_PROVIDER",
+        help="secrets provider of new run stacks (e.g. azurekeyvault://...); default: the backend's"),
+    Key("ledger_connection_string", "HAYMAKER_LEDGER_CONNECTION_STRING", secret=True,
+        help="Table Storage connection string; default: Azurite on 127.0.0.1"),
+    Key("ledger_endpoint", "HAYMAKER_LEDGER_ENDPOINT",
+        help="Table Storage endpoint used with DefaultAzureCredential (in Azure)"),
+    Key("ledger_spool", "HAYMAKER_LEDGER_SPOOL", "~/.haymaker/ledger-spool.jsonl",
+        help="where ledger writes wait while the ledger is unreachable"),
+    Key("audit_dir", "HAYMAKER_AUDIT_DIR", ".haymaker/audit", help="where audit records of runs are written"),
+    Key("reap_parallel", "HAYMAKER_REAP_PARALLEL", 4, int, help="stacks the reaper destroys at once"),
+    Key("platform_stack", "HAYMAKER_PLATFORM_STACK", help="platform stack reference; default <org>/haymaker/<env>"),
+]
+BY_NAME = {k.name: k for k in KEYS}
+
+
+@dataclass(frozen=True)
+class Value:
+    value: Any
+    source: str
+
+
+class Config:
+    def __init__(self, values: dict[str, Value], warnings: list[str]):
+        self._values = values
+        self.warnings = warnings
+
+    def get(self, name: str):
+        return self._values[name].value
+
+    def source(self, name: str) -> str:
+        return self._values[name].source
+
+    def rows(self) -> list[dict]:
+        """For `haymaker config list`: secrets are never shown."""
+        out = []
+        for k in KEYS:
+            v = self._values[k.name]
+            shown = SECRET_MARK if (k.secret and v.value) else v.value
+            out.append({"key": k.name, "value": shown, "source": v.source, "env": k.env})
+        return out
+
+
+def config_file(home: Path | None = None) -> Path:
+    return (home or Path.home()) / ".haymaker" / "config.toml"
+
+
+def read_dotenv(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Values of a .env file (comments, blanks, quotes and ``export`` lines allowed) and warnings
+    naming the lines that could not be read."""
+    if not path.exists():
+        return {}, []
+    values, warnings = {}, []
+    for binding in parse_stream(io.StringIO(path.read_text(encoding="utf-8"))):
+        if binding.error:
+            line = binding.original.string.strip()
+            warnings.append(f"{path.name} line {binding.original.line}: ignored {line!r}: write KEY=value")
+        elif binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values, warnings
+
+
+def _read_toml(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(f"{path} is not valid TOML ({e}): fix it or remove it") from None
+    unknown = sorted(set(doc) - set(BY_NAME))
+    if unknown:
+        raise InvalidInput(f"{path} has unknown keys {', '.join(unknown)}: known keys are {', '.join(BY_NAME)}")
+    return doc
+
+
+def _coerce(key: Key, raw, source: str):
+    if raw is None or key.kind is str:
+        return raw if raw is None else str(raw)
+    try:
+        return key.kind(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{key.name} from {source} is {raw!r}, not a {key.kind.__name__}") from None
+
+
+def load_config(flags: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
+                cwd: Path | None = None, home: Path | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    dotenv, warnings = read_dotenv((cwd or Path.cwd()) / ".env")
+    toml_path = config_file(home)
+    stored = _read_toml(toml_path)
+    values = {}
+    for k in KEYS:
+        layers = [
+            ((flags or {}).get(k.name), "flag"),
+            (environ.get(k.env), f"env:{k.env}"),
+            (dotenv.get(k.env), ".env"),
+            (stored.get(k.name), str(toml_path).replace(str(home or Path.home()), "~", 1)),
+        ]
+        raw, source = next(((v, s) for v, s in layers if v not in (None, "")), (k.default, "default"))
+        values[k.name] = Value(_coerce(k, raw, source), source)
+    return Config(values, warnings)
+
+
+def set_value(name: str, value: str, home: Path | None = None) -> Path:
+    """Store a key in ~/.haymaker/config.toml (created 0600: it may hold a connection string)."""
+    if name not in BY_NAME:
+        raise InvalidInput(f"unknown key {name!r}: known keys are {', '.join(BY_NAME)}")
+    key = BY_NAME[name]
+    path = config_file(home)
+    doc = _read_toml(path)
+    doc[name] = _coerce(key, value, "the command line")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    os.chmod(path, 0o600)
+    return path

@@ -1,0 +1,193 @@
+"""The Automation API driver for run stacks: the only module that talks to the Pulumi engine.
+
+`pulumi up` and this driver run the same program: the stack is a local program in the repository
+(``Pulumi.yaml`` -> ``stacks/__main__.py`` -> ``stacks.run.run_program``), configured with the
+RunSpec and the environment's settings, exactly what ``haymaker plan --write-stack-config`` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from haymaker.errors import HayMakerError
+from haymaker.runspec import RunSpec
+from haymaker.settings import REPO_ROOT, EnvironmentSettings
+from haymaker.stackconfig import run_stack_config
+
+log = logging.getLogger("haymaker.driver")
+
+INSTALL_HINT = ("install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/, e.g. "
+                "`curl -fsSL https://get.pulumi.com | sh`) and make sure `pulumi` is on PATH")
+PLUGINS = {"azure-native": "pulumi-azure-native", "azuread": "pulumi-azuread"}
+
+
+class PulumiCliMissing(HayMakerError):
+    """No Pulumi CLI: nothing was created."""
+
+
+class StackError(HayMakerError):
+    """A Pulumi command failed; ``text`` holds the engine's output for classification."""
+
+    def __init__(self, message: str, text: str = ""):
+        super().__init__(message)
+        self.text = text or message
+
+
+class StackLocked(StackError):
+    """Another update holds the stack's lock (possibly a CI run that died)."""
+
+
+class StackMissing(StackError):
+    """The stack does not exist."""
+
+
+@dataclass(frozen=True)
+class RunStack:
+    name: str
+    tags: dict
+
+
+def _translate(e: Exception, doing: str) -> HayMakerError:
+    from pulumi import automation as auto
+
+    if isinstance(e, FileNotFoundError):
+        return PulumiCliMissing(f"cannot {doing}: {INSTALL_HINT}")
+    if isinstance(e, auto.ConcurrentUpdateError):
+        return StackLocked(f"cannot {doing}: the stack is locked by another update; if no other run is "
+                           "deploying it, clear the lock with `pulumi cancel`", str(e))
+    if isinstance(e, auto.StackNotFoundError):
+        return StackMissing(f"cannot {doing}: no such stack", str(e))
+    if isinstance(e, auto.CommandError):
+        return StackError(f"cannot {doing}: {_last_error_line(str(e))}", str(e))
+    return StackError(f"cannot {doing}: {e}", str(e))
+
+
+def _last_error_line(text: str) -> str:
+    lines = [l.strip() for l in text.splitlines() if "error" in l.lower()]
+    return lines[-1][:400] if lines else text.strip()[-400:]
+
+
+def backend_url(configured: str | None, root: Path = REPO_ROOT) -> str:
+    """PULUMI_BACKEND_URL when set; otherwise a file backend under the repository."""
+    return configured or f"file://{(root / '.pulumi-state').as_posix()}"
+
+
+def plugin_versions() -> dict[str, str]:
+    """Provider plugins pinned to the SDK packages installed in this environment."""
+    return {name: metadata.version(package) for name, package in PLUGINS.items()}
+
+
+def stack_config_values(spec: RunSpec, settings: EnvironmentSettings) -> dict[str, tuple[str, bool]]:
+    """Config key -> (value as the CLI stores it, secret?)."""
+    values = {}
+    for key, value in run_stack_config(spec, settings)["config"].items():
+        values[key] = (value if isinstance(value, str) else json.dumps(value), False)
+    return values
+
+
+class RunStackDriver:
+    """Create/select, configure, deploy, read and destroy ``run-<run_id>`` stacks."""
+
+    def __init__(self, *, backend: str | None = None, secrets_provider: str | None = None,
+                 work_dir: Path = REPO_ROOT, on_output=log.info, policy_config: Path | None = None):
+        self.backend = backend_url(backend, work_dir)
+        self.secrets_provider = secrets_provider
+        self.work_dir = work_dir
+        self.on_output = on_output
+        self.policy_config = policy_config
+
+    def _options(self):
+        from pulumi import automation as auto
+
+        env = {"PULUMI_BACKEND_URL": self.backend, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+        if self.backend.startswith("file://"):
+            Path(self.backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+            if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
+                raise HayMakerError("the local file backend encrypts stack secrets with a passphrase: set "
+                                    "PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), or set "
+                                    "PULUMI_BACKEND_URL to your backend")
+        return auto.LocalWorkspaceOptions(work_dir=str(self.work_dir), env_vars=env,
+                                          secrets_provider=self.secrets_provider)
+
+    def _workspace(self):
+        from pulumi import automation as auto
+
+        opts = self._options()
+        try:
+            return auto.LocalWorkspace(work_dir=opts.work_dir, env_vars=opts.env_vars,
+                                       secrets_provider=opts.secrets_provider)
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, "open the Pulumi workspace") from e
+
+    def prepare(self, spec: RunSpec, settings: EnvironmentSettings):
+        """Create or select the run's stack, pin plugins, and set its config and tags before `up`."""
+        from pulumi import automation as auto
+
+        try:
+            stack = auto.create_or_select_stack(stack_name=spec.stack_name, work_dir=str(self.work_dir),
+                                                opts=self._options())
+            for name, version in plugin_versions().items():
+                stack.workspace.install_plugin(name, f"v{version}")
+            stack.set_all_config({k: auto.ConfigValue(value=v, secret=s)
+                                  for k, (v, s) in stack_config_values(spec, settings).items()})
+            for key, value in spec.stack_tags().items():
+                stack.set_tag(key, value)
+            return stack
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, f"prepare stack {spec.stack_name}") from e
+
+    def up(self, stack) -> dict:
+        """Deploy with the policy pack; return the stack outputs (plain values)."""
+        packs = [str(self.work_dir / "policies")]
+        configs = [str(self.policy_config)] if self.policy_config else None
+        try:
+            result = stack.up(on_output=self.on_output, policy_packs=packs, policy_pack_configs=configs)
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, f"deploy {stack.name}") from e
+        if result.summary.result != "succeeded":
+            raise StackError(f"deploy of {stack.name} ended {result.summary.result}")
+        return {k: v.value for k, v in result.outputs.items()}
+
+    def outputs(self, stack_name: str) -> dict:
+        from pulumi import automation as auto
+
+        try:
+            stack = auto.select_stack(stack_name=stack_name, work_dir=str(self.work_dir), opts=self._options())
+            return {k: v.value for k, v in stack.outputs().items()}
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, f"read the outputs of {stack_name}") from e
+
+    def destroy(self, stack_name: str, remove: bool = True) -> None:
+        from pulumi import automation as auto
+
+        try:
+            stack = auto.select_stack(stack_name=stack_name, work_dir=str(self.work_dir), opts=self._options())
+            result = stack.destroy(on_output=self.on_output)
+            if result.summary.result != "succeeded":
+                raise StackError(f"destroy of {stack_name} ended {result.summary.result}")
+            if remove:
+                stack.workspace.remove_stack(stack_name)
+        except HayMakerError:
+            raise
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, f"destroy {stack_name}") from e
+
+    def remove(self, stack_name: str) -> None:
+        """Remove a stack whose resources were deleted out of band (after a forced cleanup)."""
+        try:
+            self._workspace().remove_stack(stack_name, force=True)
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, f"remove {stack_name}") from e
+
+    def list_run_stacks(self) -> list[RunStack]:
+        ws = self._workspace()
+        try:
+            return [RunStack(s.name.rsplit("/", 1)[-1], dict(ws.list_tags(s.name)))
+                    for s in ws.list_stacks(include_all=True) if s.name.rsplit("/", 1)[-1].startswith("run-")]
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, "list run stacks") from e

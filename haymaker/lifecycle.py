@@ -1,0 +1,305 @@
+"""Run lifecycle decisions: up (with retries and destroy-on-failure), reap, down and verification.
+
+Everything here works against three narrow interfaces (a stack driver, an Azure adapter, a ledger),
+so the decisions are tested with in-memory stand-ins; haymaker/driver.py and haymaker/azure.py are
+the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from haymaker.errors import HayMakerError, InvalidInput, Refused
+from haymaker.retry import Backoff, GaveUp, with_retries
+from haymaker.runspec import MAX_DURATION_HOURS, RunSpec, check_run_id, iso, parse_iso
+
+log = logging.getLogger("haymaker.lifecycle")
+ON_DEMAND_TRIGGERS = ("dispatch", "local")
+JOB_START_GRACE = timedelta(minutes=3)
+
+
+class RunFailed(HayMakerError):
+    """`up` failed for good; the stack was destroyed (or its teardown result is in the message)."""
+
+
+@dataclass
+class Clock:
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    sleep: Callable[[float], None] = time.sleep
+
+
+# --- pure decisions ---------------------------------------------------------------------------------
+
+def expiry_of(stack) -> datetime:
+    """The ``haymaker:expires`` stack tag; without one, the latest a run of that id could live."""
+    tag = (stack.tags or {}).get("haymaker:expires")
+    if tag:
+        try:
+            return parse_iso(tag)
+        except InvalidInput:
+            pass
+    try:
+        started = check_run_id(stack.name.removeprefix("run-"))
+    except InvalidInput:
+        return datetime.min.replace(tzinfo=timezone.utc)  # not a run id we made: due now, and reported
+    return started + timedelta(hours=MAX_DURATION_HOURS, minutes=30)
+
+
+def select_expired(stacks, now: datetime) -> list:
+    return sorted((s for s in stacks if expiry_of(s) <= now), key=lambda s: s.name)
+
+
+def live_on_demand(stacks, now: datetime) -> int:
+    return sum(1 for s in stacks
+               if (s.tags or {}).get("haymaker:trigger") in ON_DEMAND_TRIGGERS and expiry_of(s) > now)
+
+
+def check_on_demand_limit(spec: RunSpec, stacks, now: datetime, limit: int) -> None:
+    if spec.trigger not in ON_DEMAND_TRIGGERS:
+        return
+    live = live_on_demand(stacks, now)
+    if live >= limit:
+        raise Refused(f"{live} on-demand runs are live and at most {limit} may be: wait for one to expire "
+                      "or take one down with `haymaker down RUN_ID`")
+
+
+def check_account(expected_subscription: str | None, expected_tenant: str | None, azure,
+                  pinned_subscription: str | None = None) -> None:
+    """Refuse before touching anything when the target is not the environment's subscription."""
+    if not expected_subscription or not expected_tenant:
+        raise InvalidInput("set AZURE_SUBSCRIPTION_ID and AZURE_TENANT_ID (environment, .env or "
+                           "`haymaker config set`) to the subscription this environment deploys to")
+    if pinned_subscription and pinned_subscription != expected_subscription:
+        raise InvalidInput(f"AZURE_SUBSCRIPTION_ID {expected_subscription} is not the environment's "
+                           f"subscription {pinned_subscription} (haymaker:subscriptionId): switch subscription")
+    actual_tenant = azure.subscription_tenant()
+    if actual_tenant.lower() != expected_tenant.lower():
+        raise InvalidInput(f"subscription {expected_subscription} belongs to tenant {actual_tenant}, not "
+                           f"{expected_tenant}: log in to the right tenant (az login --tenant ...) or fix "
+                           "AZURE_TENANT_ID")
+
+
+def verification_outcome(found_before: list, remaining: list) -> str:
+    """verified: nothing was left; forced: leftovers were deleted; failed: something remains."""
+    if not found_before:
+        return "verified"
+    return "forced" if not remaining else "failed"
+
+
+# --- results -----------------------------------------------------------------------------------------
+
+@dataclass
+class TeardownResult:
+    run_id: str
+    outcome: str  # verified | forced | failed | planned (dry run)
+    destroyed: bool
+    leftovers_found: list = field(default_factory=list)
+    leftovers_remaining: list = field(default_factory=list)
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["leftovers_found"] = [asdict(x) for x in self.leftovers_found]
+        d["leftovers_remaining"] = [asdict(x) for x in self.leftovers_remaining]
+        return d
+
+
+@dataclass
+class UpResult:
+    spec: RunSpec
+    inventory: list
+    jobs: dict
+    deploy_seconds: float
+    audit_path: Path | None = None
+
+
+# --- orchestration -----------------------------------------------------------------------------------
+
+class Lifecycle:
+    def __init__(self, *, driver, azure, ledger, clock: Clock | None = None, backoff: Backoff = Backoff(),
+                 audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info):
+        self.driver, self.azure, self.ledger = driver, azure, ledger
+        self.clock = clock or Clock()
+        self.backoff = backoff
+        self.audit_dir = audit_dir
+        self.rng = rng or random.Random()
+        self.echo = echo
+
+    def _retry(self, what: str, operation):
+        def on_retry(attempt, error, wait):
+            self.echo(f"{what}: transient error (attempt {attempt}), retrying in {wait:.0f} s: "
+                      f"{getattr(error, 'text', str(error)).strip().splitlines()[-1][:200]}")
+
+        return with_retries(operation, backoff=self.backoff, sleep=self.clock.sleep, rng=self.rng,
+                            on_retry=on_retry, message_of=lambda e: getattr(e, "text", str(e)))
+
+    # up -----------------------------------------------------------------------------------------------
+    def up(self, spec: RunSpec, settings, *, on_demand_limit: int, cost_usd: float) -> UpResult:
+        now = self.clock.now()
+        check_on_demand_limit(spec, self.driver.list_run_stacks(), now, on_demand_limit)
+        record = _run_record(spec, status="deploying", cost_usd=cost_usd)
+        self.ledger.upsert_run(record)
+        started = time.monotonic()
+        try:
+            stack = self._retry("prepare", lambda: self.driver.prepare(spec, settings))
+            outputs = self._retry("up", lambda: self.driver.up(stack))
+        except GaveUp as e:
+            seconds = time.monotonic() - started
+            teardown = self.teardown(spec.run_id)
+            self.ledger.update_run(spec.run_id, status="failed", deploy_seconds=seconds,
+                                   ended_at=self.clock.now(), detail=f"up failed: {e.error}; teardown {teardown.outcome}")
+            self._audit(spec, "failed", [], seconds, teardown=teardown, error=str(e.error))
+            raise RunFailed(f"{spec.stack_name} failed to deploy ({e}); the stack was destroyed "
+                            f"(teardown {teardown.outcome})") from e
+        seconds = time.monotonic() - started
+        inventory = outputs.get("inventory") or []
+        run_rg = (outputs.get("run") or {}).get("run_resource_group", "")
+        jobs = self.check_jobs(inventory, run_rg, spec.started_at + timedelta(minutes=settings.start_delay_minutes))
+        self.ledger.update_run(spec.run_id, status="running", deploy_seconds=seconds,
+                               resources_created=outputs.get("resources_created", 0) or _count(inventory))
+        self.ledger.upsert_agents([_agent_record(spec.run_id, entry, jobs.get(entry["scenario"], ""))
+                                   for entry in inventory])
+        path = self._audit(spec, "running", inventory, seconds, jobs=jobs)
+        return UpResult(spec, inventory, jobs, seconds, path)
+
+    def check_jobs(self, inventory: list, run_rg: str, start_at: datetime) -> dict[str, str]:
+        """Each agent job must start by itself at ``start_at``; one whose minute passed unstarted
+        (deploy took longer than the start delay) is started now."""
+        now, status = self.clock.now(), {}
+        for entry in inventory:
+            name = entry["scenario"]
+            try:
+                executions = self.azure.job_executions(run_rg, entry["job_name"])
+                if executions:
+                    status[name] = "started"
+                elif now < start_at + JOB_START_GRACE:
+                    status[name] = f"scheduled {iso(start_at)}"
+                else:
+                    self._retry(f"start {entry['job_name']}", lambda e=entry: self.azure.start_job(run_rg, e["job_name"]))
+                    status[name] = "started by haymaker"
+            except (HayMakerError, GaveUp) as e:
+                status[name] = f"unknown: {e}"
+        return status
+
+    # teardown -----------------------------------------------------------------------------------------
+    def teardown(self, run_id: str, *, dry_run: bool = False) -> TeardownResult:
+        stack = f"run-{run_id}"
+        if dry_run:
+            return TeardownResult(run_id, "planned", False)
+        destroyed, error = True, ""
+        try:
+            self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=True))
+        except GaveUp as e:
+            destroyed, error = False, str(e.error)
+        try:
+            found = self.azure.tagged_leftovers(run_id) + self.azure.run_applications(run_id)
+            remaining = self._force_delete(run_id, found) if found else []
+        except HayMakerError as e:
+            return self._record_teardown(TeardownResult(run_id, "failed", destroyed, error=f"{error} {e}".strip()))
+        outcome = verification_outcome(found, remaining)
+        if not destroyed and outcome == "verified":
+            outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
+        if not destroyed and not remaining:
+            try:
+                self.driver.remove(stack)
+            except HayMakerError as e:
+                error += f"; stack not removed: {e}"
+        return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error))
+
+    def _force_delete(self, run_id: str, leftovers: list) -> list:
+        self.force_delete_items(leftovers)
+        return self.azure.tagged_leftovers(run_id) + self.azure.run_applications(run_id)
+
+    def force_delete_items(self, leftovers: list) -> list:
+        """Delete groups first (their resources go with them), then loose resources, then
+        applications, retrying conflicts; return what could not be deleted."""
+        failed = []
+        groups = [x for x in leftovers if x.kind == "resource_group"]
+        group_ids = {g.id.lower() for g in groups}
+        loose = [x for x in leftovers if x.kind == "resource"
+                 and not any(x.id.lower().startswith(g + "/") for g in group_ids)]
+        apps = [x for x in leftovers if x.kind == "application"]
+        for item in groups + loose + apps:
+            try:
+                self._retry(f"delete {item.name}", lambda i=item: self._delete(i))
+            except GaveUp as e:
+                self.echo(f"could not delete {item.kind} {item.name}: {e}")
+                failed.append(item)
+        return failed
+
+    def _delete(self, item) -> None:
+        if item.kind == "resource_group":
+            self.azure.delete_resource_group(item.name)
+        elif item.kind == "application":
+            self.azure.delete_application(item.id)
+        else:
+            self.azure.delete_resource(item.id, item.type)
+
+    def _record_teardown(self, result: TeardownResult) -> TeardownResult:
+        status = {"verified": "verified", "forced": "forced"}.get(result.outcome, "teardown_failed")
+        self.ledger.update_run(result.run_id, status=status, ended_at=self.clock.now(),
+                               resources_orphaned=len(result.leftovers_remaining),
+                               detail=result.error or f"{len(result.leftovers_found)} leftover(s) found")
+        self.ledger.add_event(result.run_id, "teardown", result.as_dict())
+        return result
+
+    def reap(self, *, now: datetime | None = None, parallel: int = 4, dry_run: bool = False) -> list[TeardownResult]:
+        """Tear down every expired run stack; one failure never stops the others."""
+        if parallel < 1:
+            raise InvalidInput("--parallel must be at least 1")
+        due = select_expired(self.driver.list_run_stacks(), now or self.clock.now())
+        ids = [s.name.removeprefix("run-") for s in due]
+
+        def one(run_id: str) -> TeardownResult:
+            try:
+                return self.teardown(run_id, dry_run=dry_run)
+            except Exception as e:  # noqa: BLE001 - one run's failure is reported, not propagated
+                return TeardownResult(run_id, "failed", False, error=str(e))
+
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            return list(pool.map(one, ids))
+
+    # audit ---------------------------------------------------------------------------------------------
+    def _audit(self, spec: RunSpec, outcome: str, inventory: list, seconds: float, **extra) -> Path | None:
+        record = {"run_id": spec.run_id, "actor": spec.actor, "trigger": spec.trigger, "git_sha": spec.git_sha,
+                  "run_spec": spec.to_dict(), "outcome": outcome, "inventory": inventory,
+                  "durations": {"deploy_seconds": round(seconds, 1)}, "recorded_at": iso(self.clock.now())}
+        for key, value in extra.items():
+            record[key] = value.as_dict() if hasattr(value, "as_dict") else value
+        self.ledger.add_event(spec.run_id, "audit", record)
+        if self.audit_dir is None:
+            return None
+        self.audit_dir.mkdir(parents=True, exist_ok=True)
+        path = self.audit_dir / f"{spec.run_id}.json"
+        path.write_text(json.dumps(record, indent=2, default=str))
+        return path
+
+
+def _count(inventory: list) -> int:
+    return len(inventory)
+
+
+def _run_record(spec: RunSpec, *, status: str, cost_usd: float):
+    from haymaker.ledger import RunRecord
+
+    return RunRecord(run_id=spec.run_id, environment=spec.environment, trigger=spec.trigger, status=status,
+                     started_at=spec.started_at, expires_at=spec.expires_at, scenarios=list(spec.scenarios),
+                     duration_hours=spec.duration_hours, git_sha=spec.git_sha, actor=spec.actor, size=spec.size,
+                     cost_estimate_usd=round(cost_usd, 2))
+
+
+def _agent_record(run_id: str, entry: dict, job_status: str):
+    from haymaker.ledger import AgentRecord
+
+    return AgentRecord(run_id=run_id, scenario=entry["scenario"], status=job_status,
+                       resource_group=entry.get("resource_group_name", ""), client_id=entry.get("client_id", ""),
+                       service_principal_object_id=entry.get("service_principal_object_id", ""),
+                       job_name=entry.get("job_name", ""), job_id=entry.get("job_id", ""))

@@ -1,0 +1,111 @@
+"""Operator commands end to end through `haymaker.cli.main`, with the cloud replaced by stand-ins."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timezone
+
+import pytest
+
+from haymaker import cli_ops
+from haymaker.azure import Leftover
+from haymaker.cli import main
+from haymaker.driver import StackError
+from haymaker.lifecycle import Clock, Lifecycle
+from haymaker.retry import Backoff
+from tests.test_lifecycle import FakeAzure, FakeDriver, FakeLedger, stack
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def cloud(monkeypatch, tmp_path):
+    """A stand-in cloud the commands are wired to; tests fill in its stacks and leftovers."""
+    state = {"driver": FakeDriver(), "azure": FakeAzure(tenant="tenant-a")}
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub-1")
+    monkeypatch.setenv("AZURE_TENANT_ID", "tenant-a")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+    def build(cfg, environment):
+        return Lifecycle(driver=state["driver"], azure=state["azure"], ledger=FakeLedger(),
+                         clock=Clock(sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
+                         audit_dir=tmp_path / "audit", rng=random.Random(0), echo=lambda *_: None)
+
+    monkeypatch.setattr(cli_ops, "build_lifecycle", build)
+    return state
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_reap_reports_each_run_and_exits_3_when_something_is_left(cloud, capsys):
+    cloud["driver"].stacks = [stack("20261120t0100z-0001", "2026-11-20T09:00:00Z"),
+                              stack("20261120t0100z-0002", "2026-11-20T09:00:00Z")]
+    stuck = Leftover("application", "app-2", "haymaker-20261120t0100z-0002-x")
+    cloud["azure"].leftovers = [stuck]
+    cloud["azure"].undeletable = {"app-2"}
+    code, out, _ = run(capsys, "reap", "--json", "--now", "2026-11-21T00:00:00Z")
+    assert code == 3
+    results = {r["run_id"]: r["outcome"] for r in json.loads(out)}
+    assert results == {"20261120t0100z-0001": "verified", "20261120t0100z-0002": "failed"}
+
+
+def test_reap_dry_run_lists_without_touching(cloud, capsys):
+    cloud["driver"].stacks = [stack("20261120t0100z-0001", "2026-11-20T09:00:00Z")]
+    code, out, _ = run(capsys, "reap", "--dry-run", "--now", "2026-11-21T00:00:00Z")
+    assert code == 0 and "20261120t0100z-0001: planned" in out and cloud["driver"].calls == []
+
+
+def test_down_validates_and_confirms(cloud, capsys):
+    code, _, err = run(capsys, "down", "not-a-run")
+    assert code == 1 and "run id 'not-a-run' is not valid" in err
+    code, _, err = run(capsys, "down", "20261120t0100z-0001")
+    assert code == 1 and "pass --yes" in err and cloud["driver"].calls == []
+    code, out, _ = run(capsys, "down", "20261120t0100z-0001", "--yes")
+    assert code == 0 and "20261120t0100z-0001: verified" in out
+    assert ("destroy", "run-20261120t0100z-0001") in cloud["driver"].calls
+
+
+def test_up_refuses_a_subscription_of_another_tenant_before_deploying(cloud, capsys):
+    cloud["azure"].tenant = "tenant-b"
+    code, _, err = run(capsys, "up", "-s", "compute-01-linux-vm-web-server", "--yes")
+    assert code == 1 and "belongs to tenant tenant-b, not tenant-a" in err
+    assert cloud["driver"].calls == []
+
+
+def test_up_needs_confirmation_without_a_terminal(cloud, capsys):
+    code, _, err = run(capsys, "up", "-s", "compute-01-linux-vm-web-server")
+    assert code == 1 and "pass --yes" in err and cloud["driver"].calls == []
+
+
+def test_cleanup_is_a_dry_run_by_default_and_protects_live_runs(cloud, capsys):
+    live_id = NOW.strftime("%Y%m%dt%H%Mz") + "-0abc"
+    cloud["driver"].stacks = [stack(live_id, "2099-01-01T00:00:00Z", "dispatch")]
+    code, _, err = run(capsys, "cleanup")
+    assert code == 1 and "exactly one of --run-id ID or --orphaned" in err
+    code, _, err = run(capsys, "cleanup", "--run-id", live_id)
+    assert code == 2 and "pass --force" in err
+    code, out, _ = run(capsys, "cleanup", "--run-id", live_id, "--force", "--json")
+    assert code == 0 and json.loads(out)["dry_run"] is True and cloud["driver"].calls == []
+    code, out, _ = run(capsys, "cleanup", "--run-id", live_id, "--force", "--apply", "--yes")
+    assert code == 0 and ("destroy", f"run-{live_id}") in cloud["driver"].calls
+
+
+def test_resources_from_stack_outputs_grouped(cloud, capsys):
+    cloud["driver"].stacks = [stack("20261121t0600z-0001", "2099-01-01T00:00:00Z")]
+    inventory = [{"scenario": s, "resource_group_name": f"rg-{s}", "resource_group_id": f"/rg/{s}",
+                  "client_id": f"c-{s}", "service_principal_object_id": f"o-{s}", "job_name": f"job-{s}",
+                  "job_id": f"/jobs/{s}"} for s in ("a", "b")]
+    cloud["driver"].outputs_by_stack = {"run-20261121t0600z-0001": {"inventory": inventory}}
+    cloud["driver"].outputs = lambda name: cloud["driver"].outputs_by_stack[name]
+    code, out, _ = run(capsys, "resources", "--group-by", "type", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["total"] == 6
+    assert [r["name"] for r in doc["groups"]["Microsoft.App/jobs"]] == ["job-a", "job-b"]
+    code, _, err = run(capsys, "resources", "--group-by", "colour")
+    assert code == 1 and "use scenario or type" in err
