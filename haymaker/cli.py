@@ -172,6 +172,14 @@ def scenarios_validate(paths: List[Path] = typer.Argument(None, help="Files to c
     out.print(f"{len(scenarios)} scenario files valid")
 
 
+@app.command("release-env")
+def release_env(tag: str = typer.Argument(..., help="A git tag such as v1.2.3-rc.1 or refs/tags/v1.2.3.")) -> None:
+    """Print the environment a release tag deploys to (dev, staging or prod); refuse other tags."""
+    from haymaker.release import release_environment
+
+    out.print(release_environment(tag), markup=False, highlight=False)
+
+
 def _register_operator_commands() -> None:
     from haymaker import cli_ops
 

@@ -122,3 +122,16 @@ def test_console_script_runs_as_a_process():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["scenarios"][0]["name"] == VM
+
+
+@pytest.mark.parametrize("tag, env", [("v1.2.3-dev", "dev"), ("v1.2.3-rc.4", "staging"), ("v1.2.3", "prod"),
+                                      ("refs/tags/v10.0.0", "prod")])
+def test_release_env_maps_tags(capsys, tag, env):
+    code, out, _ = run_cli(capsys, "release-env", tag)
+    assert code == 0 and out.strip() == env
+
+
+@pytest.mark.parametrize("tag", ["v1.2", "1.2.3", "v1.2.3-beta", "v01.2.3", "v1.2.3-rc", "latest"])
+def test_release_env_refuses_other_tags(capsys, tag):
+    code, _, err = run_cli(capsys, "release-env", tag)
+    assert code == 1 and "is not a release tag" in err
