@@ -39,6 +39,9 @@ class ScenarioAgentArgs:
     graph_service_principal_id: pulumi.Input[str] | None = None
     cpu: float = 0.5
     memory: str = "1Gi"
+    # The platform's user-assigned identity with AcrPull on the agents' registry: no registry password.
+    pull_identity_id: pulumi.Input[str] | None = None
+    registry_server: pulumi.Input[str] | None = None
     cleanup_buffer_minutes: int = 30
     credential_grace_minutes: int = 60
 
@@ -68,6 +71,8 @@ class ScenarioAgentArgs:
         for name in (self.job_name,):
             if not naming.is_valid_job_name(name):
                 raise InvalidInput(f"{self.scenario}: job name {name!r} breaks Container Apps naming rules")
+        if (self.pull_identity_id is None) != (self.registry_server is None):
+            raise InvalidInput(f"{self.scenario}: give both the registry server and its pull identity, or neither")
         if not naming.is_valid_resource_group_name(self.resource_group_name):
             raise InvalidInput(f"{self.scenario}: resource group name {self.resource_group_name!r} is invalid")
 
@@ -174,9 +179,13 @@ class ScenarioAgent(pulumi.ComponentResource):
         ]
         # A Job, not an App: an App would restart the agent when it exits. The job lives in the
         # run's control group, where the agent has no rights, so it cannot lift its own timeout.
+        pull = args.pull_identity_id is not None
         self.job = app.Job(
             f"{name}-job",
             job_name=args.job_name,
+            identity=app.ManagedServiceIdentityArgs(
+                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[args.pull_identity_id]) if pull else None,
             resource_group_name=args.job_resource_group_name,
             location=args.location,
             environment_id=args.managed_environment_id,
@@ -187,6 +196,8 @@ class ScenarioAgent(pulumi.ComponentResource):
                 replica_timeout=args.replica_timeout_seconds,
                 replica_retry_limit=1,
                 secrets=[app.SecretArgs(name=SECRET_NAME, value=self.credential.value)],
+                registries=[app.RegistryCredentialsArgs(server=args.registry_server, identity=args.pull_identity_id)]
+                if pull else None,
             ),
             template=app.JobTemplateArgs(containers=[app.ContainerArgs(
                 name="agent",

@@ -43,6 +43,8 @@ def orphans_query(run_ids_alive: list[str]) -> str:
     alive = ", ".join(f"'{r}'" for r in run_ids_alive) or "''"
     return ("resources | union resourcecontainers "
             "| where tags['AzureHayMaker-managed'] =~ 'true' "
+            # platform resources carry no run tag: never orphans
+            "| where isnotempty(tostring(tags['haymaker-run'])) "
             f"| where tostring(tags['haymaker-run']) !in ({alive}) "
             "| project id, name, type, resourceGroup, run=tostring(tags['haymaker-run'])")
 

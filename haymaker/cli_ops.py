@@ -80,6 +80,7 @@ def register(app: typer.Typer) -> None:
         duration: Optional[int] = typer.Option(None, help="Hours the agents work (1-10)."),
         environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),
         trigger: str = typer.Option("local", help="schedule, release, dispatch or local."),
+        run_id: Optional[str] = typer.Option(None, help="Use this run id (e.g. the one a plan showed)."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
         as_json: bool = typer.Option(False, "--json", help="Write the result as JSON."),
     ) -> None:
@@ -91,7 +92,8 @@ def register(app: typer.Typer) -> None:
 
         cfg = _cfg(environment)
         env = cfg.get("environment")
-        plan = plan_run(environment=env, size=size, scenarios=scenario, duration=duration, trigger=trigger)
+        plan = plan_run(environment=env, size=size, scenarios=scenario, duration=duration, trigger=trigger,
+                        run_id=run_id)
         report_violations(plan.violations)
         if plan.over_budget:
             raise Refused(f"estimated cost ${plan.cost_usd:.2f} is over the budget of ${plan.budget_usd:.2f}")

@@ -80,6 +80,17 @@ def unwrap(value):
     return value
 
 
+# Platform resource types: (ARM provider path, input holding the physical name).
+_PLATFORM_ARM = {
+    "azure-native:operationalinsights:Workspace": ("Microsoft.OperationalInsights/workspaces", "workspaceName"),
+    "azure-native:app:ManagedEnvironment": ("Microsoft.App/managedEnvironments", "environmentName"),
+    "azure-native:storage:StorageAccount": ("Microsoft.Storage/storageAccounts", "accountName"),
+    "azure-native:containerregistry:Registry": ("Microsoft.ContainerRegistry/registries", "registryName"),
+    "azure-native:managedidentity:UserAssignedIdentity": ("Microsoft.ManagedIdentity/userAssignedIdentities",
+                                                          "resourceName"),
+}
+
+
 @dataclass
 class Declared:
     """One resource as the engine would receive it: type token, logical name, camelCase inputs."""
@@ -131,8 +142,15 @@ class PlanMocks(pulumi.runtime.Mocks):
             return {"id": f"{sub}/resourceGroups/{rg}", "name": rg}
         if typ == "azure-native:app:Job":
             job = inputs.get("jobName") or name
-            return {"id": f"{sub}/resourceGroups/{inputs.get('resourceGroupName')}/providers/Microsoft.App/jobs/{job}",
-                    "name": job, "provisioningState": "Succeeded"}
+            computed = {"id": f"{sub}/resourceGroups/{inputs.get('resourceGroupName')}/providers/Microsoft.App/jobs/{job}",
+                        "name": job, "provisioningState": "Succeeded"}
+            identity = inputs.get("identity")
+            if isinstance(identity, dict) and identity.get("userAssignedIdentities"):
+                # ARM answers the identity list with a map id -> {principalId, clientId}
+                computed["identity"] = {**identity, "userAssignedIdentities": {
+                    i: {"principalId": _guid(i, "principal"), "clientId": _guid(i, "client")}
+                    for i in identity["userAssignedIdentities"]}}
+            return computed
         if typ == "azure-native:authorization:RoleAssignment":
             ra = inputs.get("roleAssignmentName") or _guid(typ, name)
             return {"id": f"{inputs.get('scope')}/providers/Microsoft.Authorization/roleAssignments/{ra}", "name": ra}
@@ -150,12 +168,29 @@ class PlanMocks(pulumi.runtime.Mocks):
             return {"id": f"/servicePrincipals/{inputs.get('resourceObjectId')}/appRoleAssignedTo/{_guid(typ, name)}"}
         if typ == "pulumi:pulumi:StackReference":
             return {"outputs": self.platform_outputs}
+        if typ in _PLATFORM_ARM:  # platform resources: ARM ids and what the provider computes
+            provider, key = _PLATFORM_ARM[typ]
+            rname = inputs.get(key) or name
+            computed = {"id": f"{sub}/resourceGroups/{inputs.get('resourceGroupName')}/providers/{provider}/{rname}",
+                        "name": rname}
+            if typ == "azure-native:storage:StorageAccount":
+                computed["primaryEndpoints"] = {s: f"https://{rname}.{s}.core.windows.net/"
+                                                for s in ("blob", "table", "queue", "file")}
+            elif typ == "azure-native:operationalinsights:Workspace":
+                computed["customerId"] = _guid(typ, name, "customer")
+            elif typ == "azure-native:containerregistry:Registry":
+                computed["loginServer"] = f"{rname.lower()}.azurecr.io"
+            elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+                computed.update(principalId=_guid(typ, name, "principal"), clientId=_guid(typ, name, "client"))
+            return computed
         return {}
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "azure-native:authorization:getClientConfig":
             return {"clientId": _guid("deployer", "client"), "objectId": MOCK_DEPLOYER_OBJECT_ID,
                     "subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID}
+        if args.token == "azure-native:operationalinsights:getSharedKeys":
+            return {"primarySharedKey": f"mock-workspace-key-{_guid(str(args.args.get('workspaceName')))[:8]}"}
         if args.token == "azuread:index/getServicePrincipal:getServicePrincipal":
             return {"objectId": MOCK_GRAPH_SP_OBJECT_ID, "clientId": args.args.get("clientId"),
                     "displayName": "Microsoft Graph", "appRoleIds": {}}

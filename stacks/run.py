@@ -43,6 +43,8 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
     tenant_id, subscription_id, deployer_id = client.tenant_id, client.subscription_id, client.object_id
     platform = pulumi.StackReference(platform_stack_name(spec, settings))
     managed_environment_id = platform.require_output("managedEnvironmentId")
+    pull_identity_id = platform.require_output("agentPullIdentityId")
+    registry_server = platform.require_output("acrLoginServer")
     run_group = resources.ResourceGroup(
         "run-rg", resource_group_name=naming.run_resource_group_name(spec.run_id), location=settings.location)
     graph_sp_id = None
@@ -60,6 +62,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             managed_environment_id=managed_environment_id, job_resource_group_name=run_group.name,
             tenant_id=tenant_id, subscription_id=subscription_id, owner_object_id=deployer_id, cpu=s.cpu, memory=s.memory,
             cleanup_buffer_minutes=settings.cleanup_buffer_minutes,
+            pull_identity_id=pull_identity_id, registry_server=registry_server,
             credential_grace_minutes=settings.credential_grace_minutes,
         ))
         for s in scenarios

@@ -91,11 +91,16 @@ def test_job_timeout_start_size_and_image(vm_run, settings):
                                             "replicaCompletionCount": 1}
     assert cfg["replicaRetryLimit"] == 1
     assert job["resourceGroupName"] == f"haymaker-{RUN_ID}-run"
-    assert job["environmentId"].endswith("/managedEnvironments/haymaker-dev")
+    assert job["environmentId"].endswith("/haymaker-dev-platform/providers/Microsoft.App/managedEnvironments/haymaker-dev")
     (container,) = job["template"]["containers"]
     assert container["image"] == settings.agent_image
     assert container["resources"] == {"cpu": 0.5, "memory": "1Gi"}
     assert "ingress" not in json.dumps(job)
+    # the image is pulled with the platform's AcrPull identity, never a registry password
+    pull = "/subscriptions/00000000-0000-0000-0000-00000000bbbb/resourceGroups/haymaker-dev-platform/providers/" \
+           "Microsoft.ManagedIdentity/userAssignedIdentities/haymaker-dev-agent-pull"
+    assert job["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [pull]}
+    assert cfg["registries"] == [{"server": "haymakerdev.azurecr.io", "identity": pull}]
 
 
 def test_secret_reaches_the_job_only_by_reference(vm_run):

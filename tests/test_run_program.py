@@ -65,16 +65,6 @@ def test_stack_config_round_trip(tmp_path, make_spec, settings):
     assert got_spec == spec and got_settings == settings
 
 
-def test_pulumi_entry_point_stops_platform_stacks_with_a_clear_error():
-    import runpy
-
-    from haymaker.mockrun import PlanMocks
-
-    pulumi.runtime.set_mocks(PlanMocks(), project="haymaker", stack="dev")
-    with pytest.raises(pulumi.RunError, match="platform program .* does not exist yet"):
-        runpy.run_module("stacks.__main__", run_name="__main__")
-
-
 def test_pulumi_entry_point_runs_the_run_program_for_run_stacks(make_spec, settings):
     import runpy
 

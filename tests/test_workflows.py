@@ -1,0 +1,825 @@
+"""The GitHub Actions workflows: what triggers them, what they may do, and what they run.
+
+Workflows are loaded with pyyaml (which reads the key ``on`` as ``True``) and checked for behaviour:
+triggers and cron times, dispatch inputs reaching ``haymaker`` only through ``env:``, least
+permissions per job, concurrency, timeouts, pinned actions, report steps that run on failure, and
+that every ``haymaker`` command and flag they call exists. The shell of the steps that hold logic
+(target resolution, the reaper's exit code, the sticky PR comment, the issue reports) is run here
+with stand-ins for ``haymaker`` and ``gh``. ``scripts/lint_workflows.sh`` (check-jsonschema,
+zizmor, yamllint) and ``scripts/setup_oidc.sh`` (with a stand-in ``az``) are run too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+SETUP_ACTION = ROOT / ".github" / "actions" / "setup" / "action.yml"
+OURS = ("pr", "run", "reap", "platform", "drift")
+ALL_WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.yml"))
+VENV_BIN = ROOT / ".venv" / "bin"
+SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+LOCAL_ACTION = re.compile(r"^(\./|\$/)")
+ALWAYS = re.compile(r"\b(always|failure)\(\)")
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in doc:  # pyyaml reads the key `on` as the boolean True
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def workflow(name: str) -> dict:
+    return load(WORKFLOWS_DIR / f"{name}.yml")
+
+
+def jobs(doc: dict) -> dict:
+    return doc["jobs"]
+
+
+def steps_of(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def step(job: dict, name_part: str) -> dict:
+    found = [s for s in steps_of(job) if name_part.lower() in s.get("name", "").lower()]
+    assert len(found) == 1, f"expected one step named like {name_part!r}, found {[s.get('name') for s in found]}"
+    return found[0]
+
+
+def all_steps():
+    """(where, step) for every step of every workflow and of the composite setup action."""
+    for path in ALL_WORKFLOWS:
+        for job_id, job in jobs(load(path)).items():
+            for s in steps_of(job):
+                yield f"{path.name}:{job_id}", s
+    for s in load(SETUP_ACTION)["runs"]["steps"]:
+        yield SETUP_ACTION.relative_to(ROOT).as_posix(), s
+
+
+def run_scripts():
+    return [(where, s["run"]) for where, s in all_steps() if "run" in s]
+
+
+def walk(node, path=()):
+    """Yield (path, string) for every string in a parsed YAML tree."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from walk(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from walk(v, path + (i,))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def uses_azure_login(job: dict) -> bool:
+    return any(s.get("uses", "").startswith("azure/login@") for s in steps_of(job))
+
+
+# --- cron ----------------------------------------------------------------------------------------
+
+def cron_field(text: str, low: int, high: int) -> set[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        body, _, step_text = part.partition("/")
+        step_n = int(step_text) if step_text else 1
+        if body == "*":
+            start, end = low, high
+        elif "-" in body:
+            start, end = (int(x) for x in body.split("-"))
+        else:
+            start = end = int(body)
+        values.update(range(start, end + 1, step_n))
+    return values
+
+
+def cron_times(doc: dict) -> tuple[set[int], set[int], list[str]]:
+    """Minutes and hours (UTC) of every schedule entry, and the day/month/weekday fields."""
+    minutes, hours, rest = set(), set(), []
+    for entry in doc["on"]["schedule"]:
+        fields = entry["cron"].split()
+        assert len(fields) == 5, entry
+        minutes |= cron_field(fields[0], 0, 59)
+        hours |= cron_field(fields[1], 0, 23)
+        rest += fields[2:]
+    return minutes, hours, rest
+
+
+def test_cron_parser():
+    assert cron_field("*/30", 0, 59) == {0, 30}
+    assert cron_field("0,6,12,18", 0, 23) == {0, 6, 12, 18}
+    assert cron_field("1-3", 0, 23) == {1, 2, 3}
+
+
+# --- rules for every workflow --------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_top_level_permissions_are_empty(path):
+    assert load(path)["permissions"] == {}
+
+
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_every_job_has_a_timeout_and_its_own_permissions(path):
+    for job_id, job in jobs(load(path)).items():
+        assert isinstance(job.get("timeout-minutes"), int) and 0 < job["timeout-minutes"] <= 180, job_id
+        assert isinstance(job.get("permissions"), dict), f"{path.name}:{job_id} has no job-level permissions"
+
+
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_id_token_write_only_where_azure_login_is_used(path):
+    for job_id, job in jobs(load(path)).items():
+        perms = job.get("permissions") or {}
+        assert (perms.get("id-token") == "write") == uses_azure_login(job), f"{path.name}:{job_id}"
+        assert "write-all" not in str(perms) and "read-all" not in str(perms)
+
+
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_no_pull_request_target(path):
+    assert "pull_request_target" not in load(path)["on"]
+    assert "workflow_run" not in load(path)["on"]
+
+
+def test_every_uses_is_pinned_to_a_commit_sha_with_its_version():
+    seen = 0
+    for where, s in all_steps():
+        if "uses" not in s:
+            continue
+        seen += 1
+        ref = s["uses"]
+        if LOCAL_ACTION.match(ref):
+            assert ref.endswith(".github/actions/setup"), (where, ref)
+            continue
+        assert SHA_PIN.match(ref), f"{where}: {ref} is not pinned to a 40-hex commit"
+    assert seen > 10
+    # The version each SHA stands for is written beside it.
+    for path in [*ALL_WORKFLOWS, SETUP_ACTION]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.search(r"uses:\s*([^\s#]+)(.*)$", line)
+            if m and not LOCAL_ACTION.match(m.group(1)):
+                assert re.search(r"#\s*v\d+(\.\d+)*", m.group(2)), f"{path.name}: no version comment: {line.strip()}"
+
+
+def test_one_sha_per_action_everywhere():
+    pins: dict[str, set[str]] = {}
+    for _, s in all_steps():
+        if "uses" in s and "@" in s["uses"] and not LOCAL_ACTION.match(s["uses"]):
+            action, sha = s["uses"].split("@")
+            pins.setdefault(action, set()).add(sha)
+    assert {a: shas for a, shas in pins.items() if len(shas) > 1} == {}
+
+
+def test_every_checkout_drops_its_credentials():
+    checkouts = [(w, s) for w, s in all_steps() if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkouts
+    for where, s in checkouts:
+        assert (s.get("with") or {}).get("persist-credentials") is False, where
+
+
+def test_no_expression_inside_any_run_script():
+    scripts = run_scripts()
+    assert len(scripts) > 20
+    for where, script in scripts:
+        assert "${{" not in script, f"{where}: move the expression into env: and use the variable"
+        assert "inputs." not in script and "github.event." not in script, where
+
+
+def test_dispatch_inputs_and_event_data_appear_only_in_env():
+    """User-controlled values reach a step only as environment variables."""
+    for path in [*ALL_WORKFLOWS, SETUP_ACTION]:
+        doc = load(path)
+        for where, text in walk(doc):
+            for expr in re.findall(r"\$\{\{(.*?)\}\}", text):
+                if "inputs." in expr and path != SETUP_ACTION or "github.event." in expr:
+                    allowed = "env" in where or where[:1] == ("concurrency",) or where[-1] == "if"
+                    assert allowed, f"{path.name}: {'/'.join(map(str, where))}: {expr.strip()}"
+
+
+def test_every_job_and_step_that_runs_has_a_name():
+    for where, s in all_steps():
+        assert s.get("name"), f"{where}: a step without a name"
+
+
+def test_repeated_setup_is_the_composite_action():
+    """Install steps live once, in .github/actions/setup; jobs only call it."""
+    for path in (WORKFLOWS_DIR / f"{n}.yml" for n in OURS):
+        for job_id, job in jobs(load(path)).items():
+            for s in steps_of(job):
+                uses = s.get("uses", "")
+                assert not uses.startswith(("actions/setup-python@", "pulumi/actions@")), f"{path.name}:{job_id}"
+                assert "bootstrap.sh" not in s.get("run", ""), f"{path.name}:{job_id}"
+            if any(s.get("uses", "").startswith("actions/checkout@") for s in steps_of(job)):
+                setup = [s for s in steps_of(job) if LOCAL_ACTION.match(s.get("uses", ""))]
+                assert len(setup) == 1, f"{path.name}:{job_id}"
+
+
+def test_every_shell_script_parses():
+    for where, script in run_scripts():
+        result = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+        assert result.returncode == 0, f"{where}: {result.stderr}"
+
+
+# --- the composite setup action ---------------------------------------------------------------
+
+def test_setup_action_installs_python_uv_the_venv_and_optionally_pulumi():
+    action = load(SETUP_ACTION)
+    assert action["runs"]["using"] == "composite"
+    s = action["runs"]["steps"]
+    python = next(x for x in s if x.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["python-version"] == "3.11"
+    assert any("uv==" in x.get("run", "") for x in s)
+    assert any(x.get("run", "").strip() == "bash scripts/bootstrap.sh" for x in s)
+    pulumi = next(x for x in s if x.get("uses", "").startswith("pulumi/actions@"))
+    assert "command" not in pulumi.get("with", {}), "without `command` the action only installs the CLI"
+    assert pulumi["if"] == "inputs.pulumi == 'true'"
+    assert action["inputs"]["pulumi"]["default"] == "false"
+
+
+# --- pr.yml ----------------------------------------------------------------------------------------
+
+def test_pr_runs_on_pull_requests_touching_what_a_run_creates():
+    on = workflow("pr")["on"]
+    assert set(on) == {"pull_request"}
+    paths = set(on["pull_request"]["paths"])
+    for p in ("scenarios/**", "stacks/**", "components/**", "policies/**", "haymaker/**", "Pulumi*.yaml",
+              "pyproject.toml", "uv.lock", ".github/**"):
+        assert p in paths
+
+
+def test_pr_tests_lint_and_plan():
+    j = jobs(workflow("pr"))
+    assert step(j["test"], "tests")["run"] == "bash scripts/test.sh"
+    assert step(j["lint"], "lint")["run"] == "bash scripts/lint_workflows.sh"
+    plan = j["plan"]
+    runs = [s.get("run", "") for s in steps_of(plan)]
+    assert ".venv/bin/haymaker scenarios validate" in runs
+    plan_cmd = step(plan, "plan a run")["run"]
+    assert "haymaker plan --json" in plan_cmd and "--markdown plan.md" in plan_cmd and "> plan.json" in plan_cmd
+    assert ".venv/bin/haymaker policy check plan.json" in runs
+    # the order: validate, plan, policy check
+    assert runs.index(".venv/bin/haymaker scenarios validate") < runs.index(plan_cmd) \
+        < runs.index(".venv/bin/haymaker policy check plan.json")
+    summary = step(plan, "job summary")
+    assert ALWAYS.search(summary["if"]) and "GITHUB_STEP_SUMMARY" in summary["run"]
+    assert ALWAYS.search(step(plan, "keep the plan")["if"])
+
+
+def test_pr_plan_needs_no_credentials():
+    pr = workflow("pr")
+    for job_id, job in jobs(pr).items():
+        assert not uses_azure_login(job)
+        assert "id-token" not in job["permissions"]
+        text = json.dumps(job)
+        assert "secrets." not in text and "AZURE_" not in text and "ARM_" not in text, job_id
+    assert jobs(pr)["plan"]["permissions"] == {"contents": "read"}
+
+
+def test_pr_comment_job_may_only_write_pull_requests():
+    j = jobs(workflow("pr"))
+    comment = j["comment"]
+    assert comment["permissions"] == {"pull-requests": "write"}
+    assert ALWAYS.search(comment["if"])
+    assert comment["needs"] == "plan"
+    for job_id, job in j.items():
+        if job_id != "comment":
+            assert "pull-requests" not in job["permissions"] and "issues" not in job["permissions"]
+
+
+# --- run.yml -----------------------------------------------------------------------------------------
+
+def test_run_schedule_is_four_times_a_day_on_the_hour():
+    minutes, hours, rest = cron_times(workflow("run"))
+    assert minutes == {0}
+    assert hours == {0, 6, 12, 18}
+    assert set(rest) == {"*"}
+
+
+def test_run_triggers_and_dispatch_inputs():
+    on = workflow("run")["on"]
+    assert on["push"] == {"tags": ["v*"]}
+    inputs = on["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"environment", "scenarios", "size", "duration_hours", "dry_run"}
+    assert inputs["environment"]["type"] == "choice" and inputs["environment"]["options"] == ["dev", "staging", "prod"]
+    assert inputs["scenarios"]["type"] == "string" and not inputs["scenarios"].get("required", False)
+    assert inputs["size"]["type"] == "choice" and inputs["size"]["options"] == ["small", "medium", "large"]
+    assert inputs["duration_hours"]["type"] in ("string", "number")
+    assert inputs["dry_run"]["type"] == "boolean" and inputs["dry_run"]["default"] is False
+
+
+def test_run_job_deploys_with_oidc_into_its_environment_one_at_a_time():
+    j = jobs(workflow("run"))
+    run = j["run"]
+    assert run["needs"] == "target"
+    assert run["environment"]["name"] == "${{ needs.target.outputs.environment }}"
+    assert run["concurrency"] == {"group": "run-${{ needs.target.outputs.environment }}", "cancel-in-progress": False}
+    assert run["permissions"] == {"contents": "read", "id-token": "write"}
+    login = next(s for s in steps_of(run) if s.get("uses", "").startswith("azure/login@"))
+    assert login["with"] == {"client-id": "${{ vars.AZURE_CLIENT_ID }}", "tenant-id": "${{ vars.AZURE_TENANT_ID }}",
+                             "subscription-id": "${{ vars.AZURE_SUBSCRIPTION_ID }}"}
+    env = run["env"]
+    assert env["ARM_USE_OIDC"] == "true"
+    for key in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+                "AZURE_SUBSCRIPTION_ID", "PULUMI_BACKEND_URL", "HAYMAKER_SECRETS_PROVIDER", "HAYMAKER_LEDGER_ENDPOINT"):
+        assert env[key].startswith("${{ vars."), key
+    assert "secrets." not in json.dumps(run)
+    setup = next(s for s in steps_of(run) if LOCAL_ACTION.match(s.get("uses", "")))
+    assert setup["with"]["pulumi"] == "true"
+    up = step(run, "deploy")["run"]
+    assert "haymaker up --yes --json" in up and '--trigger "$HAYMAKER_TRIGGER"' in up
+    assert '"${selection[@]}"' in up
+
+
+def test_run_reports_the_inventory_and_keeps_the_audit_record_even_on_failure():
+    run = jobs(workflow("run"))["run"]
+    summary = step(run, "inventory")
+    assert ALWAYS.search(summary["if"]) and "GITHUB_STEP_SUMMARY" in summary["run"] and "up.json" in summary["run"]
+    upload = next(s for s in steps_of(run) if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"].rstrip("/") == run["env"]["HAYMAKER_AUDIT_DIR"]
+
+
+def test_run_dry_run_plans_instead_of_deploying():
+    j = jobs(workflow("run"))
+    target = j["target"]
+    assert "id-token" not in target["permissions"] and not uses_azure_login(target)
+    assert "environment" not in target  # the preflight plan never waits for a reviewer
+    assert "haymaker plan" in step(target, "preflight plan")["run"]
+    assert j["run"]["if"] == "needs.target.outputs.deploy == 'true'"
+    assert "haymaker up" not in json.dumps(target)
+
+
+# The target job's resolve step, run with a stand-in for `haymaker release-env`.
+
+@pytest.fixture
+def resolve_script():
+    return step(jobs(workflow("run"))["target"], "resolve")["run"]
+
+
+def run_resolve(script: str, tmp_path: Path, **env) -> tuple[int, dict, str]:
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    fake = bin_dir / "haymaker"
+    fake.write_text(f'#!/usr/bin/env bash\nexec {shlex.quote(str(VENV_BIN / "haymaker"))} "$@"\n')
+    fake.chmod(0o755)
+    out = tmp_path / "output"
+    out.write_text("")
+    base = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(out), "GITHUB_REF_NAME": "main",
+            "SCHEDULE_ENVIRONMENT": "", "INPUT_ENVIRONMENT": "", "INPUT_SCENARIOS": "", "INPUT_SIZE": "",
+            "INPUT_DURATION": "", "INPUT_DRY_RUN": ""}
+    result = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env={**base, **env},
+                            text=True, capture_output=True, timeout=120)
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    return result.returncode, outputs, result.stdout + result.stderr
+
+
+def test_resolve_dispatch_splits_the_scenarios_into_flags(resolve_script, tmp_path):
+    code, out, log = run_resolve(resolve_script, tmp_path, EVENT="workflow_dispatch", INPUT_ENVIRONMENT="staging",
+                                 INPUT_SCENARIOS=" compute-01-linux-vm-web-server, data-02-cosmos ,,",
+                                 INPUT_SIZE="large", INPUT_DURATION="4", INPUT_DRY_RUN="false")
+    assert code == 0, log
+    assert out == {"environment": "staging", "trigger": "dispatch", "deploy": "true",
+                   "selection": "--scenario compute-01-linux-vm-web-server --scenario data-02-cosmos --duration 4"}
+
+
+def test_resolve_dispatch_without_scenarios_picks_by_size_and_dry_run_does_not_deploy(resolve_script, tmp_path):
+    code, out, log = run_resolve(resolve_script, tmp_path, EVENT="workflow_dispatch", INPUT_ENVIRONMENT="dev",
+                                 INPUT_SIZE="medium", INPUT_DRY_RUN="true")
+    assert code == 0, log
+    assert out["selection"] == "--size medium" and out["deploy"] == "false" and out["trigger"] == "dispatch"
+
+
+@pytest.mark.parametrize("field,value", [("INPUT_SCENARIOS", "x; rm -rf /"), ("INPUT_SCENARIOS", "--size large"),
+                                         ("INPUT_SCENARIOS", "$(id)"), ("INPUT_DURATION", "4h"),
+                                         ("INPUT_DURATION", "1 --yes"), ("INPUT_ENVIRONMENT", "qa"),
+                                         ("INPUT_SCENARIOS", "compute-01-linux-vm-web-server\n--size large")])
+def test_resolve_refuses_inputs_that_are_not_names_or_hours(resolve_script, tmp_path, field, value):
+    env = {"EVENT": "workflow_dispatch", "INPUT_ENVIRONMENT": "dev", "INPUT_SIZE": "small", field: value}
+    code, out, log = run_resolve(resolve_script, tmp_path, **env)
+    assert code == 1, log
+    assert "selection" not in out
+
+
+@pytest.mark.parametrize("tag,environment", [("v1.2.3-dev", "dev"), ("v1.2.3-rc.2", "staging"), ("v1.2.3", "prod")])
+def test_resolve_release_tag_uses_release_env(resolve_script, tmp_path, tag, environment):
+    code, out, log = run_resolve(resolve_script, tmp_path, EVENT="push", GITHUB_REF_NAME=tag)
+    assert code == 0, log
+    assert out == {"environment": environment, "trigger": "release", "selection": "", "deploy": "true"}
+
+
+def test_resolve_refuses_a_tag_that_is_not_a_release(resolve_script, tmp_path):
+    code, out, log = run_resolve(resolve_script, tmp_path, EVENT="push", GITHUB_REF_NAME="v1-experiment")
+    assert code != 0 and out == {}, log
+
+
+def test_resolve_schedule_defaults_to_dev(resolve_script, tmp_path):
+    code, out, _ = run_resolve(resolve_script, tmp_path, EVENT="schedule")
+    assert code == 0 and out["environment"] == "dev" and out["trigger"] == "schedule" and out["selection"] == ""
+    code, out, _ = run_resolve(resolve_script, tmp_path, EVENT="schedule", SCHEDULE_ENVIRONMENT="prod")
+    assert code == 0 and out["environment"] == "prod"
+
+
+# --- reap.yml ----------------------------------------------------------------------------------------
+
+def test_reap_every_thirty_minutes_and_on_dispatch():
+    doc = workflow("reap")
+    minutes, hours, rest = cron_times(doc)
+    assert minutes == {0, 30} and hours == set(range(24)) and set(rest) == {"*"}
+    assert "workflow_dispatch" in doc["on"]
+    assert doc["concurrency"] == {"group": "reap", "cancel-in-progress": False}
+
+
+def test_reap_files_one_issue_from_a_job_that_may_only_write_issues():
+    j = jobs(workflow("reap"))
+    reap, report = j["reap"], j["report"]
+    assert reap["permissions"] == {"contents": "read", "id-token": "write"}
+    assert "environment" not in reap  # the reaper never waits for a reviewer
+    assert "haymaker reap --json > reap.json" in step(reap, "reap (haymaker reap)")["run"]
+    assert ALWAYS.search(step(reap, "summary")["if"]) and ALWAYS.search(step(reap, "keep the report")["if"])
+    assert report["permissions"] == {"issues": "write"}
+    assert report["if"] == "always() && needs.reap.outputs.exit-code == '3'"
+    assert not uses_azure_login(report)
+    issue = step(report, "issue")
+    assert issue["env"]["LABEL"] == "haymaker-orphans"
+
+
+def test_reap_step_records_the_exit_code_and_still_fails(tmp_path):
+    script = step(jobs(workflow("reap"))["reap"], "reap (haymaker reap)")["run"]
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "haymaker").write_text('#!/usr/bin/env bash\necho \'[{"run_id": "x", "outcome": "failed"}]\'\n'
+                                      'exit "${FAKE_EXIT:-0}"\n')
+    (bin_dir / "haymaker").chmod(0o755)
+    for code in (0, 3, 1):
+        out = tmp_path / f"out{code}"
+        result = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, text=True, capture_output=True,
+                                env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(out), "FAKE_EXIT": str(code)})
+        assert result.returncode == code
+        assert out.read_text().strip() == f"exit-code={code}"
+        assert json.loads((tmp_path / "reap.json").read_text())[0]["outcome"] == "failed"
+
+
+# A stand-in for `gh` that logs its arguments and answers list/api calls from environment variables.
+FAKE_GH = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$GH_LOG"
+for a in "$@"; do
+  case "$a" in body=@*) cp "${a#body=@}" "$GH_BODY" ;; esac
+done
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "--body-file" ]; then cp "$a" "$GH_BODY"; fi
+  prev="$a"
+done
+case "$1 $2" in
+  "issue list") printf '%s' "${FAKE_ISSUE:-}"; [ -n "${FAKE_ISSUE:-}" ] && echo ;;
+  "api --paginate") printf '%s' "${FAKE_COMMENTS:-}" | jq -r "$(for x in "$@"; do [ "$p" = "--jq" ] && echo "$x"; p="$x"; done)" ;;
+esac
+exit 0
+"""
+
+
+def fake_gh(tmp_path: Path) -> dict:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "GH_LOG": str(tmp_path / "gh.log"),
+            "GH_BODY": str(tmp_path / "body.sent"), "GH_TOKEN": "x", "GH_REPO": "o/r", "GITHUB_REPOSITORY": "o/r"}
+
+
+def run_step(s: dict, tmp_path: Path, extra: dict) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in s.get("env", {}).items() if "${{" not in v}, **extra}
+    return subprocess.run(["bash", "-e", "-c", s["run"]], cwd=tmp_path, env=env, text=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("iconv") is None, reason="needs jq and iconv")
+@pytest.mark.parametrize("existing", ["", "17"])
+def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, existing):
+    issue = step(jobs(workflow("reap"))["report"], "issue")
+    (tmp_path / "reap.json").write_text(json.dumps([
+        {"run_id": "a", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": ""},
+        {"run_id": "b", "outcome": "failed", "leftovers_found": [{"name": "rg"}], "leftovers_remaining": [{"name": "rg"}],
+         "error": "conflict"}]))
+    env = fake_gh(tmp_path)
+    result = run_step(issue, tmp_path, {**env, "FAKE_ISSUE": existing, "RUN_URL": "https://example/run/1"})
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "gh.log").read_text().splitlines()
+    assert calls[0].startswith("label create haymaker-orphans")
+    assert calls[1].startswith("issue list --label haymaker-orphans --state open")
+    if existing:
+        assert calls[2].startswith("issue comment 17 --body-file")
+    else:
+        assert calls[2].startswith("issue create --title") and "--label haymaker-orphans" in calls[2]
+    assert len(calls) == 3
+    body = (tmp_path / "body.sent").read_text()
+    assert '"run_id": "b"' in body and '"run_id": "a"' not in body  # only the failed teardowns
+
+
+# --- the sticky PR comment -------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("iconv") is None, reason="needs jq and iconv")
+@pytest.mark.parametrize("mine", [True, False])
+def test_pr_comment_edits_its_own_comment_or_posts_once(tmp_path, mine):
+    comment_step = step(jobs(workflow("pr"))["comment"], "post or update")
+    (tmp_path / "plan.md").write_text("## Plan\n" + "é" * 40000)  # 80,000 bytes: must be cut
+    comments = [{"id": 5, "user": {"login": "someone"}, "body": "<!-- haymaker-plan --> quoted by a human"},
+                {"id": 9, "user": {"login": "github-actions[bot]" if mine else "other-bot[bot]"},
+                 "body": "<!-- haymaker-plan -->\nold plan"}]
+    env = fake_gh(tmp_path)
+    result = run_step(comment_step, tmp_path, {**env, "PR_NUMBER": "42", "FAKE_COMMENTS": json.dumps(comments)})
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "gh.log").read_text().splitlines()
+    assert calls[0].startswith("api --paginate repos/o/r/issues/42/comments")
+    if mine:
+        assert calls[1].startswith("api --method PATCH repos/o/r/issues/comments/9 -F body=@comment.md")
+    else:
+        assert calls[1].startswith("api --method POST repos/o/r/issues/42/comments -F body=@comment.md")
+    assert len(calls) == 2
+    body = (tmp_path / "body.sent").read_text(encoding="utf-8")  # valid UTF-8 after the cut
+    assert body.startswith("<!-- haymaker-plan -->\n## Plan")
+    assert len(body) < 65536 and "truncated" in body
+
+
+# --- platform.yml ------------------------------------------------------------------------------------
+
+def test_platform_deploys_the_release_tags_environment_after_a_preview():
+    doc = workflow("platform")
+    assert doc["on"]["push"] == {"tags": ["v*"]}
+    j = jobs(doc)
+    assert "haymaker release-env \"$GITHUB_REF_NAME\"" in step(j["target"], "release-env")["run"]
+    assert "id-token" not in j["target"]["permissions"]
+    deploy = j["deploy"]
+    assert deploy["needs"] == "target"
+    assert deploy["environment"]["name"] == "${{ needs.target.outputs.environment }}"
+    assert deploy["concurrency"] == {"group": "platform-${{ needs.target.outputs.environment }}",
+                                     "cancel-in-progress": False}
+    assert deploy["env"]["STACK"] == "${{ needs.target.outputs.environment }}"
+    assert deploy["env"]["POLICY_CONFIG"] == "policies/config.${{ needs.target.outputs.environment }}.json"
+    runs = [s.get("run", "") for s in steps_of(deploy)]
+    preview = next(i for i, r in enumerate(runs) if "pulumi preview" in r)
+    up = next(i for i, r in enumerate(runs) if "pulumi up" in r)
+    assert preview < up
+    for i in (preview, up):
+        assert "--policy-pack policies" in runs[i] and '[ -f "$POLICY_CONFIG" ]' in runs[i] and "--policy-config" in runs[i]
+    assert "--yes" in runs[up]
+
+
+@pytest.mark.parametrize("tag,environment", [("v2.0.0-rc.1", "staging"), ("v2.0.0", "prod"), ("v2-test", None)])
+def test_platform_target_refuses_a_tag_that_is_not_a_release(tmp_path, tag, environment):
+    script = step(jobs(workflow("platform"))["target"], "release-env")["run"]
+    code, out, log = run_resolve(script, tmp_path, GITHUB_REF_NAME=tag)
+    if environment:
+        assert code == 0 and out == {"environment": environment}, log
+    else:
+        assert code != 0 and out == {}, log
+    assert jobs(workflow("platform"))["deploy"]["if"] == "needs.target.outputs.environment != ''"
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_platform_passes_the_policy_config_only_when_the_file_exists(tmp_path, exists):
+    deploy = jobs(workflow("platform"))["deploy"]
+    up = step(deploy, "pulumi up")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$*" > "$PULUMI_LOG"\n')
+    (bin_dir / "pulumi").chmod(0o755)
+    (tmp_path / "policies").mkdir()
+    if exists:
+        (tmp_path / "policies" / "config.staging.json").write_text("{}")
+    result = run_step(up, tmp_path, {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STACK": "staging",
+                                     "POLICY_CONFIG": "policies/config.staging.json",
+                                     "PULUMI_LOG": str(tmp_path / "pulumi.log")})
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "pulumi.log").read_text().split()
+    assert args[:5] == ["up", "--stack", "staging", "--yes", "--non-interactive"]
+    assert ("--policy-config" in args) == exists and args[5:7] == ["--policy-pack", "policies"]
+
+
+# --- drift.yml ---------------------------------------------------------------------------------------
+
+def test_drift_previews_each_platform_stack_daily_and_files_one_issue():
+    doc = workflow("drift")
+    minutes, hours, rest = cron_times(doc)
+    assert len(minutes) == 1 and len(hours) == 1 and set(rest) == {"*"}  # once a day
+    j = jobs(doc)
+    preview = j["preview"]
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
+    assert preview["strategy"]["fail-fast"] is False
+    assert "environment" not in preview  # never waits for a reviewer
+    cmd = step(preview, "expecting no changes")["run"]
+    assert "pulumi preview" in cmd and "--expect-no-changes" in cmd and "--refresh" in cmd
+    assert ALWAYS.search(step(preview, "keep the preview")["if"])
+    report = j["report"]
+    assert report["permissions"] == {"issues": "write"}
+    assert ALWAYS.search(report["if"]) and "failure" in report["if"]
+    assert step(report, "issue")["env"]["LABEL"] == "haymaker-drift"
+
+
+def test_workflows_that_must_not_overlap_have_concurrency():
+    assert workflow("reap")["concurrency"]["cancel-in-progress"] is False
+    assert workflow("drift")["concurrency"]["cancel-in-progress"] is False
+    assert jobs(workflow("run"))["run"]["concurrency"]["cancel-in-progress"] is False
+    assert jobs(workflow("platform"))["deploy"]["concurrency"]["cancel-in-progress"] is False
+
+
+# --- the commands the workflows and the operations guide call exist ----------------------------
+
+def command_tree():
+    import typer
+
+    from haymaker.cli import app
+
+    return typer.main.get_command(app)
+
+
+def haymaker_invocations(text: str) -> list[list[str]]:
+    """Argument lists of every `haymaker ...` call in a shell text (continuation lines joined)."""
+    text = text.replace("\\\n", " ")
+    calls = []
+    for line in text.splitlines():
+        for m in re.finditer(r"(?:^|[\s/(`])haymaker\s+([^|;&>)`]*)", line):
+            try:
+                calls.append(shlex.split(m.group(1), comments=True))
+            except ValueError:
+                calls.append(m.group(1).split())
+    return calls
+
+
+def check_invocation(root, args: list[str], where: str) -> None:
+    command, rest = root, list(args)
+    while isinstance(getattr(command, "commands", None), dict):  # a group (typer vendors its own click)
+        assert rest, f"{where}: `haymaker` needs a command"
+        name = rest.pop(0)
+        assert name in command.commands, f"{where}: `haymaker {name}` does not exist"
+        command = command.commands[name]
+    known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)} | {"--help"}
+    for token in rest:
+        if token.startswith("-") and not token.startswith("-$"):
+            assert token.split("=")[0] in known, f"{where}: `{command.name}` has no option {token}"
+
+
+def test_every_haymaker_command_in_the_workflows_exists():
+    root = command_tree()
+    verbs = set()
+    for where, script in run_scripts():
+        for args in haymaker_invocations(script):
+            check_invocation(root, args, where)
+            verbs.add(args[0])
+    assert {"plan", "scenarios", "policy", "up", "reap", "release-env"} <= verbs
+
+
+def test_every_haymaker_command_in_the_operations_guide_exists():
+    root = command_tree()
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(?:bash|sh|console)?\n(.*?)```", guide, flags=re.S)
+    inline = re.findall(r"`([^`\n]*haymaker [^`\n]*)`", guide)
+    calls = [c for b in blocks for c in haymaker_invocations(b)] + [c for i in inline for c in haymaker_invocations(i)]
+    assert len(calls) > 10
+    for args in calls:
+        args = [a for a in args if not a.startswith("<") and a not in ("…", "...")]
+        if args:
+            check_invocation(root, args, "docs/operations.md")
+
+
+def test_the_guide_names_only_workflows_and_scripts_that_exist():
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for name in set(re.findall(r"(?<![.\w/])([a-z_-]+\.yml)\b", guide)):
+        assert (WORKFLOWS_DIR / name).exists(), name
+    for script in set(re.findall(r"scripts/([a-z_]+\.sh)", guide)):
+        assert (ROOT / "scripts" / script).exists(), script
+
+
+# --- scripts/lint_workflows.sh -----------------------------------------------------------------------
+
+LINT_TOOLS = ("check-jsonschema", "zizmor", "yamllint")
+missing_tools = [t for t in LINT_TOOLS if not (VENV_BIN / t).exists()]
+needs_lint_tools = pytest.mark.skipif(bool(missing_tools),
+                                      reason=f"{', '.join(missing_tools)} missing from .venv: run scripts/bootstrap.sh")
+
+
+@needs_lint_tools
+def test_lint_workflows_passes():
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "lint_workflows.sh")], text=True, capture_output=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout + result.stderr
+
+
+@needs_lint_tools
+@pytest.mark.parametrize("problem", ["unpinned", "injection", "schema", "style"])
+def test_lint_workflows_fails_on_a_finding(tmp_path, problem):
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "lint_workflows.sh", tmp_path / "scripts")
+    shutil.copy(ROOT / ".yamllint.yml", tmp_path)
+    shutil.copytree(ROOT / ".github", tmp_path / ".github")
+    bad = {
+        "unpinned": "      - name: Check out\n        uses: actions/checkout@v4\n        with:\n"
+                    "          persist-credentials: false\n",
+        "injection": "      - name: Echo\n        run: echo \"${{ github.event.issue.title }}\"\n",
+        "schema": "      - name: Nothing\n        bogus-key: true\n",
+        "style": "      - name: Echo\n        run: echo hi   \n",
+    }[problem]
+    (tmp_path / ".github" / "workflows" / "bad.yml").write_text(
+        "name: bad\n\non:\n  workflow_dispatch:\n\npermissions: {}\n\njobs:\n  bad:\n    name: Bad\n"
+        "    runs-on: ubuntu-24.04\n    timeout-minutes: 5\n    permissions: {}\n    steps:\n" + bad)
+    result = subprocess.run(["bash", str(tmp_path / "scripts" / "lint_workflows.sh")], text=True, capture_output=True,
+                            env={**os.environ, "HAYMAKER_VENV_BIN": str(VENV_BIN)}, timeout=300)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "lint_workflows: failed" in result.stderr
+
+
+# --- scripts/setup_oidc.sh ---------------------------------------------------------------------------
+
+SETUP_OIDC = ROOT / "scripts" / "setup_oidc.sh"
+SUB = "11111111-2222-3333-4444-555555555555"
+FAKE_AZ = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$AZ_LOG"
+case "$1 $2 $3" in
+  "account show --subscription") echo "99999999-8888-7777-6666-555555555555" ;;
+  "ad app list") [ -n "${FAKE_APP:-}" ] && echo "$FAKE_APP" ;;
+  "ad app create") echo "aaaaaaaa-0000-0000-0000-000000000001" ;;
+  "ad sp show") [ -n "${FAKE_SP:-}" ] && echo "$FAKE_SP" || exit 3 ;;
+  "ad sp create") echo "bbbbbbbb-0000-0000-0000-000000000002" ;;
+  "ad app federated-credential") [ "$4" = list ] && printf '%s\n' ${FAKE_CREDS:-} ;;
+esac
+exit 0
+"""
+
+
+def run_setup_oidc(tmp_path: Path, *args: str, **env) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "az").write_text(FAKE_AZ)
+    (bin_dir / "az").chmod(0o755)
+    return subprocess.run(["bash", str(SETUP_OIDC), *args], text=True, capture_output=True,
+                          env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "AZ_LOG": str(tmp_path / "az.log"), **env})
+
+
+@pytest.mark.parametrize("args,message", [
+    ((), "--repo"),
+    (("--repo", "o/r"), "--subscription"),
+    (("--repo", "o/r;rm", "--subscription", SUB), "OWNER/NAME"),
+    (("--repo", "o/r", "--subscription", "not-a-guid"), "GUID"),
+    (("--repo", "o/r", "--subscription", SUB, "--environments", "dev,pr od"), "environment"),
+    (("--repo", "o/r", "--subscription", SUB, "--bogus"), "unknown argument"),
+    (("--repo",), "needs a value"),
+])
+def test_setup_oidc_validates_its_arguments(tmp_path, args, message):
+    result = run_setup_oidc(tmp_path, *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "az.log").exists()
+
+
+def test_setup_oidc_creates_the_app_and_one_credential_per_environment(tmp_path):
+    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "az.log").read_text().splitlines()
+    assert any(c.startswith("ad app create --display-name haymaker-github-actions") for c in calls)
+    assert any(c.startswith("ad sp create --id aaaaaaaa-0000-0000-0000-000000000001") for c in calls)
+    created = [json.loads(c.split("--parameters ", 1)[1].rsplit(" --output", 1)[0])
+               for c in calls if c.startswith("ad app federated-credential create")]
+    assert [c["subject"] for c in created] == [
+        "repo:octo/haymaker:environment:dev", "repo:octo/haymaker:environment:staging",
+        "repo:octo/haymaker:environment:prod", "repo:octo/haymaker:ref:refs/heads/main"]
+    for c in created:
+        assert c["issuer"] == "https://token.actions.githubusercontent.com"
+        assert c["audiences"] == ["api://AzureADTokenExchange"]
+    assert not any("secret" in c or "credential reset" in c for c in calls)  # no client secret
+    assert "gh variable set AZURE_CLIENT_ID --repo octo/haymaker --body aaaaaaaa-0000-0000-0000-000000000001" in result.stdout
+    assert "gh variable set AZURE_TENANT_ID --repo octo/haymaker --body 99999999-8888-7777-6666-555555555555" in result.stdout
+    assert f"gh variable set AZURE_SUBSCRIPTION_ID --repo octo/haymaker --body {SUB}" in result.stdout
+
+
+def test_setup_oidc_is_idempotent(tmp_path):
+    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB, "--no-branch",
+                            FAKE_APP="aaaaaaaa-0000-0000-0000-000000000001", FAKE_SP="sp-1",
+                            FAKE_CREDS="github-env-dev github-env-staging")
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "az.log").read_text().splitlines()
+    assert not any(c.startswith(("ad app create", "ad sp create")) for c in calls)
+    created = [c for c in calls if c.startswith("ad app federated-credential create")]
+    assert len(created) == 1 and "repo:octo/haymaker:environment:prod" in created[0]
+
+
+def test_setup_oidc_refuses_an_ambiguous_application_name(tmp_path):
+    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB, FAKE_APP="a\nb")
+    assert result.returncode == 1 and "unique name" in result.stderr
+
+
+def test_setup_oidc_dry_run_changes_nothing(tmp_path):
+    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB, "--dry-run")
+    assert result.returncode == 0
+    assert not (tmp_path / "az.log").exists()
+    assert result.stdout.count("federated-credential create") == 4
