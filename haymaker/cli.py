@@ -19,6 +19,15 @@ app.add_typer(scenarios_app, name="scenarios")
 policy_app = typer.Typer(help="The policy pack, offline.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
+
+def _register_agent_commands() -> None:
+    from haymaker.agent.cli import agent_app
+
+    app.add_typer(agent_app, name="agent")
+
+
+_register_agent_commands()
+
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 

@@ -1,0 +1,39 @@
+# The HayMaker agent: the Azure CLI plus the haymaker package and its scenario catalog.
+# Each run's Container Apps Job starts it as `haymaker agent run`; pin the image by digest in
+# haymaker:agentImage (the release workflow prints the digest).
+FROM python:3.11.14-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/haymaker \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    PATH=/opt/haymaker/bin:$PATH
+
+# The Azure CLI in a virtual environment of its own: its pinned Azure SDKs would clash with the
+# project's. A two-line wrapper puts `az` on PATH without putting that environment's python there.
+RUN python -m venv /opt/azure-cli \
+ && /opt/azure-cli/bin/pip install azure-cli==2.91.0 \
+ && printf '#!/bin/sh\nexec /opt/azure-cli/bin/python -m azure.cli "$@"\n' > /usr/local/bin/az \
+ && chmod 0755 /usr/local/bin/az \
+ && pip install uv==0.13.8
+
+WORKDIR /app
+# Dependencies first, exactly as locked and without dev tools, so a code change does not reinstall them.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY Pulumi.yaml Pulumi.dev.yaml Pulumi.prod.yaml ./
+COPY components/ ./components/
+COPY haymaker/ ./haymaker/
+COPY policies/ ./policies/
+COPY scenarios/ ./scenarios/
+COPY stacks/ ./stacks/
+# The catalog is baked in: refuse to build an image whose scenarios do not validate.
+RUN uv sync --frozen --no-dev && haymaker scenarios validate
+
+RUN useradd --create-home --uid 10001 --user-group haymaker
+USER 10001:10001
+ENTRYPOINT ["haymaker", "agent", "run"]

@@ -1,0 +1,7 @@
+"""``python -m haymaker.agent run|plan``: the agent's commands without the operator CLI."""
+
+import sys
+
+from haymaker.agent.cli import main
+
+sys.exit(main())
