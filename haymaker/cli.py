@@ -198,10 +198,10 @@ def _register_operator_commands() -> None:
 _register_operator_commands()
 
 
-def main(argv: list[str] | None = None) -> int:
-    command = typer.main.get_command(app)
+def main(argv: list[str] | None = None, application: typer.Typer | None = None, prog_name: str = "haymaker") -> int:
+    command = typer.main.get_command(application or app)
     try:
-        command.main(args=argv, prog_name="haymaker", standalone_mode=True)
+        command.main(args=argv, prog_name=prog_name, standalone_mode=True)
         return 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

@@ -11,7 +11,6 @@ import pytest
 from haymaker import cli_ops
 from haymaker.azure import Leftover
 from haymaker.cli import main
-from haymaker.driver import StackError
 from haymaker.lifecycle import Clock, Lifecycle
 from haymaker.retry import Backoff
 from tests.test_lifecycle import FakeAzure, FakeDriver, FakeLedger, stack

@@ -20,7 +20,6 @@ from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from haymaker.cli import main
 from haymaker.plan import make_plan
 from haymaker.policycheck import effective, load_policy_config
-from policies import rules
 from policies.rules import POLICIES
 from tests.conftest import RUN_ID
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from haymaker.errors import HayMakerError, InvalidInput
+from haymaker.errors import InvalidInput
 from haymaker.runspec import DEFAULT_DURATION_HOURS, check_duration, iso, new_run_id
 
 agent_app = typer.Typer(help="The agent that lives one scenario's working day (it runs in the agent image).",
@@ -95,13 +95,6 @@ def _dry_run_inputs(env: dict, scenario: str | None, run_id: str | None, duratio
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m haymaker.agent``: the agent's commands on their own, with the operator CLI's exit codes."""
-    command = typer.main.get_command(agent_app)
-    try:
-        command.main(args=argv, prog_name="haymaker agent", standalone_mode=True)
-        return 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        return 1 if code == 2 else code  # click exits 2 on a bad flag; 1 is HayMaker's "invalid input"
-    except HayMakerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+    from haymaker.cli import main as cli_main
+
+    return cli_main(argv, application=agent_app, prog_name="haymaker agent")
