@@ -190,9 +190,10 @@ def release_env(tag: str = typer.Argument(..., help="A git tag such as v1.2.3-rc
 
 
 def _register_operator_commands() -> None:
-    from haymaker import cli_ops
+    from haymaker import cli_ops, ledger_cli
 
     cli_ops.register(app)
+    ledger_cli.register(app)
 
 
 _register_operator_commands()

@@ -12,6 +12,7 @@ from haymaker.plan import platform_outputs_offline
 from haymaker.runspec import RunSpec
 from haymaker.settings import load_environment
 from scenarios.catalog import load_catalog
+from tests.azurite import azurite  # noqa: F401  (the session's Azurite, for ledger tests)
 
 RUN_ID = "20261121t0600z-7f3a"
 

@@ -303,3 +303,27 @@ def test_reap_dry_run_touches_nothing():
     life, _ = make(driver)
     (result,) = life.reap(now=NOW, dry_run=True)
     assert result.outcome == "planned" and driver.calls == [] and life.ledger.updates == []
+
+
+def test_what_the_ledger_holds_after_a_run_and_its_teardown(azurite, tmp_path):
+    """`up` then `down` with the real ledger on Azurite; only Pulumi and Azure are stand-ins."""
+    from haymaker.ledger import Ledger
+    from tests.azurite import fresh_service
+
+    ledger = Ledger(fresh_service(azurite), tmp_path / "spool.jsonl", retries=1, backoff=0.01)
+    life = Lifecycle(driver=FakeDriver(outputs=OUTPUTS), azure=FakeAzure(), ledger=ledger,
+                     clock=Clock(now=lambda: NOW, sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
+                     audit_dir=tmp_path / "audit", rng=random.Random(1), echo=lambda *_: None)
+    life.up(SPEC, Settings, on_demand_limit=3, cost_usd=2.25)
+    run = ledger.get_run(SPEC.run_id)
+    assert (run.status, run.trigger, run.scenarios, run.cost_estimate_usd) == ("running", "dispatch", ["compute-01-x"], 2.25)
+    assert run.expires_at == SPEC.expires_at and run.deploy_seconds is not None
+    (agent,) = ledger.list_agents(SPEC.run_id)
+    assert (agent.scenario, agent.job_name, agent.resource_group) == (
+        "compute-01-x", "hm-compute-01-x-1234", "haymaker-20261121t1150z-abcd-compute-01-x")
+    assert agent.status.startswith("scheduled")
+    result = life.teardown(SPEC.run_id)
+    run = ledger.get_run(SPEC.run_id)
+    assert result.outcome == "verified" and run.status == "verified" and run.resources_orphaned == 0
+    kinds = [e["kind"] for e in ledger.list_events(SPEC.run_id)]
+    assert "audit" in kinds and "teardown" in kinds
