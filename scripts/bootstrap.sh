@@ -16,3 +16,5 @@ fi
 # `haymaker` start does not recompile the large provider SDKs.
 export UV_PYTHON_DOWNLOADS=never
 "$PYTHON" -m uv sync --frozen --compile-bytecode --python "$PYTHON" --quiet
+# The project's own modules too: with PYTHONDONTWRITEBYTECODE set, nothing else would cache them.
+.venv/bin/python -m compileall -q haymaker components stacks scenarios policies >/dev/null
