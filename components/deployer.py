@@ -69,6 +69,11 @@ def github_subject(repository: str, environment: str) -> str:
     return f"repo:{repository}:environment:{environment}"
 
 
+def github_branch_subject(repository: str, branch: str) -> str:
+    """Workflows that name no GitHub Environment (the reaper, on a schedule on the default branch)."""
+    return f"repo:{repository}:ref:refs/heads/{branch}"
+
+
 @dataclass(frozen=True)
 class DeploymentIdentityArgs:
     environment: str
@@ -80,6 +85,9 @@ class DeploymentIdentityArgs:
     ledger_account_id: pulumi.Input[str]
     reports_container_id: pulumi.Input[str]
     registry_id: pulumi.Input[str] | None = None
+    # The reaper runs on a schedule on this branch with no GitHub Environment (a prod environment's
+    # required reviewers would hold every reap): trust it too, or None to trust environments only.
+    trusted_branch: str | None = "main"
 
     def validate(self) -> None:
         check_environment(self.environment)
@@ -134,6 +142,16 @@ class DeploymentIdentity(pulumi.ComponentResource):
                 opts=child)
             for gh_env in args.github_environments
         ]
+        if args.trusted_branch:
+            self.federated_credentials.append(azuread.ApplicationFederatedIdentityCredential(
+                f"{name}-github-branch-{args.trusted_branch}",
+                application_id=self.application.id,
+                display_name=f"github-branch-{args.trusted_branch}",
+                description=f"GitHub Actions of {args.github_repository} on branch {args.trusted_branch} (the reaper)",
+                issuer=GITHUB_ISSUER,
+                subject=github_branch_subject(args.github_repository, args.trusted_branch),
+                audiences=[GITHUB_AUDIENCE],
+                opts=child))
 
         principal = self.service_principal.object_id
         subscription_scope = pulumi.Output.concat("/subscriptions/", sub)

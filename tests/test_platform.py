@@ -209,11 +209,13 @@ def test_no_registry_when_the_agent_image_is_not_in_an_acr():
 @pytest.mark.parametrize("env", ENVS)
 def test_github_environment_signs_in_through_a_federated_credential(platforms, env):
     p = platforms[env]
-    (fic,) = p.of_type(FIC)
-    assert fic.inputs["subject"] == f"repo:your-org/haymaker:environment:{env}"
-    assert fic.inputs["issuer"] == GITHUB_ISSUER == "https://token.actions.githubusercontent.com"
-    assert fic.inputs["audiences"] == [GITHUB_AUDIENCE] == ["api://AzureADTokenExchange"]
-    assert fic.inputs["applicationId"] == p.one(APP).id
+    # its own GitHub Environment, and the default branch the scheduled reaper runs on
+    assert sorted(f.inputs["subject"] for f in p.of_type(FIC)) == [
+        f"repo:your-org/haymaker:environment:{env}", "repo:your-org/haymaker:ref:refs/heads/main"]
+    for fic in p.of_type(FIC):
+        assert fic.inputs["issuer"] == GITHUB_ISSUER == "https://token.actions.githubusercontent.com"
+        assert fic.inputs["audiences"] == [GITHUB_AUDIENCE] == ["api://AzureADTokenExchange"]
+        assert fic.inputs["applicationId"] == p.one(APP).id
     assert p.outputs["deployerClientId"] == p.one(APP).outputs["clientId"]
     assert p.one(APP).inputs["displayName"] == f"haymaker-{env}-deployer"
 
