@@ -236,7 +236,7 @@ def register(app: typer.Typer) -> None:
                 raise LeftBehind(f"{len(remaining)} item(s) could not be deleted")
 
     @config_app.command("get")
-    def config_get(key: str) -> None:
+    def config_get(key: str, as_json: bool = typer.Option(False, "--json")) -> None:
         """Print one setting (secrets are never printed)."""
         from haymaker.config import BY_NAME, SECRET_MARK
 
@@ -245,14 +245,19 @@ def register(app: typer.Typer) -> None:
         cfg = _cfg()
         value = cfg.get(key)
         shown = SECRET_MARK if BY_NAME[key].secret and value else value
+        if as_json:
+            _emit({"key": key, "value": shown, "source": cfg.source(key)})
+            return
         out.print("" if shown is None else str(shown), markup=False, highlight=False)
 
     @config_app.command("set")
-    def config_set(key: str, value: str) -> None:
+    def config_set(key: str, value: str, as_json: bool = typer.Option(False, "--json")) -> None:
         """Store a setting in ~/.haymaker/config.toml."""
         from haymaker.config import set_value
 
         path = set_value(key, value)
+        if as_json:
+            _emit({"key": key, "saved_to": str(path)})
         err.print(f"{key} saved to {path}", markup=False)
 
     @config_app.command("list")

@@ -100,4 +100,6 @@ def test_config_commands_never_print_secrets(places, monkeypatch, capsys):
     assert "s3cr3t" not in out and '"[secret]"' in out and '"~/.haymaker/config.toml"' in out
     assert main(["config", "get", "ledger_connection_string"]) == 0
     assert capsys.readouterr().out.strip() == "[secret]"
+    assert main(["config", "get", "reap_parallel", "--json"]) == 0
+    assert '"source": "~/.haymaker/config.toml"' in capsys.readouterr().out
     assert main(["config", "get", "nope"]) == 1
