@@ -13,7 +13,7 @@ from pulumi_azure_native import app, authorization, resources
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from haymaker import naming
 from haymaker.errors import InvalidInput
-from haymaker.runspec import MAX_DURATION_HOURS, MIN_DURATION_HOURS, iso
+from haymaker.runspec import MAX_DURATION_HOURS, MIN_DURATION_HOURS, check_run_id, iso
 
 SECRET_NAME = "agent-client-secret"
 MAX_CPU = 2.0
@@ -47,7 +47,7 @@ class ScenarioAgentArgs:
 
     def validate(self) -> None:
         """Refuse bad args before any resource is declared."""
-        naming.check_run_id_shape(self.run_id)
+        check_run_id(self.run_id)
         if not MIN_DURATION_HOURS <= self.duration_hours <= MAX_DURATION_HOURS:
             raise InvalidInput(f"{self.scenario}: duration {self.duration_hours} h is outside "
                                f"{MIN_DURATION_HOURS}-{MAX_DURATION_HOURS} h")

@@ -64,17 +64,22 @@ def plan(
         print_table(result, out)
     if markdown:
         markdown.write_text(to_markdown(result))
-    report_violations(result.violations)
-    if result.over_budget:
-        raise Refused(f"estimated cost ${result.cost_usd:.2f} is over the budget of ${result.budget_usd:.2f} "
-                      "in scenarios/selection.yaml: pick fewer or cheaper scenarios, shorten the duration, "
-                      "or raise budget_usd by pull request")
+    refuse_unless_allowed(result)
     if write_stack_config:
         from haymaker.stackconfig import write_run_stack_config
 
         path = write_run_stack_config(result.spec, result.settings)
         err.print(f"wrote {path.name}: deploy with `pulumi stack init {result.spec.stack_name}` and "
                   f"`pulumi up --stack {result.spec.stack_name}`")
+
+
+def refuse_unless_allowed(plan) -> None:
+    """The gate `plan` and `up` share: mandatory policy violations, then the budget (exit 2)."""
+    report_violations(plan.violations)
+    if plan.over_budget:
+        raise Refused(f"estimated cost ${plan.cost_usd:.2f} is over the budget of ${plan.budget_usd:.2f} "
+                      "in scenarios/selection.yaml: pick fewer or cheaper scenarios, shorten the duration, "
+                      "or raise budget_usd by pull request")
 
 
 def report_violations(violations) -> None:

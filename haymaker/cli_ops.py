@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import List, Optional
 
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Write the result as JSON."),
     ) -> None:
         """Create a run: validate, check the subscription, deploy with retries, destroy on failure."""
-        from haymaker.cli import report_violations
+        from haymaker.cli import refuse_unless_allowed
         from haymaker.lifecycle import check_account
         from haymaker.plan import plan_run
         from haymaker.selection import load_selection
@@ -94,9 +94,7 @@ def register(app: typer.Typer) -> None:
         env = cfg.get("environment")
         plan = plan_run(environment=env, size=size, scenarios=scenario, duration=duration, trigger=trigger,
                         run_id=run_id)
-        report_violations(plan.violations)
-        if plan.over_budget:
-            raise Refused(f"estimated cost ${plan.cost_usd:.2f} is over the budget of ${plan.budget_usd:.2f}")
+        refuse_unless_allowed(plan)
         spec = plan.spec
         _confirm(f"Deploy {spec.stack_name} ({len(spec.scenarios)} scenarios, {spec.duration_hours} h, "
                  f"~${plan.cost_usd:.2f}) to {env}?", yes)
@@ -296,7 +294,7 @@ def _report_teardowns(results, as_json: bool) -> None:
 def status_of(run, agents, now: datetime) -> dict:
     total = (run.expires_at - run.started_at).total_seconds() or 1
     elapsed = min(max((now - run.started_at).total_seconds(), 0), total)
-    left = max(run.expires_at - now, now - now)
+    left = max(run.expires_at - now, timedelta(0))
     return {"run_id": run.run_id, "status": run.status, "environment": run.environment,
             "expires_at": run.expires_at.isoformat(), "time_left": str(left).split(".")[0],
             "cost_estimate_usd": run.cost_estimate_usd,

@@ -141,8 +141,9 @@ class RunStackDriver:
         except Exception as e:  # noqa: BLE001 - translated
             raise _translate(e, f"prepare stack {spec.stack_name}") from e
 
-    def up(self, stack) -> dict:
-        """Deploy with the policy pack; return the stack outputs (plain values)."""
+    def up(self, stack) -> tuple[dict, int]:
+        """Deploy with the policy pack; return the stack outputs (plain values) and how many
+        resources the update created."""
         packs = [str(self.work_dir / "policies")]
         configs = [str(self.policy_config)] if self.policy_config else None
         try:
@@ -151,7 +152,8 @@ class RunStackDriver:
             raise _translate(e, f"deploy {stack.name}") from e
         if result.summary.result != "succeeded":
             raise StackError(f"deploy of {stack.name} ended {result.summary.result}")
-        return {k: v.value for k, v in result.outputs.items()}
+        created = (result.summary.resource_changes or {}).get("create", 0)
+        return {k: v.value for k, v in result.outputs.items()}, created
 
     def outputs(self, stack_name: str) -> dict:
         from pulumi import automation as auto

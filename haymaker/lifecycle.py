@@ -150,7 +150,7 @@ class Lifecycle:
         started = time.monotonic()
         try:
             stack = self._retry("prepare", lambda: self.driver.prepare(spec, settings))
-            outputs = self._retry("up", lambda: self.driver.up(stack))
+            outputs, created = self._retry("up", lambda: self.driver.up(stack))
         except GaveUp as e:
             seconds = time.monotonic() - started
             teardown = self.teardown(spec.run_id)
@@ -164,7 +164,7 @@ class Lifecycle:
         run_rg = (outputs.get("run") or {}).get("run_resource_group", "")
         jobs = self.check_jobs(inventory, run_rg, spec.started_at + timedelta(minutes=settings.start_delay_minutes))
         self.ledger.update_run(spec.run_id, status="running", deploy_seconds=seconds,
-                               resources_created=outputs.get("resources_created", 0) or _count(inventory))
+                               resources_created=created)
         self.ledger.upsert_agents([_agent_record(spec.run_id, entry, jobs.get(entry["scenario"], ""))
                                    for entry in inventory])
         path = self._audit(spec, "running", inventory, seconds, jobs=jobs)
@@ -281,10 +281,6 @@ class Lifecycle:
         path = self.audit_dir / f"{spec.run_id}.json"
         path.write_text(json.dumps(record, indent=2, default=str))
         return path
-
-
-def _count(inventory: list) -> int:
-    return len(inventory)
 
 
 def _run_record(spec: RunSpec, *, status: str, cost_usd: float):

@@ -67,9 +67,3 @@ def is_valid_job_name(name: str) -> bool:
 
 def is_valid_resource_group_name(name: str) -> bool:
     return bool(RESOURCE_GROUP_RE.match(name))
-
-
-def check_run_id_shape(run_id: str) -> None:
-    from haymaker.runspec import check_run_id
-
-    check_run_id(run_id)

@@ -46,10 +46,6 @@ class Plan:
     def mandatory_violations(self) -> list:
         return [v for v in self.violations if v.enforcement == "mandatory"]
 
-    @property
-    def advisory_violations(self) -> list:
-        return [v for v in self.violations if v.enforcement == "advisory"]
-
     @functools.cached_property
     def secrets(self) -> set[str]:
         return secret_leaves(*(d.outputs for d in self.declared), *(d.inputs for d in self.declared))
@@ -63,17 +59,30 @@ class Plan:
         return sum(c.total_usd for c in self.costs)
 
     @property
+    def agents_usd(self) -> float:
+        return sum(c.agent_usd for c in self.costs)
+
+    @property
+    def scenario_resources_usd(self) -> float:
+        return sum(c.resources_usd for c in self.costs)
+
+    @property
     def over_budget(self) -> bool:
         return self.cost_usd > self.budget_usd
 
+    @functools.cached_property
+    def _by_scenario(self) -> dict[str | None, list[Declared]]:
+        """Custom resources grouped by the ScenarioAgent they sit under (None: run-level)."""
+        groups: dict[str | None, list[Declared]] = {name: [] for name in self.spec.scenarios}
+        groups[None] = []
+        for d in self.custom_resources:
+            parent = d.parent.rsplit("::", 1)[-1] if "ScenarioAgent::" in d.parent else None
+            groups.setdefault(parent, []).append(d)
+        return groups
+
     def resources_of(self, scenario: str | None) -> list[Declared]:
         """Resources under a scenario's component (or, for None, the run-level ones)."""
-        out = []
-        for d in self.custom_resources:
-            owner = next((s for s in self.spec.scenarios if d.parent.endswith(f"ScenarioAgent::{s}")), None)
-            if owner == scenario:
-                out.append(d)
-        return out
+        return self._by_scenario.get(scenario, [])
 
     def to_json(self) -> dict:
         s = self.spec
@@ -91,8 +100,8 @@ class Plan:
             "run_resources": [resource_json(d) for d in self.resources_of(None)],
             "resources_total": len(self.custom_resources),
             "cost": {"usd": round(self.cost_usd, 2), "budget_usd": self.budget_usd,
-                     "agents_usd": round(sum(c.agent_usd for c in self.costs), 2),
-                     "scenario_resources_usd": round(sum(c.resources_usd for c in self.costs), 2),
+                     "agents_usd": round(self.agents_usd, 2),
+                     "scenario_resources_usd": round(self.scenario_resources_usd, 2),
                      "rates_usd": costs.RATES_USD},
             "critical_path_seconds": self.critical_path_seconds,
             "critical_path": self.critical_path,

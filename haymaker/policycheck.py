@@ -20,13 +20,14 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from pulumi_policy.policy import _NotApplicableError
+
 from haymaker.errors import InvalidInput
 from haymaker.mockrun import Declared, unwrap
 from haymaker.settings import REPO_ROOT
 from policies.rules import POLICIES
 
 PACK_DEFAULT = EnforcementLevel.MANDATORY
-_NotApplicable = getattr(__import__("pulumi_policy.policy", fromlist=["_NotApplicableError"]), "_NotApplicableError")
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,13 @@ def check(declared: list[Declared], stack_outputs: dict, stack_tags: dict, overr
                                               config, stack_tags)
                 try:
                     policy.validate(args, lambda m, urn=None, d=d: report(m, urn or d.urn))
-                except _NotApplicable:
+                except _NotApplicableError:  # `args.not_applicable()`: the engine skips, so do we
                     continue
         else:
             resources = _policy_resources(declared, by_urn, stack_outputs)
             try:
                 policy.validate(StackValidationArgs(resources, config, stack_tags), report)
-            except _NotApplicable:
+            except _NotApplicableError:  # `args.not_applicable()`: the engine skips, so do we
                 continue
     return violations
 

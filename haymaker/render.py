@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from haymaker.plan import Plan, resource_json
+from haymaker.runspec import iso
 
 MARKDOWN_LIMIT = 60_000
 
@@ -22,7 +23,7 @@ def short_type(token: str) -> str:
 def print_table(plan: Plan, console: Console) -> None:
     s = plan.spec
     console.print(f"[bold]Run {s.run_id}[/bold]  stack {s.stack_name}  environment {s.environment}  "
-                  f"{len(s.scenarios)} scenarios  {s.duration_hours} h  expires {plan.to_json()['run']['expires_at']}")
+                  f"{len(s.scenarios)} scenarios  {s.duration_hours} h  expires {iso(s.expires_at)}")
     table = Table(show_lines=False)
     for col in ("scenario", "part", "type", "Azure name"):
         table.add_column(col, overflow="fold")
@@ -40,10 +41,9 @@ def print_table(plan: Plan, console: Console) -> None:
 
 
 def _print_totals(plan: Plan, console: Console) -> None:
-    d = plan.to_json()
-    console.print(f"resources: {d['resources_total']}   cost: ${d['cost']['usd']:.2f} "
-                  f"(agents ${d['cost']['agents_usd']:.2f} + scenario resources "
-                  f"${d['cost']['scenario_resources_usd']:.2f}; budget ${plan.budget_usd:.2f})")
+    console.print(f"resources: {len(plan.custom_resources)}   cost: ${plan.cost_usd:.2f} "
+                  f"(agents ${plan.agents_usd:.2f} + scenario resources "
+                  f"${plan.scenario_resources_usd:.2f}; budget ${plan.budget_usd:.2f})")
     console.print(f"deploy critical path: ~{plan.critical_path_seconds} s ({' -> '.join(plan.critical_path)})")
     if not plan.violations:
         console.print("policy: no violations")
@@ -82,17 +82,16 @@ def _violations_markdown(plan: Plan) -> list[str]:
 
 
 def markdown(plan: Plan) -> str:
-    d = plan.to_json()
     s = plan.spec
     out = [
         f"## HayMaker plan: run `{s.run_id}` ({s.environment})",
         "",
-        f"**{len(s.scenarios)} scenarios**, {d['resources_total']} resources, {s.duration_hours} h "
-        f"(expires {d['run']['expires_at']}), trigger `{s.trigger}`"
+        f"**{len(s.scenarios)} scenarios**, {len(plan.custom_resources)} resources, {s.duration_hours} h "
+        f"(expires {iso(s.expires_at)}), trigger `{s.trigger}`"
         + (f", size `{s.size}`" if s.size else ""),
         "",
-        f"- Estimated cost: **${d['cost']['usd']:.2f}** (agents ${d['cost']['agents_usd']:.2f}, scenario resources "
-        f"${d['cost']['scenario_resources_usd']:.2f}; budget ${plan.budget_usd:.2f})",
+        f"- Estimated cost: **${plan.cost_usd:.2f}** (agents ${plan.agents_usd:.2f}, scenario resources "
+        f"${plan.scenario_resources_usd:.2f}; budget ${plan.budget_usd:.2f})",
         f"- Estimated deploy critical path: **~{plan.critical_path_seconds} s** "
         f"({' → '.join(f'`{n}`' for n in plan.critical_path)})",
         f"- Policy: {'no violations' if not plan.violations else str(len(plan.violations)) + ' violations'}",
@@ -107,12 +106,13 @@ def markdown(plan: Plan) -> str:
         "| scenario | area | resources | roles | resource group | job | cost (USD) |",
         "|---|---|---:|---|---|---|---:|",
     ]
-    for entry in d["scenarios"]:
-        sc = plan.catalog[entry["name"]]
-        rg = next((r["physical_name"] for r in entry["resources"] if r["type"].endswith("ResourceGroup")), "")
-        job = next((r["physical_name"] for r in entry["resources"] if r["type"].endswith(":Job")), "")
-        out.append(f"| `{entry['name']}` | {sc.area} | {len(entry['resources'])} | {', '.join(sc.azure_roles)} "
-                   f"| `{rg}` | `{job}` | {entry['cost_usd']:.2f} |")
+    for name, cost in zip(s.scenarios, plan.costs):
+        sc = plan.catalog[name]
+        resources = [resource_json(r) for r in plan.resources_of(name)]
+        rg = next((r["physical_name"] for r in resources if r["type"].endswith("ResourceGroup")), "")
+        job = next((r["physical_name"] for r in resources if r["type"].endswith(":Job")), "")
+        out.append(f"| `{name}` | {sc.area} | {len(resources)} | {', '.join(sc.azure_roles)} "
+                   f"| `{rg}` | `{job}` | {cost.total_usd:.2f} |")
     text = "\n".join(out) + "\n"
     if len(text) > MARKDOWN_LIMIT:  # a hard guard; 50 scenarios come to well under it
         text = text[: MARKDOWN_LIMIT - 200] + "\n\n_(truncated to fit a pull-request comment)_\n"

@@ -199,7 +199,7 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
 
     Cached per process while no file changes (the plan and the cost policy both read it)."""
     paths = scenario_files(directory)
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    stamp = tuple((p.name, st.st_mtime_ns, st.st_size) for p in paths for st in (p.stat(),))
     return _load(Path(directory), stamp)
 
 

@@ -162,7 +162,7 @@ class FakeDriver:
         self.calls.append(("up", stack))
         if self.up_errors:
             raise self.up_errors.pop(0)
-        return self.outputs
+        return self.outputs, len(self.outputs.get("inventory") or []) * 7
 
     def destroy(self, name, remove=True):
         self.calls.append(("destroy", name))
