@@ -1,34 +1,43 @@
-"""Thin adapters over Azure and Microsoft Graph: what the lifecycle asks of the cloud.
+"""Thin adapters over Azure Resource Manager and Microsoft Graph: what the lifecycle asks of the cloud.
 
-Each method is one call (or one paged query) and returns plain data; the decisions live in
-haymaker/lifecycle.py. Clients are injected so tests can stand in for Azure at this boundary.
+Each method is one call, or one paged listing, made with the Azure SDK clients (and, for Graph,
+azure-core's pipeline: retries with Retry-After, bearer tokens); it returns plain data. The decisions
+live in haymaker/lifecycle.py. The endpoints are a parameter (public cloud by default): sovereign
+clouds set them, and the tests point the real clients at local stand-ins that way.
+
+Two readings that matter for teardown:
+- "Not found" while deleting means "already gone": ``delete`` returns normally on a 404.
+- Resource Graph is an index that lags ARM by seconds to minutes: it only *suggests* candidates.
+  Whether something is left is decided by direct reads (``exists``) and ARM's own listing.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
+import re
 from dataclasses import dataclass
-from datetime import datetime
 
+from haymaker.cloud import AzureAuthError, Endpoints, azure_credential, token_failure
 from haymaker.errors import HayMakerError
 
-GRAPH = "https://graph.microsoft.com/v1.0"
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+GROUP_TYPE = "microsoft.resources/subscriptions/resourcegroups"
+ENTRA_KINDS = {"application": "applications", "service_principal": "servicePrincipals", "group": "groups"}
+DELETED_TYPES = {"application": "application", "service_principal": "servicePrincipal", "group": "group"}
 
 
 class AzureError(HayMakerError):
-    """An Azure or Graph call failed; the message carries the service's error text."""
+    """An Azure or Graph call failed; the message carries the service's status, code and words."""
 
 
 @dataclass(frozen=True)
 class Leftover:
-    kind: str  # "resource", "resource_group" or "application"
+    # resource_group | resource | application | service_principal | group (live), or a soft-deleted
+    # deleted_application | deleted_service_principal | deleted_group | deleted_key_vault | deleted_cognitive_account
+    kind: str
     id: str
     name: str
     type: str = ""
+    location: str = ""
+    resource_group: str = ""
 
 
 def run_resources_query(run_id: str) -> str:
@@ -49,63 +58,168 @@ def orphans_query(run_ids_alive: list[str]) -> str:
             "| project id, name, type, resourceGroup, run=tostring(tags['haymaker-run'])")
 
 
+def entra_prefix(run_id: str) -> str:
+    return f"haymaker-{run_id.replace(chr(39), '')}-"
+
+
 def app_filter(run_id: str) -> str:
-    return f"startswith(displayName,'haymaker-{run_id}-')"
+    """A default (consistent) Graph query: no ConsistencyLevel header, no $count."""
+    return f"startswith(displayName,'{entra_prefix(run_id)}')"
+
+
+def leftover_of_row(row: dict) -> Leftover:
+    if row["type"].lower() == GROUP_TYPE:
+        return Leftover("resource_group", row["id"], row["name"], row["type"], resource_group=row["name"])
+    return Leftover("resource", row["id"], row["name"], row["type"], resource_group=row.get("resourceGroup", ""))
+
+
+def _service_error(doing: str, e: Exception) -> AzureError:
+    """The service's words, with the status and code the retry classification reads."""
+    status = getattr(e, "status_code", None)
+    code = getattr(getattr(e, "error", None), "code", None)
+    message = getattr(getattr(e, "error", None), "message", None) or str(e).strip().splitlines()[0]
+    parts = [p for p in (str(status) if status else "", code or "") if p]
+    return AzureError(f"cannot {doing}: {' '.join(parts)}{': ' if parts else ''}{message}"[:800])
+
+
+class GraphClient:
+    """Microsoft Graph v1.0 through azure-core's pipeline (retry with Retry-After, bearer token)."""
+
+    def __init__(self, credential, endpoints: Endpoints, **options):
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import (BearerTokenCredentialPolicy, HeadersPolicy, RetryPolicy,
+                                                  UserAgentPolicy)
+
+        self.base = f"{endpoints.graph}/v1.0"
+        self.credential = credential
+        self._client = PipelineClient(base_url=self.base, policies=[
+            HeadersPolicy({"Accept": "application/json"}), UserAgentPolicy("haymaker"), RetryPolicy(**options),
+            BearerTokenCredentialPolicy(credential, endpoints.graph_scope)], **options)
+
+    def _send(self, method: str, url: str):
+        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+        from azure.core.rest import HttpRequest
+
+        try:
+            return self._client.send_request(HttpRequest(method, url))
+        except ClientAuthenticationError as e:
+            raise token_failure("Microsoft Graph", e, self.credential) from e
+        except ServiceRequestError as e:
+            raise AzureError(f"cannot reach Microsoft Graph ({self.base}): {e}") from e
+
+    @staticmethod
+    def _error(response, doing: str) -> AzureError:
+        try:
+            body = response.json().get("error", {})
+        except ValueError:
+            body = {}
+        return AzureError(f"cannot {doing}: Graph {response.status_code} {body.get('code', '')}: "
+                          f"{body.get('message', response.text()[:300])}")
+
+    def list(self, path: str, params: dict[str, str]) -> list[dict]:
+        from urllib.parse import urlencode
+
+        url, items = f"{self.base}{path}?{urlencode(params)}", []
+        while url:
+            response = self._send("GET", url)
+            if response.status_code != 200:
+                raise self._error(response, f"list {path}")
+            page = response.json()
+            items += page.get("value", [])
+            url = page.get("@odata.nextLink")
+        return items
+
+    def exists(self, path: str) -> bool:
+        response = self._send("GET", f"{self.base}{path}?$select=id")
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            raise self._error(response, f"read {path}")
+        return True
+
+    def delete(self, path: str) -> None:
+        response = self._send("DELETE", f"{self.base}{path}")
+        if response.status_code not in (200, 204, 404):  # 404: already gone
+            raise self._error(response, f"delete {path}")
 
 
 class Azure:
-    def __init__(self, *, credential, subscription_id: str, graph_client=None, resources_client=None,
-                 subscriptions_client=None, jobs_client=None, http=urllib.request.urlopen):
+    def __init__(self, *, credential, subscription_id: str, endpoints: Endpoints | None = None, **client_options):
+        """``client_options`` go to every SDK client (e.g. ``connection_verify``, ``retry_total``)."""
         self.credential = credential
         self.subscription_id = subscription_id
-        self._graph_client = graph_client
-        self._resources = resources_client
-        self._subscriptions = subscriptions_client
-        self._jobs = jobs_client
-        self._http = http
+        self.endpoints = endpoints or Endpoints()
+        self._options = client_options
+        self._clients: dict[str, object] = {}
 
     @classmethod
-    def connect(cls, subscription_id: str) -> "Azure":
-        from azure.identity import DefaultAzureCredential
-
-        return cls(credential=DefaultAzureCredential(), subscription_id=subscription_id)
+    def connect(cls, subscription_id: str, endpoints: Endpoints | None = None, **client_options) -> "Azure":
+        return cls(credential=azure_credential(endpoints), subscription_id=subscription_id, endpoints=endpoints,
+                   **client_options)
 
     # clients, built on first use -----------------------------------------------------------------
-    def _rg_client(self):
-        if self._graph_client is None:
+    def _client(self, name: str):
+        if name not in self._clients:
+            self._clients[name] = self._build(name)
+        return self._clients[name]
+
+    def _build(self, name: str):
+        arm = {"base_url": self.endpoints.arm, "credential_scopes": [self.endpoints.arm_scope], **self._options}
+        if name == "resources":
+            from azure.mgmt.resource.resources import ResourceManagementClient
+
+            return ResourceManagementClient(self.credential, self.subscription_id, **arm)
+        if name == "subscriptions":
+            from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+            return SubscriptionClient(self.credential, **arm)
+        if name == "resourcegraph":
             from azure.mgmt.resourcegraph import ResourceGraphClient
 
-            self._graph_client = ResourceGraphClient(self.credential)
-        return self._graph_client
-
-    def _res_client(self):
-        if self._resources is None:
-            from azure.mgmt.resource import ResourceManagementClient
-
-            self._resources = ResourceManagementClient(self.credential, self.subscription_id)
-        return self._resources
-
-    def _sub_client(self):
-        if self._subscriptions is None:
-            from azure.mgmt.resource import SubscriptionClient
-
-            self._subscriptions = SubscriptionClient(self.credential)
-        return self._subscriptions
-
-    def _jobs_client(self):
-        if self._jobs is None:
+            return ResourceGraphClient(self.credential, **arm)
+        if name == "jobs":
             from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
-            self._jobs = ContainerAppsAPIClient(self.credential, self.subscription_id)
-        return self._jobs
+            return ContainerAppsAPIClient(self.credential, self.subscription_id, **arm)
+        if name == "keyvault":
+            from azure.mgmt.keyvault import KeyVaultManagementClient
+
+            return KeyVaultManagementClient(self.credential, self.subscription_id, **arm)
+        if name == "cognitive":
+            from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+            return CognitiveServicesManagementClient(self.credential, self.subscription_id, **arm)
+        if name == "graph":
+            return GraphClient(self.credential, self.endpoints, **self._options)
+        raise KeyError(name)
+
+    def _call(self, doing: str, operation, *, missing_ok: bool = False):
+        """Run one SDK call; 404 is None when ``missing_ok``; errors say what failed in the service's words."""
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, \
+            ServiceRequestError
+
+        try:
+            return operation()
+        except ResourceNotFoundError as e:
+            if missing_ok:
+                return None
+            raise _service_error(doing, e) from e
+        except ClientAuthenticationError as e:
+            response = getattr(e, "response", None)
+            if response is not None and str(response.request.url).startswith(self.endpoints.arm):
+                raise _service_error(doing, e) from e  # ARM refused the token it was given
+            raise token_failure("Azure Resource Manager", e, self.credential) from e  # no token at all
+        except HttpResponseError as e:
+            raise _service_error(doing, e) from e
+        except ServiceRequestError as e:
+            raise AzureError(f"cannot {doing}: cannot reach {self.endpoints.arm}: {e}") from e
 
     # account ----------------------------------------------------------------------------------------
     def subscription_tenant(self) -> str:
         """Tenant id of the configured subscription as ARM reports it to this credential."""
-        try:
-            return self._sub_client().subscriptions.get(self.subscription_id).tenant_id
-        except Exception as e:  # noqa: BLE001 - reported with the service's words
-            raise AzureError(f"cannot read subscription {self.subscription_id}: {e}") from e
+        sub = self._call(f"read subscription {self.subscription_id}",
+                         lambda: self._client("subscriptions").subscriptions.get(self.subscription_id))
+        return sub.tenant_id
 
     # Resource Graph ---------------------------------------------------------------------------------
     def query(self, kql: str) -> list[dict]:
@@ -115,83 +229,128 @@ class Azure:
         while True:
             request = QueryRequest(subscriptions=[self.subscription_id], query=kql,
                                    options=QueryRequestOptions(skip_token=skip_token, result_format="objectArray"))
-            try:
-                page = self._rg_client().resources(request)
-            except Exception as e:  # noqa: BLE001
-                raise AzureError(f"Resource Graph query failed: {e}") from e
+            page = self._call("query Resource Graph", lambda: self._client("resourcegraph").resources(request))
             rows.extend(page.data or [])
             skip_token = page.skip_token
             if not skip_token:
                 return rows
 
-    def tagged_leftovers(self, run_id: str) -> list[Leftover]:
-        out = []
+    # what a run left ----------------------------------------------------------------------------------
+    def run_leftovers(self, run_id: str) -> list[Leftover]:
+        """Live things of the run: tagged groups and resources (ARM's own group listing, plus Resource
+        Graph's suggestions confirmed by a direct read), and Entra objects named ``haymaker-<run_id>-``."""
+        found: dict[str, Leftover] = {}
+        tag = f"tagName eq 'haymaker-run' and tagValue eq '{run_id.replace(chr(39), '')}'"
+        groups = self._call("list resource groups", lambda: list(self._client("resources").resource_groups.list(filter=tag)))
+        for g in groups:
+            found[g.id.lower()] = Leftover("resource_group", g.id, g.name, GROUP_TYPE, g.location, g.name)
         for row in self.query(run_resources_query(run_id)):
-            kind = "resource_group" if row["type"].lower() == "microsoft.resources/subscriptions/resourcegroups" \
-                else "resource"
-            out.append(Leftover(kind, row["id"], row["name"], row["type"]))
+            item = leftover_of_row(row)
+            if item.id.lower() not in found and self.exists(item):
+                found[item.id.lower()] = item
+        return list(found.values()) + self.entra_objects(run_id)
+
+    def entra_objects(self, run_id: str) -> list[Leftover]:
+        graph = self._client("graph")
+        out = []
+        for kind, collection in ENTRA_KINDS.items():
+            for o in graph.list(f"/{collection}", {"$filter": app_filter(run_id), "$select": "id,displayName"}):
+                out.append(Leftover(kind, o["id"], o["displayName"]))
         return out
 
-    def delete_resource_group(self, name: str) -> None:
-        try:
-            self._res_client().resource_groups.begin_delete(name).result()
-        except Exception as e:  # noqa: BLE001
-            raise AzureError(f"cannot delete resource group {name}: {e}") from e
+    def soft_deleted(self, run_id: str) -> list[Leftover]:
+        """What the directory and the subscription keep after a delete: Entra deleted items named for the
+        run, and soft-deleted Key Vaults and Cognitive Services accounts of the run's resource groups."""
+        graph, out = self._client("graph"), []
+        for kind, odata in DELETED_TYPES.items():
+            for o in graph.list(f"/directory/deletedItems/microsoft.graph.{odata}",
+                                {"$filter": app_filter(run_id), "$select": "id,displayName"}):
+                out.append(Leftover(f"deleted_{kind}", o["id"], o["displayName"]))
+        prefix = entra_prefix(run_id).lower()
+        vaults = self._call("list deleted Key Vaults", lambda: list(self._client("keyvault").vaults.list_deleted()))
+        for v in vaults:
+            group = _group_of(v.properties.vault_id or "")
+            if group.lower().startswith(prefix) or (v.properties.tags or {}).get("haymaker-run") == run_id:
+                out.append(Leftover("deleted_key_vault", v.id, v.name, "Microsoft.KeyVault/deletedVaults",
+                                    v.properties.location, group))
+        accounts = self._call("list deleted Cognitive Services accounts",
+                              lambda: list(self._client("cognitive").deleted_accounts.list()))
+        for a in accounts:
+            group = _group_of(a.id or "")
+            if group.lower().startswith(prefix) or (a.tags or {}).get("haymaker-run") == run_id:
+                out.append(Leftover("deleted_cognitive_account", a.id, a.name, "Microsoft.CognitiveServices/accounts",
+                                    a.location, group))
+        return out
 
-    def delete_resource(self, resource_id: str, resource_type: str) -> None:
-        try:
-            client = self._res_client()
-            namespace, _, rtype = resource_type.partition("/")
-            provider = client.providers.get(namespace)
-            versions = next((t.api_versions for t in provider.resource_types
-                             if t.resource_type.lower() == rtype.lower()), None)
-            if not versions:
-                raise AzureError(f"no API version known for {resource_type}")
-            stable = [v for v in versions if "preview" not in v] or versions
-            client.resources.begin_delete_by_id(resource_id, stable[0]).result()
-        except AzureError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            raise AzureError(f"cannot delete {resource_id}: {e}") from e
+    def exists(self, item: Leftover) -> bool:
+        """A direct read: is it still there?"""
+        if item.kind == "resource_group":
+            return self._call(f"read resource group {item.name}", lambda: self._client("resources").resource_groups.get(
+                item.name), missing_ok=True) is not None
+        if item.kind == "resource":
+            version = self._api_version(item.type)
+            return self._call(f"read {item.id}", lambda: self._client("resources").resources.get_by_id(
+                item.id, api_version=version), missing_ok=True) is not None
+        if item.kind in ENTRA_KINDS:
+            return self._client("graph").exists(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
+        if item.kind.removeprefix("deleted_") in DELETED_TYPES:
+            return self._client("graph").exists(f"/directory/deletedItems/{item.id}")
+        if item.kind == "deleted_key_vault":
+            return self._call(f"read deleted Key Vault {item.name}", lambda: self._client("keyvault").vaults.get_deleted(
+                item.name, item.location), missing_ok=True) is not None
+        if item.kind == "deleted_cognitive_account":
+            return self._call(f"read deleted account {item.name}", lambda: self._client("cognitive").deleted_accounts.get(
+                item.location, item.resource_group, item.name), missing_ok=True) is not None
+        raise AzureError(f"unknown kind of leftover {item.kind!r}")
 
-    # Microsoft Graph --------------------------------------------------------------------------------
-    def _graph(self, method: str, path: str) -> dict:
-        token = self.credential.get_token(GRAPH_SCOPE).token
-        request = urllib.request.Request(f"{GRAPH}{path}", method=method,
-                                         headers={"Authorization": f"Bearer {token}",
-                                                  "ConsistencyLevel": "eventual"})
-        try:
-            with self._http(request, timeout=60) as response:
-                body = response.read()
-                return json.loads(body) if body else {}
-        except urllib.error.HTTPError as e:
-            detail = e.read().decode(errors="replace")[:500]
-            raise AzureError(f"Graph {method} {path.split('?')[0]} failed: {e.code} {detail}") from e
-        except urllib.error.URLError as e:
-            raise AzureError(f"Graph {method} failed: {e.reason}") from e
+    def delete(self, item: Leftover) -> None:
+        """Delete (or purge) one item and wait for it; one that is already gone is fine."""
+        if item.kind == "resource_group":
+            self._call(f"delete resource group {item.name}", lambda: self._client("resources").resource_groups.begin_delete(
+                item.name).result(), missing_ok=True)
+        elif item.kind == "resource":
+            version = self._api_version(item.type)
+            self._call(f"delete {item.id}", lambda: self._client("resources").resources.begin_delete_by_id(
+                item.id, api_version=version).result(), missing_ok=True)
+        elif item.kind in ENTRA_KINDS:
+            self._client("graph").delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
+        elif item.kind.removeprefix("deleted_") in DELETED_TYPES:
+            self._client("graph").delete(f"/directory/deletedItems/{item.id}")
+        elif item.kind == "deleted_key_vault":
+            self._call(f"purge Key Vault {item.name}", lambda: self._client("keyvault").vaults.begin_purge_deleted(
+                item.name, item.location).result(), missing_ok=True)
+        elif item.kind == "deleted_cognitive_account":
+            self._call(f"purge Cognitive Services account {item.name}",
+                       lambda: self._client("cognitive").deleted_accounts.begin_purge(
+                           item.location, item.resource_group, item.name).result(), missing_ok=True)
+        else:
+            raise AzureError(f"unknown kind of leftover {item.kind!r}")
 
-    def run_applications(self, run_id: str) -> list[Leftover]:
-        query = urllib.parse.urlencode({"$filter": app_filter(run_id), "$select": "id,displayName", "$count": "true"})
-        path, apps = f"/applications?{query}", []
-        while path:
-            page = self._graph("GET", path)
-            apps += [Leftover("application", a["id"], a["displayName"]) for a in page.get("value", [])]
-            next_link = page.get("@odata.nextLink")
-            path = next_link.removeprefix(GRAPH) if next_link else ""
-        return apps
-
-    def delete_application(self, object_id: str) -> None:
-        self._graph("DELETE", f"/applications/{object_id}")
+    def _api_version(self, resource_type: str) -> str:
+        """The newest stable API version ARM lists for a type (a preview only when nothing else exists)."""
+        namespace, _, rtype = resource_type.partition("/")
+        provider = self._call(f"read provider {namespace}", lambda: self._client("resources").providers.get(namespace))
+        versions = next((t.api_versions for t in provider.resource_types or []
+                         if t.resource_type.lower() == rtype.lower()), None)
+        if not versions:
+            raise AzureError(f"no API version known for {resource_type}: provider {namespace} does not list it")
+        stable = [v for v in versions if "preview" not in v] or versions
+        return max(stable)
 
     # Container Apps jobs ----------------------------------------------------------------------------
-    def job_executions(self, resource_group: str, job_name: str) -> list[datetime]:
-        try:
-            return [e.start_time for e in self._jobs_client().jobs_executions.list(resource_group, job_name)]
-        except Exception as e:  # noqa: BLE001
-            raise AzureError(f"cannot list executions of job {job_name}: {e}") from e
+    def job_executions(self, resource_group: str, job_name: str) -> list:
+        return self._call(f"list executions of job {job_name}", lambda: [
+            e.start_time for e in self._client("jobs").jobs_executions.list(resource_group, job_name)])
 
     def start_job(self, resource_group: str, job_name: str) -> None:
-        try:
-            self._jobs_client().jobs.begin_start(resource_group, job_name).result()
-        except Exception as e:  # noqa: BLE001
-            raise AzureError(f"cannot start job {job_name}: {e}") from e
+        self._call(f"start job {job_name}", lambda: self._client("jobs").jobs.begin_start(
+            resource_group, job_name).result())
+
+
+def _group_of(resource_id: str) -> str:
+    match = re.search(r"/resourceGroups/([^/]+)", resource_id, re.I)
+    return match.group(1) if match else ""
+
+
+__all__ = ["Azure", "AzureAuthError", "AzureError", "Endpoints", "GraphClient", "Leftover", "app_filter",
+           "orphans_query", "run_resources_query"]

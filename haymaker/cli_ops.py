@@ -44,6 +44,7 @@ def build_lifecycle(cfg, environment: str):
     Tests replace this function."""
     from haymaker import policycheck
     from haymaker.azure import Azure
+    from haymaker.cloud import Endpoints
     from haymaker.driver import RunStackDriver
     from haymaker.ledger import Ledger
     from haymaker.lifecycle import Lifecycle
@@ -56,7 +57,7 @@ def build_lifecycle(cfg, environment: str):
     driver = RunStackDriver(backend=cfg.get("backend_url"), secrets_provider=cfg.get("secrets_provider"),
                             policy_config=policycheck.config_path(environment),
                             on_output=lambda line: err.print(line.rstrip(), markup=False, highlight=False))
-    return Lifecycle(driver=driver, azure=Azure.connect(subscription), ledger=ledger,
+    return Lifecycle(driver=driver, azure=Azure.connect(subscription, Endpoints.from_config(cfg)), ledger=ledger,
                      audit_dir=Path(cfg.get("audit_dir")).expanduser(),
                      echo=lambda m: err.print(m, markup=False, highlight=False))
 
@@ -213,7 +214,7 @@ def register(app: typer.Typer) -> None:
             if stack and expiry_of(stack) > datetime.now(timezone.utc) and not force:
                 raise Refused(f"run {run_id} is live until {expiry_of(stack):%Y-%m-%d %H:%M}Z: "
                               "pass --force to end it early")
-            targets = life.azure.tagged_leftovers(run_id) + life.azure.run_applications(run_id)
+            targets = life.azure.run_leftovers(run_id)
         else:
             targets = [_leftover(r) for r in orphan_rows(life)]
         if not apply:
@@ -331,7 +332,6 @@ def orphan_rows(life) -> list[dict]:
 
 
 def _leftover(row: dict):
-    from haymaker.azure import Leftover
+    from haymaker.azure import leftover_of_row
 
-    kind = "resource_group" if row["type"].lower() == "microsoft.resources/subscriptions/resourcegroups" else "resource"
-    return Leftover(kind, row["id"], row["name"], row["type"])
+    return leftover_of_row(row)

@@ -48,6 +48,12 @@ KEYS = [
     Key("audit_dir", "HAYMAKER_AUDIT_DIR", ".haymaker/audit", help="where audit records of runs are written"),
     Key("reap_parallel", "HAYMAKER_REAP_PARALLEL", 4, int, help="stacks the reaper destroys at once"),
     Key("platform_stack", "HAYMAKER_PLATFORM_STACK", help="platform stack reference; default <org>/haymaker/<env>"),
+    # The cloud's endpoints: public Azure by default; set them for a sovereign cloud.
+    Key("arm_endpoint", "HAYMAKER_ARM_ENDPOINT", help="Azure Resource Manager; default https://management.azure.com"),
+    Key("graph_endpoint", "HAYMAKER_GRAPH_ENDPOINT", help="Microsoft Graph; default https://graph.microsoft.com"),
+    Key("login_endpoint", "AZURE_AUTHORITY_HOST", help="Entra ID sign-in; default https://login.microsoftonline.com"),
+    Key("log_analytics_endpoint", "HAYMAKER_LOG_ANALYTICS_ENDPOINT",
+        help="Log Analytics query API; default https://api.loganalytics.io"),
 ]
 BY_NAME = {k.name: k for k in KEYS}
 

@@ -24,6 +24,12 @@ from haymaker.runspec import MAX_DURATION_HOURS, RunSpec, check_run_id, iso, par
 log = logging.getLogger("haymaker.lifecycle")
 ON_DEMAND_TRIGGERS = ("dispatch", "local")
 JOB_START_GRACE = timedelta(minutes=3)
+# Live things first (groups take their resources with them; an application its service principal),
+# then what the directory and the subscription keep soft-deleted.
+DELETE_ORDER = ("resource_group", "resource", "application", "service_principal", "group",
+                "deleted_application", "deleted_service_principal", "deleted_group",
+                "deleted_key_vault", "deleted_cognitive_account")
+SETTLE_READS = 5
 
 
 class RunFailed(HayMakerError):
@@ -88,10 +94,22 @@ def check_account(expected_subscription: str | None, expected_tenant: str | None
 
 
 def verification_outcome(found_before: list, remaining: list) -> str:
-    """verified: nothing was left; forced: leftovers were deleted; failed: something remains."""
-    if not found_before:
-        return "verified"
-    return "forced" if not remaining else "failed"
+    """verified: nothing was left; forced: leftovers were deleted; failed: something remains.
+
+    Soft-deleted items (deleted applications, groups, vaults) are purged on every teardown and are not
+    leftovers: a clean destroy always leaves some in the directory's deleted items."""
+    if remaining:
+        return "failed"
+    return "forced" if found_before else "verified"
+
+
+def by_kind(*groups: tuple[str, list]) -> dict[str, dict[str, int]]:
+    """``{kind: {"found": n, "remaining": m, "purged": k}}`` so an outcome names each kind."""
+    out: dict[str, dict[str, int]] = {}
+    for label, items in groups:
+        for item in items:
+            out.setdefault(item.kind, {"found": 0, "remaining": 0, "purged": 0})[label] += 1
+    return dict(sorted(out.items()))
 
 
 # --- results -----------------------------------------------------------------------------------------
@@ -101,14 +119,21 @@ class TeardownResult:
     run_id: str
     outcome: str  # verified | forced | failed | planned (dry run)
     destroyed: bool
-    leftovers_found: list = field(default_factory=list)
-    leftovers_remaining: list = field(default_factory=list)
+    leftovers_found: list = field(default_factory=list)  # live things the destroy left
+    leftovers_remaining: list = field(default_factory=list)  # what is still there (live or soft-deleted)
     error: str = ""
+    purged: list = field(default_factory=list)  # soft-deleted items purged
+
+    @property
+    def kinds(self) -> dict[str, dict[str, int]]:
+        return by_kind(("found", self.leftovers_found), ("remaining", self.leftovers_remaining),
+                       ("purged", self.purged))
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["leftovers_found"] = [asdict(x) for x in self.leftovers_found]
-        d["leftovers_remaining"] = [asdict(x) for x in self.leftovers_remaining]
+        for key in ("leftovers_found", "leftovers_remaining", "purged"):
+            d[key] = [asdict(x) for x in getattr(self, key)]
+        d["by_kind"] = self.kinds
         return d
 
 
@@ -191,6 +216,8 @@ class Lifecycle:
 
     # teardown -----------------------------------------------------------------------------------------
     def teardown(self, run_id: str, *, dry_run: bool = False) -> TeardownResult:
+        """Destroy the stack, then prove nothing is left: force-delete what remains, purge what the
+        directory and the subscription keep soft-deleted, and confirm each by direct reads."""
         stack = f"run-{run_id}"
         if dry_run:
             return TeardownResult(run_id, "planned", False)
@@ -200,10 +227,14 @@ class Lifecycle:
         except GaveUp as e:
             destroyed, error = False, str(e.error)
         try:
-            found = self.azure.tagged_leftovers(run_id) + self.azure.run_applications(run_id)
-            remaining = self._force_delete(run_id, found) if found else []
+            found = self.azure.run_leftovers(run_id)
+            remaining = self.force_delete_items(found) if found else []
+            # A repeat look with every source that is not an index, to catch what the first one missed.
+            remaining += [x for x in self.azure.run_leftovers(run_id) if x not in remaining] if found else []
+            purged, unpurged = self._purge(run_id)
         except HayMakerError as e:
             return self._record_teardown(TeardownResult(run_id, "failed", destroyed, error=f"{error} {e}".strip()))
+        remaining += unpurged
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
             outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
@@ -212,42 +243,57 @@ class Lifecycle:
                 self.driver.remove(stack)
             except HayMakerError as e:
                 error += f"; stack not removed: {e}"
-        return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error))
-
-    def _force_delete(self, run_id: str, leftovers: list) -> list:
-        self.force_delete_items(leftovers)
-        return self.azure.tagged_leftovers(run_id) + self.azure.run_applications(run_id)
+        return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error, purged))
 
     def force_delete_items(self, leftovers: list) -> list:
-        """Delete groups first (their resources go with them), then loose resources, then
-        applications, retrying conflicts; return what could not be deleted."""
-        failed = []
+        """Delete groups first (their resources go with them), then loose resources, then Entra
+        objects (an application takes its service principal along), retrying transient errors;
+        then re-read each until it is gone. Return what is still there."""
         groups = [x for x in leftovers if x.kind == "resource_group"]
         group_ids = {g.id.lower() for g in groups}
-        loose = [x for x in leftovers if x.kind == "resource"
-                 and not any(x.id.lower().startswith(g + "/") for g in group_ids)]
-        apps = [x for x in leftovers if x.kind == "application"]
-        for item in groups + loose + apps:
+        inside = [x for x in leftovers if x.kind == "resource" and any(x.id.lower().startswith(g + "/") for g in group_ids)]
+        order = {kind: i for i, kind in enumerate(DELETE_ORDER)}
+        todo = sorted((x for x in leftovers if x not in inside), key=lambda x: order.get(x.kind, len(order)))
+        failed = []
+        for item in todo:
             try:
-                self._retry(f"delete {item.name}", lambda i=item: self._delete(i))
+                self._retry(f"delete {item.name}", lambda i=item: self.azure.delete(i))
             except GaveUp as e:
                 self.echo(f"could not delete {item.kind} {item.name}: {e}")
                 failed.append(item)
-        return failed
+        return failed + self._settle([x for x in leftovers if x not in failed])
 
-    def _delete(self, item) -> None:
-        if item.kind == "resource_group":
-            self.azure.delete_resource_group(item.name)
-        elif item.kind == "application":
-            self.azure.delete_application(item.id)
-        else:
-            self.azure.delete_resource(item.id, item.type)
+    def _settle(self, items: list) -> list:
+        """Direct reads until every deleted item is gone: deletes and the directory replicate, so one
+        read right after a delete may still see it. Bounded; what stays is returned."""
+        pending = list(items)
+        for attempt in range(SETTLE_READS):
+            pending = [x for x in pending if self._retry(f"read {x.name}", lambda i=x: self.azure.exists(i))]
+            if not pending or attempt == SETTLE_READS - 1:
+                break
+            self.clock.sleep(self.backoff.delay(attempt, self.rng))
+        return pending
+
+    def _purge(self, run_id: str) -> tuple[list, list]:
+        """Purge the run's soft-deleted items; a second look catches what the deletes just put there."""
+        purged: list = []
+        for _ in range(2):
+            batch = [x for x in self.azure.soft_deleted(run_id) if x not in purged]
+            if not batch:
+                break
+            remaining = self.force_delete_items(batch)
+            purged += [x for x in batch if x not in remaining]
+        left = self.azure.soft_deleted(run_id)
+        return [x for x in purged if x not in left], left
 
     def _record_teardown(self, result: TeardownResult) -> TeardownResult:
         status = {"verified": "verified", "forced": "forced"}.get(result.outcome, "teardown_failed")
+        kinds = ", ".join(f"{k} {v['found']}/{v['remaining']}/{v['purged']}" for k, v in result.kinds.items())
         self.ledger.update_run(result.run_id, status=status, ended_at=self.clock.now(),
                                resources_orphaned=len(result.leftovers_remaining),
-                               detail=result.error or f"{len(result.leftovers_found)} leftover(s) found")
+                               detail=result.error or (f"{len(result.leftovers_found)} leftover(s) found, "
+                                                       f"{len(result.purged)} soft-deleted purged"
+                                                       + (f" (kind found/remaining/purged: {kinds})" if kinds else "")))
         self.ledger.add_event(result.run_id, "teardown", result.as_dict())
         return result
 

@@ -18,6 +18,24 @@ RUN_ID = "20261121t0600z-7f3a"
 
 
 @pytest.fixture(scope="session")
+def _fake_cloud_servers(tmp_path_factory):
+    from tests.fakes.cloud import FakeCloud
+
+    cloud = FakeCloud.start(tmp_path_factory.mktemp("fake-cloud-tls"))
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture
+def fake_cloud(_fake_cloud_servers, monkeypatch):
+    """Local HTTPS stand-ins of ARM, Resource Graph, Container Apps, Microsoft Graph and Entra sign-in
+    (tests/fakes), empty for each test; clients trust their certificate through REQUESTS_CA_BUNDLE."""
+    _fake_cloud_servers.reset()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", _fake_cloud_servers.ca_file)
+    return _fake_cloud_servers
+
+
+@pytest.fixture(scope="session")
 def catalog():
     return load_catalog()
 

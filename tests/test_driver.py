@@ -9,7 +9,7 @@ import urllib.error
 import pytest
 from pulumi import automation as auto
 
-from haymaker.azure import Azure, AzureError, app_filter, run_resources_query
+from haymaker.azure import app_filter, run_resources_query
 from haymaker.driver import (
     PulumiCliMissing,
     RunStackDriver,
@@ -86,76 +86,6 @@ def test_file_backend_needs_a_passphrase(monkeypatch, tmp_path):
         RunStackDriver(backend=None, work_dir=tmp_path).list_run_stacks()
 
 
-# --- Azure adapters ---------------------------------------------------------------------------------
-
-class Page:
-    def __init__(self, data, skip_token=None):
-        self.data, self.skip_token = data, skip_token
-
-
-class FakeGraphClient:
-    def __init__(self, pages):
-        self.pages, self.requests = list(pages), []
-
-    def resources(self, request):
-        self.requests.append(request)
-        return self.pages.pop(0)
-
-
-def test_tag_query_follows_skip_tokens_and_classifies_rows():
-    rows1 = [{"id": "/subscriptions/s/resourceGroups/haymaker-r-a", "name": "haymaker-r-a",
-              "type": "microsoft.resources/subscriptions/resourcegroups", "resourceGroup": "haymaker-r-a"}]
-    rows2 = [{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/sites/w", "name": "w",
-              "type": "microsoft.web/sites", "resourceGroup": "g"}]
-    client = FakeGraphClient([Page(rows1, "next"), Page(rows2)])
-    azure = Azure(credential=None, subscription_id="s", graph_client=client)
-    found = azure.tagged_leftovers("20261121t0600z-7f3a")
-    assert [(x.kind, x.name) for x in found] == [("resource_group", "haymaker-r-a"), ("resource", "w")]
-    assert client.requests[1].options.skip_token == "next"
-    assert client.requests[0].subscriptions == ["s"]
-    assert "tags['haymaker-run'] =~ '20261121t0600z-7f3a'" in client.requests[0].query
-
-
 def test_queries_cannot_be_broken_out_of():
     assert "'" not in run_resources_query("x' or 1==1 //").split("=~ '")[1].split("'")[0]
     assert app_filter("20261121t0600z-7f3a") == "startswith(displayName,'haymaker-20261121t0600z-7f3a-')"
-
-
-class Token:
-    token = "t0ken"
-
-
-class Credential:
-    def get_token(self, scope):
-        assert scope == "https://graph.microsoft.com/.default"
-        return Token()
-
-
-class Response(io.BytesIO):
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-
-def test_graph_lists_run_applications_across_pages_and_reports_errors():
-    seen = []
-
-    def http(request, timeout):
-        seen.append((request.get_method(), request.full_url, request.headers["Authorization"]))
-        if len(seen) == 1:
-            return Response(json.dumps({"value": [{"id": "1", "displayName": "haymaker-r-a"}],
-                                        "@odata.nextLink": "https://graph.microsoft.com/v1.0/applications?$skiptoken=x"}).encode())
-        return Response(json.dumps({"value": [{"id": "2", "displayName": "haymaker-r-b"}]}).encode())
-
-    azure = Azure(credential=Credential(), subscription_id="s", http=http)
-    apps = azure.run_applications("r")
-    assert [(a.kind, a.id) for a in apps] == [("application", "1"), ("application", "2")]
-    assert "startswith%28displayName%2C%27haymaker-r-%27%29" in seen[0][1] and seen[0][2] == "Bearer t0ken"
-
-    def failing(request, timeout):
-        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, io.BytesIO(b'{"error":"Authorization_RequestDenied"}'))
-
-    with pytest.raises(AzureError, match="Graph DELETE /applications/9 failed: 403 .*Authorization_RequestDenied"):
-        Azure(credential=Credential(), subscription_id="s", http=failing).delete_application("9")

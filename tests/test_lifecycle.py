@@ -85,9 +85,13 @@ def test_on_demand_limit():
 
 
 class FakeAzure:
-    def __init__(self, tenant="tenant-a", leftovers=None, undeletable=(), executions=None):
+    """The lifecycle's view of Azure, in memory: for the decisions above the adapter. The adapter itself
+    is tested with the real SDKs against local stand-ins (tests/test_azure_boundary.py)."""
+
+    def __init__(self, tenant="tenant-a", leftovers=None, undeletable=(), executions=None, soft=None):
         self.tenant = tenant
         self.leftovers = list(leftovers or [])
+        self.soft = list(soft or [])
         self.undeletable = set(undeletable)
         self.executions = executions or {}
         self.calls = []
@@ -96,26 +100,21 @@ class FakeAzure:
         self.calls.append("subscription_tenant")
         return self.tenant
 
-    def tagged_leftovers(self, run_id):
-        return [x for x in self.leftovers if x.kind != "application" and run_id in x.name]
+    def run_leftovers(self, run_id):
+        return [x for x in self.leftovers if run_id in x.name]
 
-    def run_applications(self, run_id):
-        return [x for x in self.leftovers if x.kind == "application" and run_id in x.name]
+    def soft_deleted(self, run_id):
+        return [x for x in self.soft if run_id in x.name]
 
-    def _delete(self, key):
-        self.calls.append(("delete", key))
-        if key in self.undeletable:
+    def exists(self, item):
+        return item in self.leftovers or item in self.soft
+
+    def delete(self, item):
+        self.calls.append(("delete", item.id))
+        if item.id in self.undeletable:
             raise StackError("Code=\"Conflict\" Message=\"resource is being deleted\" in progress")
-        self.leftovers = [x for x in self.leftovers if x.id != key and not x.id.startswith(key + "/")]
-
-    def delete_resource_group(self, name):
-        self._delete(next(x.id for x in self.leftovers if x.name == name))
-
-    def delete_resource(self, resource_id, resource_type):
-        self._delete(resource_id)
-
-    def delete_application(self, object_id):
-        self._delete(object_id)
+        self.leftovers = [x for x in self.leftovers if x.id != item.id and not x.id.startswith(item.id + "/")]
+        self.soft = [x for x in self.soft if x.id != item.id]
 
     def job_executions(self, rg, job):
         return self.executions.get(job, [])
@@ -139,6 +138,7 @@ def test_verification_outcomes():
     assert verification_outcome([], []) == "verified"
     assert verification_outcome(["x"], []) == "forced"
     assert verification_outcome(["x"], ["x"]) == "failed"
+    assert verification_outcome([], ["a soft-deleted item that could not be purged"]) == "failed"
 
 
 # --- orchestration with stand-ins ----------------------------------------------------------------------
@@ -294,8 +294,22 @@ def test_teardown_outcomes_verified_forced_failed():
     life, sleeps = make(azure=stuck)
     result = life.teardown("20261121t0100z-0001")
     assert result.outcome == "failed" and [x.id for x in result.leftovers_remaining] == ["app-object-id"]
-    assert len(sleeps) == 3  # conflicts were retried before giving up
+    assert len(sleeps) == 3  # conflicts were retried before giving up (then no re-reads: nothing was deleted)
     assert life.ledger.updates[-1][1]["status"] == "teardown_failed"
+
+
+def test_soft_deleted_items_are_purged_on_every_teardown_and_are_not_leftovers():
+    gone_app = Leftover("deleted_application", "d-1", "haymaker-20261121t0100z-0001-x")
+    vault = Leftover("deleted_key_vault", "/subscriptions/s/providers/Microsoft.KeyVault/locations/l/deletedVaults/kv",
+                     "haymaker-20261121t0100z-0001-kv", location="l")
+    life, _ = make(azure=FakeAzure(soft=[gone_app, vault]))
+    result = life.teardown("20261121t0100z-0001")
+    assert result.outcome == "verified" and result.purged == [gone_app, vault]
+    assert result.kinds == {"deleted_application": {"found": 0, "remaining": 0, "purged": 1},
+                            "deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1}}
+    stuck, _ = make(azure=FakeAzure(soft=[gone_app], undeletable={"d-1"}))
+    result = stuck.teardown("20261121t0100z-0001")
+    assert result.outcome == "failed" and result.leftovers_remaining == [gone_app]
 
 
 def test_reap_dry_run_touches_nothing():

@@ -1,0 +1,75 @@
+"""All the stand-ins of one test session, on one certificate, and how to point HayMaker at them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.fakes.arm import FakeArm
+from tests.fakes.graph import FakeGraph
+from tests.fakes.login import FakeGitHubOidc, FakeLogin
+from tests.fakes.server import FakeServer, Service
+from tests.fakes.tls import Certificates, make_certificates
+
+SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555"
+TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
+DEPLOYER_CLIENT_ID = "0d1e2f3a-0000-4000-8000-00000000d3p1"
+GITHUB_SUBJECT = "repo:haymaker/haymaker:environment:dev"
+
+
+@dataclass
+class FakeCloud:
+    certificates: Certificates
+    arm: FakeArm
+    graph: FakeGraph
+    login: FakeLogin
+    github_oidc: FakeGitHubOidc
+    servers: list[FakeServer] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, directory: Path) -> "FakeCloud":
+        certificates = make_certificates(directory)
+        cloud = cls(certificates, FakeArm(SUBSCRIPTION_ID, TENANT_ID), FakeGraph(), FakeLogin(TENANT_ID),
+                    FakeGitHubOidc(GITHUB_SUBJECT))
+        for service in cloud.services:
+            cloud.servers.append(FakeServer(service, certificates).start())
+        return cloud
+
+    @property
+    def services(self) -> list[Service]:
+        return [self.arm, self.graph, self.login, self.github_oidc]
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.certificates.ca_file)
+
+    def endpoints(self):
+        from haymaker.azure import Endpoints
+
+        return Endpoints(arm=self.arm.base_url, graph=self.graph.base_url, login=self.login.base_url)
+
+    def reset(self) -> None:
+        for service in self.services:
+            service.reset()
+        self.trust_deployer()
+
+    def trust_deployer(self) -> None:
+        """The run deployer signs in with GitHub's OIDC token (no secret) and holds its Graph permission."""
+        self.login.federated[DEPLOYER_CLIENT_ID] = GITHUB_SUBJECT
+        self.login.roles[(DEPLOYER_CLIENT_ID, self.graph.base_url)] = ["Application.ReadWrite.OwnedBy"]
+
+    def github_actions_env(self) -> dict[str, str]:
+        """What a GitHub Actions job with `id-token: write` and the repository's variables has."""
+        return {"ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.github_oidc.base_url}/_apis/token?api-version=2.0",
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": FakeGitHubOidc.request_token,
+                "AZURE_CLIENT_ID": DEPLOYER_CLIENT_ID, "AZURE_TENANT_ID": TENANT_ID,
+                "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID}
+
+    def haymaker_env(self) -> dict[str, str]:
+        """Settings that point the `haymaker` command at the stand-ins (the sovereign-cloud seam)."""
+        return {"HAYMAKER_ARM_ENDPOINT": self.arm.base_url, "HAYMAKER_GRAPH_ENDPOINT": self.graph.base_url,
+                "HAYMAKER_LOGIN_ENDPOINT": self.login.base_url, "REQUESTS_CA_BUNDLE": self.ca_file}
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()

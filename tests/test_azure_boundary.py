@@ -1,0 +1,284 @@
+"""The Azure and Graph adapters with the real client libraries, against local HTTPS stand-ins.
+
+haymaker/azure.py is built exactly as `haymaker up/down/reap` build it (the deployer's GitHub OIDC
+credential, the real azure-mgmt-* clients, azure-core's pipeline for Graph); only the endpoints
+point at tests/fakes. The lifecycle around it is the real one; the Pulumi engine is a stand-in here
+(tests/test_driver.py tests the driver against a stand-in `pulumi` executable).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from haymaker.azure import Azure, AzureError, Leftover
+from haymaker.cloud import AzureAuthError, azure_credential
+from haymaker.lifecycle import Clock, Lifecycle
+from haymaker.retry import Backoff
+from tests.fakes.cloud import DEPLOYER_CLIENT_ID, SUBSCRIPTION_ID, TENANT_ID
+from tests.fakes.login import aad_error
+from tests.fakes.server import Reply, error
+from tests.test_lifecycle import FakeLedger
+
+RUN = "20261121t0600z-7f3a"
+OTHER = "20261121t0600z-0b0b"
+PREFIX = f"haymaker-{RUN}-"
+TAGS = {"AzureHayMaker-managed": "true", "haymaker-run": RUN}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def connect(cloud, **options) -> Azure:
+    credential = azure_credential(cloud.endpoints(), cloud.github_actions_env())
+    return Azure(credential=credential, subscription_id=SUBSCRIPTION_ID, endpoints=cloud.endpoints(),
+                 connection_verify=cloud.ca_file, **options)
+
+
+class DestroyingDriver:
+    """Stands in for the Pulumi engine: its destroy does what a real destroy does to the cloud."""
+
+    def __init__(self, destroy=lambda: None):
+        self._destroy, self.calls = destroy, []
+
+    def destroy(self, name, remove=True):
+        self.calls.append(("destroy", name))
+        self._destroy()
+
+    def remove(self, name):
+        self.calls.append(("remove", name))
+
+    def list_run_stacks(self):
+        return []
+
+
+def lifecycle(cloud, driver=None, azure=None):
+    sleeps = []
+    life = Lifecycle(driver=driver or DestroyingDriver(), azure=azure or connect(cloud), ledger=FakeLedger(),
+                     clock=Clock(sleep=sleeps.append), backoff=Backoff(attempts=4, base_seconds=1),
+                     rng=random.Random(3), echo=lambda *_: None)
+    return life, sleeps
+
+
+# --- symptom 1: every SDK symbol the code imports resolves -------------------------------------------
+
+def _sdk_imports() -> list[tuple[str, str | None]]:
+    """Every `from azure… import X` and `import azure…` in the project, lazy ones inside functions included."""
+    found = set()
+    for path in [*ROOT.glob("haymaker/**/*.py"), *ROOT.glob("components/*.py"), *ROOT.glob("stacks/*.py"),
+                 *ROOT.glob("scripts/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "azure":
+                found.update((node.module, alias.name) for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update((alias.name, None) for alias in node.names if alias.name.split(".")[0] == "azure")
+    return sorted(found, key=str)
+
+
+def test_every_azure_sdk_symbol_the_code_imports_resolves():
+    imports = _sdk_imports()
+    assert ("azure.mgmt.resource.subscriptions", "SubscriptionClient") in imports  # lazy imports are seen
+    missing = []
+    for module, name in imports:
+        try:
+            mod = importlib.import_module(module)
+            if name is not None and not hasattr(mod, name):
+                importlib.import_module(f"{module}.{name}")
+        except ImportError as e:
+            missing.append(f"{module}:{name}: {e}")
+    assert missing == []
+
+
+def test_the_subscription_check_reads_the_tenant_with_the_real_subscription_client(fake_cloud):
+    assert connect(fake_cloud).subscription_tenant() == TENANT_ID
+    (seen,) = fake_cloud.arm.seen("GET", f"/subscriptions/{SUBSCRIPTION_ID}$")
+    assert seen.query["api-version"] and seen.headers["authorization"].startswith("Bearer ")
+    wrong = Azure(credential=connect(fake_cloud).credential, subscription_id="99999999-0000-0000-0000-000000000000",
+                  endpoints=fake_cloud.endpoints())
+    with pytest.raises(AzureError, match="404 SubscriptionNotFound"):
+        wrong.subscription_tenant()
+
+
+# --- symptom 2: forced deletes of loose resources ------------------------------------------------------
+
+def test_a_loose_resource_is_deleted_by_id_with_the_newest_stable_api_version(fake_cloud):
+    site = fake_cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{PREFIX}site", TAGS)
+    azure = connect(fake_cloud)
+    (found,) = [x for x in azure.run_leftovers(RUN) if x.kind == "resource"]
+    azure.delete(found)
+    assert not fake_cloud.arm.exists(site.id)
+    (delete,) = fake_cloud.arm.seen("DELETE", "/providers/Microsoft.Web/sites/")
+    assert delete.query["api-version"] == "2024-04-01"  # not the newer preview the provider also lists
+    assert fake_cloud.arm.seen("GET", "/operations/")  # the long-running delete was polled to its end
+
+
+# --- symptom 3: 404 means gone; Resource Graph lags ---------------------------------------------------
+
+def test_not_found_while_deleting_means_already_gone(fake_cloud):
+    azure = connect(fake_cloud)
+    group = Leftover("resource_group", f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{PREFIX}gone", f"{PREFIX}gone")
+    site = Leftover("resource", f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/x/providers/Microsoft.Web/sites/s",
+                    "s", "Microsoft.Web/sites")
+    app = Leftover("application", "0f6a2a3e-0000-4000-8000-000000000001", f"{PREFIX}app")
+    purged = Leftover("deleted_application", "0f6a2a3e-0000-4000-8000-000000000002", f"{PREFIX}app")
+    for item in (group, site, app, purged):
+        azure.delete(item)  # each answers 404: nothing to do
+        assert not azure.exists(item)
+    assert [s.status for s in fake_cloud.arm.seen("DELETE")] == [404, 404]
+    assert [s.status for s in fake_cloud.graph.seen("DELETE")] == [404, 404]
+
+
+def test_a_clean_teardown_is_verified_while_resource_graph_still_lists_what_the_destroy_deleted(fake_cloud):
+    fake_cloud.arm.index_lag = None  # the index never catches up during this test
+    fake_cloud.arm.add_group(f"{PREFIX}compute-01", TAGS)
+    fake_cloud.arm.add_resource(f"{PREFIX}compute-01", "Microsoft.Network/virtualNetworks", "vnet", TAGS)
+    app = fake_cloud.graph.add("applications", f"{PREFIX}compute-01")
+
+    def destroy():
+        fake_cloud.arm.remove_group(f"{PREFIX}compute-01")
+        fake_cloud.graph.remove("applications", app["id"])
+
+    life, _ = lifecycle(fake_cloud, DestroyingDriver(destroy))
+    result = life.teardown(RUN)
+    assert fake_cloud.arm.seen("POST", "ResourceGraph")[-1].status == 200
+    assert len(connect(fake_cloud).query(f"resources | union resourcecontainers | where tags['haymaker-run'] =~ '{RUN}' "
+                                         "| project id, name, type, resourceGroup")) == 2  # the index still lists both
+    assert (result.outcome, result.leftovers_found, result.leftovers_remaining) == ("verified", [], [])
+    assert [x.kind for x in result.purged] == ["deleted_application"]  # the destroy's soft-deleted app, purged
+    assert fake_cloud.graph.deleted == {}
+    assert life.ledger.updates[-1][1]["status"] == "verified"
+
+
+# --- symptom 4: a token failure is a clear, recorded error --------------------------------------------
+
+def test_a_graph_token_failure_fails_the_teardown_with_a_clear_error_and_records_it(fake_cloud):
+    fake_cloud.login.refuse[fake_cloud.graph.base_url] = aad_error(
+        700024, "invalid_client", "Client assertion is not within its valid time range.")
+    fake_cloud.arm.add_group(f"{PREFIX}a", TAGS)
+    life, _ = lifecycle(fake_cloud)
+    result = life.teardown(RUN)  # a result, not a traceback
+    assert result.outcome == "failed"
+    assert result.error.startswith("cannot get a token for Microsoft Graph: ") and "AADSTS700024" in result.error
+    assert "id-token: write" in result.error  # what to check, in GitHub Actions
+    assert life.ledger.updates[-1][1]["status"] == "teardown_failed"
+    assert [e[1] for e in life.ledger.events] == ["teardown"]
+
+
+def test_a_refused_arm_token_names_arm_and_the_federated_credential(fake_cloud):
+    fake_cloud.login.federated.clear()  # the deployer's federated credential no longer trusts this job
+    with pytest.raises(AzureAuthError, match="cannot get a token for Azure Resource Manager: .*AADSTS70021"):
+        connect(fake_cloud).subscription_tenant()
+
+
+def test_in_github_actions_every_new_token_uses_a_fresh_oidc_token(fake_cloud):
+    """GitHub's OIDC token expires (about 10 minutes); a long reap needs tokens after that."""
+    fake_cloud.github_oidc.lifetime = 1
+    azure = connect(fake_cloud)
+    azure.subscription_tenant()  # an ARM token, from the first OIDC token
+    time.sleep(1.2)  # that OIDC token has expired now
+    assert azure.entra_objects(RUN) == []  # a Graph token, from a new OIDC token
+    assert len(fake_cloud.github_oidc.seen("GET")) == 2
+    assert [c["aud"] for c in fake_cloud.login.issued] == [fake_cloud.arm.base_url, fake_cloud.graph.base_url]
+
+
+# --- symptom 5: consistent Graph queries ----------------------------------------------------------------
+
+def test_graph_listings_are_consistent_queries_that_see_a_delete_at_once(fake_cloud):
+    app = fake_cloud.graph.add("applications", f"{PREFIX}a")
+    azure = connect(fake_cloud)
+    azure.delete(Leftover("application", app["id"], app["displayName"]))
+    assert azure.entra_objects(RUN) == []  # an advanced (eventual) query would still list it
+    for seen in fake_cloud.graph.seen("GET", "/applications$"):
+        assert "consistencylevel" not in seen.headers and "$count" not in seen.query
+        assert seen.query["$filter"] == f"startswith(displayName,'{PREFIX}')"
+
+
+# --- symptom 7 and the whole teardown --------------------------------------------------------------------
+
+def populate_every_kind(cloud, run=RUN):
+    prefix, tags = f"haymaker-{run}-", {**TAGS, "haymaker-run": run}
+    cloud.arm.add_group(f"{prefix}identity-03", tags)
+    cloud.arm.add_resource(f"{prefix}identity-03", "Microsoft.Storage/storageAccounts", "stdirhyg1", tags)
+    cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{prefix}site", tags)  # outside its group
+    app = cloud.graph.add("applications", f"{prefix}identity-03")
+    cloud.graph.add("servicePrincipals", f"{prefix}identity-03", appId=app["appId"])
+    cloud.graph.add("servicePrincipals", f"{prefix}orphan-sp")  # an agent-made SP without its app
+    cloud.graph.add("groups", f"{prefix}lift-operations")
+    cloud.graph.add_deleted("groups", f"{prefix}rental-desk")
+    cloud.graph.add_deleted("applications", f"{prefix}old-app")
+    cloud.arm.add_deleted("vault", f"kv{run[-4:]}", f"{prefix}security-01")
+    cloud.arm.add_deleted("cognitive", "lang1", f"{prefix}ai-ml-02")
+
+
+def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(fake_cloud):
+    populate_every_kind(fake_cloud)
+    populate_every_kind(fake_cloud, OTHER)  # another live run: not ours to touch
+    fake_cloud.arm.page_size = fake_cloud.graph.page_size = 1  # every listing pages
+    fake_cloud.arm.fail("DELETE", "/resourcegroups/[^/]+$", error(409, "Conflict", "Operation on this or a dependent "
+                        "resource is in progress: AnotherOperationInProgress"))
+    fake_cloud.graph.fail("DELETE", "/groups/", Reply(429, {"error": {"code": "TooManyRequests", "message": "slow down"}},
+                                                      {"Retry-After": "1"}))
+    life, sleeps = lifecycle(fake_cloud)
+    result = life.teardown(RUN)
+    assert result.outcome == "forced", result.error
+    assert result.kinds == {
+        "application": {"found": 1, "remaining": 0, "purged": 0},
+        "deleted_application": {"found": 0, "remaining": 0, "purged": 2},
+        "deleted_cognitive_account": {"found": 0, "remaining": 0, "purged": 1},
+        "deleted_group": {"found": 0, "remaining": 0, "purged": 2},
+        "deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1},
+        "deleted_service_principal": {"found": 0, "remaining": 0, "purged": 2},
+        "group": {"found": 1, "remaining": 0, "purged": 0},
+        "resource": {"found": 2, "remaining": 0, "purged": 0},
+        "resource_group": {"found": 1, "remaining": 0, "purged": 0},
+        "service_principal": {"found": 2, "remaining": 0, "purged": 0},
+    }
+    assert not [n for n in fake_cloud.graph.live_names() if n.startswith(PREFIX)]
+    assert not [o for o in fake_cloud.graph.deleted.values() if o["displayName"].startswith(PREFIX)]
+    assert not [g for g in fake_cloud.arm.groups if RUN in g] and not [d for d in fake_cloud.arm.deleted if RUN in d.resource_group]
+    assert len([g for g in fake_cloud.arm.groups if OTHER in g]) == 1  # the other run is untouched
+    assert len(fake_cloud.graph.live_names()) == 4
+    assert [s.status for s in fake_cloud.arm.seen("DELETE", "/resourcegroups/[^/]+$")] == [409, 202]  # retried by us
+    assert len(sleeps) >= 1
+    assert [s.status for s in fake_cloud.graph.seen("DELETE", "/groups/")] == [429, 204]  # retried by the pipeline
+
+
+def test_what_cannot_be_deleted_is_reported_remaining_and_failed(fake_cloud):
+    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations")
+    fake_cloud.graph.fail("DELETE", "/groups/", Reply(403, {"error": {"code": "Authorization_RequestDenied",
+                          "message": "Insufficient privileges to complete the operation."}}), times=10)
+    life, _ = lifecycle(fake_cloud)
+    result = life.teardown(RUN)
+    assert result.outcome == "failed"
+    assert [(x.kind, x.name) for x in result.leftovers_remaining] == [("group", f"{PREFIX}lift-operations")]
+    assert len(fake_cloud.graph.seen("DELETE", "/groups/")) == 1  # a refusal is not retried
+
+
+# --- jobs -------------------------------------------------------------------------------------------
+
+def test_job_executions_and_a_late_start(fake_cloud):
+    rg = f"{PREFIX}run"
+    fake_cloud.arm.add_job(rg, "hm-a", ["2026-11-21T06:15:00Z"])
+    fake_cloud.arm.add_job(rg, "hm-b")
+    azure = connect(fake_cloud)
+    assert [t.isoformat() for t in azure.job_executions(rg, "hm-a")] == ["2026-11-21T06:15:00+00:00"]
+    assert azure.job_executions(rg, "hm-b") == []
+    azure.start_job(rg, "hm-b")
+    assert len(azure.job_executions(rg, "hm-b")) == 1
+    with pytest.raises(AzureError, match="404 ResourceNotFound"):
+        azure.start_job(rg, "hm-missing")
+
+
+def test_resource_graph_and_arm_listings_follow_their_pages(fake_cloud):
+    for i in range(3):
+        fake_cloud.arm.add_group(f"{PREFIX}g{i}", TAGS)
+        fake_cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{PREFIX}s{i}", TAGS)
+    fake_cloud.arm.page_size = 2
+    found = connect(fake_cloud).run_leftovers(RUN)
+    assert sorted(x.kind for x in found) == ["resource"] * 3 + ["resource_group"] * 3
+    graph_calls = fake_cloud.arm.seen("POST", "ResourceGraph")
+    assert len(graph_calls) == 3  # 6 rows, 2 a page
+    assert len(fake_cloud.arm.seen("GET", "/resourcegroups$")) == 2
