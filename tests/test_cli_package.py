@@ -8,6 +8,8 @@ import os
 import pkgutil
 import subprocess
 import sys
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,13 @@ def test_runs_imports_no_provider_sdk(azurite, tmp_path):  # noqa: F811 - the fi
     assert "azure.data.tables" in modules  # the command did read the ledger
     assert provider_sdks(modules) == []
 
+
+def test_version_names_haymaker_pulumi_and_the_providers_without_importing_them():
+    done, modules = imported_modules(["--version"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [f"{name} {version(name)}" for name in
+                                        ("haymaker", "pulumi", "pulumi-azure-native", "pulumi-azuread")]
+    assert provider_sdks(modules) == [] and "pulumi" not in modules
+    locked = {p["name"]: p["version"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    assert [line.split()[1] for line in done.stdout.splitlines()[1:]] == [
+        locked["pulumi"], locked["pulumi-azure-native"], locked["pulumi-azuread"]]  # what the .venv was built from

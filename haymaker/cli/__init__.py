@@ -26,11 +26,12 @@ import sys
 
 import typer
 
-from haymaker.cli import agent, config, ledger, lifecycle, plan, policy, release, scenarios
+from haymaker.cli import agent, config, ledger, lifecycle, plan, policy, release, scenarios, version
 from haymaker.cli.common import run_app
 
 app = typer.Typer(help="HayMaker: realistic, benign, attributable activity in an Azure tenant.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.callback()(version.options)
 app.command("plan")(plan.plan)
 app.add_typer(scenarios.app, name="scenarios")
 app.add_typer(policy.app, name="policy")
