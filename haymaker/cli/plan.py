@@ -23,18 +23,21 @@ def plan(
     markdown: Optional[Path] = typer.Option(None, help="Also write a pull-request comment to this file."),
     write_stack_config: bool = typer.Option(False, help="Also write Pulumi.run-<run_id>.yaml for `pulumi up`."),
     selection: Optional[Path] = typer.Option(None, help="Selection file (default: scenarios/selection.yaml)."),
+    resources: bool = typer.Option(False, "--resources", "-v", help="One row per resource instead of per scenario."),
 ) -> None:
     """Show what a run would create, its cost and deploy time, offline (no credentials needed)."""
     from haymaker.plan import plan_run
-    from haymaker.render import markdown as to_markdown, print_table
+    from haymaker.render import markdown as to_markdown, print_summary, print_table
     from haymaker.selection import SELECTION_FILE
 
     result = plan_run(environment=environment, size=size, scenarios=scenario, duration=duration,
                       run_id=run_id, trigger=trigger, selection_path=selection or SELECTION_FILE)
     if as_json:
         emit_json(result.to_json())
-    else:
+    elif resources:
         print_table(result, out)
+    else:
+        print_summary(result, out)
     if markdown:
         markdown.write_text(to_markdown(result))
     refuse_unless_allowed(result)
