@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import random
 
 import pytest
 from rich.console import Console
 
 from haymaker.cli import main
+from haymaker.deploytime import critical_path
 from haymaker.plan import plan_run
 from haymaker.policycheck import Violation
 from haymaker.render import print_summary
@@ -99,3 +101,12 @@ def test_the_footer_says_when_the_run_is_refused(small_plan):
     warned = dataclasses.replace(small_plan, violations=[advisory])
     assert screen(warned, 120)[-1] == "policy: passed with 1 warning(s) (listed below)"
 
+
+def test_the_critical_path_is_the_same_whatever_the_registration_order(small_plan):
+    """The mock runtime registers resources in no fixed order; the plan must read the same every time."""
+    expected = critical_path(small_plan.declared)
+    rng = random.Random(3)
+    for _ in range(5):
+        shuffled = [dataclasses.replace(d, dependencies=rng.sample(d.dependencies, len(d.dependencies)))
+                    for d in rng.sample(small_plan.declared, len(small_plan.declared))]
+        assert critical_path(shuffled) == expected
