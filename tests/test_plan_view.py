@@ -110,3 +110,19 @@ def test_the_critical_path_is_the_same_whatever_the_registration_order(small_pla
         shuffled = [dataclasses.replace(d, dependencies=rng.sample(d.dependencies, len(d.dependencies)))
                     for d in rng.sample(small_plan.declared, len(small_plan.declared))]
         assert critical_path(shuffled) == expected
+
+
+def test_plan_leaves_the_garbage_collector_as_it_found_it(capsys):
+    """The plan pauses cyclic collection for speed (haymaker/gcpause.py); a long-lived caller keeps its own."""
+    import gc
+
+    assert gc.isenabled()
+    assert main(["plan", "--size", "small", "--run-id", RUN_ID, "--json"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["plan", "--size", "small", "--run-id", RUN_ID, "--json"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    capsys.readouterr()

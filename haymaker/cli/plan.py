@@ -26,12 +26,15 @@ def plan(
     resources: bool = typer.Option(False, "--resources", "-v", help="One row per resource instead of per scenario."),
 ) -> None:
     """Show what a run would create, its cost and deploy time, offline (no credentials needed)."""
-    from haymaker.plan import plan_run
-    from haymaker.render import markdown as to_markdown, print_summary, print_table
-    from haymaker.selection import SELECTION_FILE
+    from haymaker.gcpause import paused_gc
 
-    result = plan_run(environment=environment, size=size, scenarios=scenario, duration=duration,
-                      run_id=run_id, trigger=trigger, selection_path=selection or SELECTION_FILE)
+    with paused_gc():  # the imports and the plan: see paused_gc
+        from haymaker.plan import plan_run
+        from haymaker.render import markdown as to_markdown, print_summary, print_table
+        from haymaker.selection import SELECTION_FILE
+
+        result = plan_run(environment=environment, size=size, scenarios=scenario, duration=duration,
+                          run_id=run_id, trigger=trigger, selection_path=selection or SELECTION_FILE)
     if as_json:
         emit_json(result.to_json())
     elif resources:
