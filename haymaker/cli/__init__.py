@@ -9,15 +9,16 @@ To add a command (say `haymaker doctor`):
 1. Write ``haymaker/cli/doctor.py`` with ``def doctor(...)``: its parameters are ``typer.Option`` /
    ``typer.Argument`` defaults, its docstring the help text. A group of subcommands is a module-level
    ``app = typer.Typer(help=..., no_args_is_help=True)`` with ``@app.command("name")`` functions.
-2. At the module's top import only typer, rich and ``haymaker.cli.common`` (``out``, ``err``,
-   ``emit_json``, ``load_cfg``); import everything else inside the command, so that `haymaker --help`
-   stays fast and loads no Pulumi provider SDK. Never import ``haymaker.cli`` itself.
-3. Add one line below: ``app.command("doctor")(doctor.doctor)`` or ``app.add_typer(doctor.app, name="doctor")``.
+2. Import only light modules at the module's top (typer, rich, ``haymaker.cli.common`` with ``out``,
+   ``err``, ``emit_json``, ``load_cfg``, and ``haymaker.errors``); import Pulumi, the Azure SDKs, the ledger
+   and the plan inside the command, so `haymaker --help` stays fast. Never import ``haymaker.cli`` itself.
+3. Below, add ``from haymaker.cli import doctor`` to the imports and one registration line:
+   ``app.command("doctor")(doctor.doctor)``, or ``app.add_typer(doctor.app, name="doctor")`` for a group.
 4. Refuse bad input by raising ``InvalidInput`` (exit 1) or ``Refused`` (exit 2) with a message that says
    what to change; ``--json`` writes one document with ``emit_json``.
 
-tests/test_cli_package.py imports every module here in fresh interpreters, in several orders, and
-checks that `haymaker --help` imports no provider SDK.
+tests/test_cli_package.py checks every module here: no import cycle, each imports first in a fresh
+interpreter without loading Pulumi or an Azure SDK, and `haymaker --help` loads no provider SDK.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ import sys
 
 import typer
 
-from haymaker.cli import agent, config, ledger, lifecycle, plan, policy, release, scenarios, version
+from haymaker.cli import agent
+from haymaker.cli import config
+from haymaker.cli import ledger
+from haymaker.cli import lifecycle
+from haymaker.cli import plan
+from haymaker.cli import policy
+from haymaker.cli import release
+from haymaker.cli import scenarios
+from haymaker.cli import version
 from haymaker.cli.common import run_app
 
 app = typer.Typer(help="HayMaker: realistic, benign, attributable activity in an Azure tenant.",
