@@ -26,6 +26,7 @@ def config_get(key: str, as_json: bool = typer.Option(False, "--json")) -> None:
         return
     out.print("" if shown is None else str(shown), markup=False, highlight=False)
 
+
 @app.command("set")
 def config_set(key: str, value: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Store a setting in ~/.haymaker/config.toml."""
@@ -35,6 +36,7 @@ def config_set(key: str, value: str, as_json: bool = typer.Option(False, "--json
     if as_json:
         emit_json({"key": key, "saved_to": str(path)})
     err.print(f"{key} saved to {path}", markup=False)
+
 
 @app.command("list")
 def config_list(as_json: bool = typer.Option(False, "--json")) -> None:
