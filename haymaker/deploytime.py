@@ -34,15 +34,17 @@ def critical_path(resources) -> tuple[int, list[str]]:
         if urn in finish:
             return finish[urn]
         r = by_urn[urn]
-        best = (0, [])
-        for dep in r.dependencies:
-            if dep in by_urn and dep not in trail:
-                cand = visit(dep, trail | {urn})
-                if cand[0] > best[0]:
-                    best = cand
+        best = min([visit(dep, trail | {urn}) for dep in r.dependencies if dep in by_urn and dep not in trail],
+                   key=_longest_first, default=(0, []))
         own = latency(r.type, r.custom)
         finish[urn] = (best[0] + own, best[1] + ([r.name] if own else []))
         return finish[urn]
 
     results = [visit(u, frozenset()) for u in by_urn]
-    return max(results, default=(0, []), key=lambda x: x[0])
+    return min(results, default=(0, []), key=_longest_first)
+
+
+def _longest_first(path: tuple[int, list[str]]):
+    """The longest path; of equally long ones the first by name, so that a plan reads the same every time
+    (the mock runtime registers resources in no fixed order)."""
+    return -path[0], path[1]

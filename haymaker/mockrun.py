@@ -15,6 +15,8 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from haymaker.gcpause import paused_gc
+
 MOCK_TENANT_ID = "00000000-0000-0000-0000-00000000aaaa"
 MOCK_SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000bbbb"
 MOCK_DEPLOYER_OBJECT_ID = "00000000-0000-0000-0000-00000000cccc"
@@ -233,5 +235,6 @@ def evaluate(program, *, project: str, stack: str, platform_outputs: dict | None
     def body():
         return pulumi.Output.from_input(program()).apply(lambda value: result.update(value=value))
 
-    pulumi.runtime.test(body)()
+    with paused_gc():
+        pulumi.runtime.test(body)()
     return list(monitor.declared.values()), result.get("value")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from haymaker.plan import Plan, resource_json
 from haymaker.runspec import iso
@@ -21,9 +23,9 @@ def short_type(token: str) -> str:
 
 
 def print_table(plan: Plan, console: Console) -> None:
+    """`plan --resources`: one row per resource, with its Azure name."""
     s = plan.spec
-    console.print(f"[bold]Run {s.run_id}[/bold]  stack {s.stack_name}  environment {s.environment}  "
-                  f"{len(s.scenarios)} scenarios  {s.duration_hours} h  expires {iso(s.expires_at)}")
+    _print_header(plan, console)
     table = Table(show_lines=False)
     for col in ("scenario", "part", "type", "Azure name"):
         table.add_column(col, overflow="fold")
@@ -40,13 +42,105 @@ def print_table(plan: Plan, console: Console) -> None:
     _print_totals(plan, console)
 
 
+# The scenario table's columns that may be shortened with an ellipsis, in the order they give way,
+# and the width each keeps: the roles go first, the job name next, the scenario name last.
+SHRINK_ORDER = (("roles", 10), ("job", 16), ("scenario", 20))
+
+
+def print_summary(plan: Plan, console: Console) -> None:
+    """The default view: a header, one row per scenario and a footer. No cell ever wraps: what does not
+    fit the terminal is shortened with an ellipsis (`--resources` and `--json` show everything)."""
+    _print_header(plan, console)
+    console.print(scenario_table(plan, console.width))
+    _print_totals(plan, console)
+
+
+def scenario_table(plan: Plan, width: int) -> Table:
+    rows = []
+    for name, cost in zip(plan.spec.scenarios, plan.costs):
+        resources = [resource_json(r) for r in plan.resources_of(name)]
+        job = next((r["physical_name"] or "" for r in resources if r["type"] == "azure-native:app:Job"), "")
+        rows.append({"scenario": name, "area": plan.catalog[name].area, "res": str(len(resources)),
+                     "roles": ", ".join(plan.catalog[name].azure_roles), "job": job, "USD": f"{cost.total_usd:.2f}"})
+    columns = ("scenario", "area", "res", "roles", "job", "USD")
+    natural = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in columns}
+    limits = _shrink(natural, width - 2 * (len(columns) - 1))  # two spaces between columns
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for c in columns:
+        table.add_column(c, no_wrap=True, overflow="ellipsis", max_width=limits.get(c),
+                         justify="right" if c in ("res", "USD") else "left")
+    for r in rows:
+        table.add_row(*(Text(r[c]) for c in columns))
+    return table
+
+
+def _shrink(natural: dict[str, int], room: int) -> dict[str, int]:
+    """Widths for the columns that must give way so that the row fits ``room`` characters."""
+    excess = sum(natural.values()) - room
+    limits = {}
+    for column, keep in SHRINK_ORDER:
+        if excess <= 0:
+            break
+        cut = min(excess, max(natural[column] - keep, 0))
+        limits[column] = natural[column] - cut
+        excess -= cut
+    return limits
+
+
+def _print_header(plan: Plan, console: Console) -> None:
+    s = plan.spec
+    count = f"{len(s.scenarios)} scenario" + ("s" if len(s.scenarios) != 1 else "")
+    _print_fitted(console, [f"[bold]Run {s.run_id}[/bold]", f"environment {s.environment}",
+                            f"size {s.size}" if s.size else "on demand", count, f"{s.duration_hours} h",
+                            f"expires {iso(s.expires_at)}"])
+
+
+def _print_fitted(console: Console, parts: list[str], sep: str = " · ") -> None:
+    """``parts`` joined by ``sep`` on as few lines as fit the console, never breaking inside a part."""
+    lines, line = [], ""
+    for part in parts:
+        candidate = f"{line}{sep}{part}" if line else part
+        if line and Text.from_markup(candidate).cell_len > console.width:
+            lines.append(line)
+            candidate = part
+        line = candidate
+    for text in lines + [line]:
+        console.print(text, no_wrap=True, overflow="ellipsis", highlight=False)
+
+
 def _print_totals(plan: Plan, console: Console) -> None:
-    console.print(f"resources: {len(plan.custom_resources)}   cost: ${plan.cost_usd:.2f} "
-                  f"(agents ${plan.agents_usd:.2f} + scenario resources "
-                  f"${plan.scenario_resources_usd:.2f}; budget ${plan.budget_usd:.2f})")
-    console.print(f"deploy critical path: ~{plan.critical_path_seconds} s ({' -> '.join(plan.critical_path)})")
-    if not plan.violations:
-        console.print("policy: no violations")
+    budget = f"is over the ${plan.budget_usd:.2f} budget" if plan.over_budget else f"of ${plan.budget_usd:.2f} budget"
+    _print_fitted(console, [f"resources: {len(plan.custom_resources)}",
+                            f"cost: ${plan.cost_usd:.2f} {budget} (agents ${plan.agents_usd:.2f} + "
+                            f"scenario resources ${plan.scenario_resources_usd:.2f})"], sep="   ")
+    console.print(f"deploy critical path: ~{plan.critical_path_seconds} s ({_chain(plan)})",
+                  no_wrap=True, overflow="ellipsis", highlight=False)
+    console.print(_policy_verdict(plan.violations), highlight=False)
+
+
+def _chain(plan: Plan) -> str:
+    """The critical path's resources, a scenario's name said once: ``s: app -> sp -> job``."""
+    shown, current = [], None
+    for name in plan.critical_path:
+        owner = next((s for s in plan.spec.scenarios if name.startswith(f"{s}-")), None)
+        if owner and owner == current:
+            shown.append(name.removeprefix(f"{owner}-"))
+        elif owner:
+            shown.append(f"{owner}: {name.removeprefix(f'{owner}-')}")
+        else:
+            shown.append(name)
+        current = owner
+    return " -> ".join(shown)
+
+
+def _policy_verdict(violations) -> str:
+    mandatory = sum(v.enforcement == "mandatory" for v in violations)
+    advisory = len(violations) - mandatory
+    if mandatory:
+        return f"policy: refused, {mandatory} mandatory violation(s) and {advisory} warning(s) (listed below)"
+    if advisory:
+        return f"policy: passed with {advisory} warning(s) (listed below)"
+    return "policy: no violations"
 
 
 def _mermaid_id(name: str) -> str:

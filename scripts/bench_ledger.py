@@ -40,9 +40,6 @@ from haymaker.ledger import (AGENTS, RUNS, AgentRecord, Ledger, RunRecord, _from
 
 PYTHON = REPO / ".venv" / "bin" / "python"
 HAYMAKER = REPO / ".venv" / "bin" / "haymaker"
-# Until haymaker/cli.py registers the ledger commands, the same app with them registered.
-WRAPPER = ("import sys; from haymaker.cli import app, main; from haymaker.ledger_cli import register; "
-           "register(app); sys.exit(main(sys.argv[1:]))")
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 STATUSES = ["verified"] * 85 + ["forced"] * 5 + ["failed"] * 5 + ["teardown_failed"] * 5
 TARGETS = {"metrics": 1.0, "runs": 0.5, "agents": 0.5}
@@ -164,11 +161,6 @@ def run_process(argv: list[str], env: dict) -> str:
     return done.stdout
 
 
-def command_prefix() -> list[str]:
-    help_text = subprocess.run([str(HAYMAKER), "--help"], capture_output=True, text=True).stdout
-    return [str(HAYMAKER)] if " metrics " in help_text else [str(PYTHON), "-c", WRAPPER]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
@@ -214,11 +206,9 @@ def bench(args, env: dict, port: int, tmp: Path) -> None:
              "agents": ["agents", "--run-id", run_id, "--json"]}
     print(f"{'command':36} {'process':>8} {'scan proc':>9} {'speed-up':>8}   {'in-process':>10} {'scan':>8} "
           f"{'speed-up':>8}  target  same answer")
-    failed, prefix = [], command_prefix()
-    if prefix[0] != str(HAYMAKER):
-        print("(haymaker/cli.py does not register the ledger commands yet: timing the same app with them registered)")
+    failed = []
     for kind, argv in cases.items():
-        cmd_s, out = median_seconds(lambda: run_process(prefix + argv, env), args.repeat)
+        cmd_s, out = median_seconds(lambda: run_process([str(HAYMAKER)] + argv, env), args.repeat)
         scan_s, scan_out = median_seconds(lambda: run_process(
             [str(PYTHON), __file__, "--scan", kind, run_id], env), args.repeat)
         now = datetime.now(timezone.utc)

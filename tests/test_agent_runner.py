@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from haymaker.agent import runner
-from haymaker.agent.cli import main
+from haymaker.cli.agent import main
 from haymaker.agent.runner import EXIT_DEPLOY_FAILED, MAX_ATTEMPTS, run_agent
 from haymaker.agent.transient import transient_reason
 from haymaker.errors import InvalidInput

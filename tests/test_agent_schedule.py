@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from haymaker.agent.cli import agent_app, main
+from haymaker.cli.agent import app as agent_app, main
 from haymaker.agent.plan import plan_day
 from haymaker.agent.render import (SECRET, StepRefused, new_password, placeholder_values, prepare_day,
                                    render_step)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from haymaker import cli_ops
+from haymaker.cli import lifecycle as cli_ops
 from haymaker.azure import Leftover
 from haymaker.cli import main
 from haymaker.lifecycle import Clock, Lifecycle

@@ -6,12 +6,11 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from haymaker.cli import app
 from haymaker.errors import InvalidInput
 from haymaker.ledger import AgentRecord, Ledger, LedgerUnreachable
-from haymaker.ledger_cli import register
 from haymaker.runspec import check_run_id, new_run_id
 from tests.azurite import azurite, fresh_service  # noqa: F401
 from tests.test_ledger import dead_connection_string, make_agents, make_run
@@ -43,8 +42,6 @@ def seeded(azurite, tmp_path, monkeypatch):  # noqa: F811 - the fixture imported
 
 
 def invoke(*args: str):
-    app = typer.Typer()
-    register(app)
     return CliRunner().invoke(app, list(args))
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from haymaker.agent.cli import main
+from haymaker.cli.agent import main
 
 sys.exit(main())

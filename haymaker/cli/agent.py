@@ -10,14 +10,15 @@ from typing import Optional
 
 import typer
 
+from haymaker.cli.common import run_app
 from haymaker.errors import InvalidInput
 from haymaker.runspec import DEFAULT_DURATION_HOURS, check_duration, iso, new_run_id
 
-agent_app = typer.Typer(help="The agent that lives one scenario's working day (it runs in the agent image).",
-                        no_args_is_help=True)
+app = typer.Typer(help="The agent that lives one scenario's working day (it runs in the agent image).",
+                  no_args_is_help=True)
 
 
-@agent_app.command("plan")
+@app.command("plan")
 def plan(
     scenario: str = typer.Argument(..., help="The scenario whose day to show."),
     run_id: Optional[str] = typer.Option(None, help="Run id such as 20261121t0600z-7f3a (default: new)."),
@@ -50,7 +51,7 @@ def plan(
         typer.echo(f"{offset(e['offset_seconds']):>10}  {e['phase']:<8} {e['step']:<28} {e['command']}")
 
 
-@agent_app.command("run")
+@app.command("run")
 def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands instead of running az."),
     time_scale: float = typer.Option(1.0, help="Compress the schedule K-fold (3600: an hour a second)."),
@@ -95,6 +96,4 @@ def _dry_run_inputs(env: dict, scenario: str | None, run_id: str | None, duratio
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m haymaker.agent``: the agent's commands on their own, with the operator CLI's exit codes."""
-    from haymaker.cli import main as cli_main
-
-    return cli_main(argv, application=agent_app, prog_name="haymaker agent")
+    return run_app(app, argv, prog_name="haymaker agent")

@@ -6,26 +6,12 @@ these commands runs, so they cost nothing to `haymaker plan`.
 
 from __future__ import annotations
 
-import json
-import sys
 from contextlib import nullcontext
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("runs")(runs)
-    app.command("agents")(agents)
-    app.command("metrics")(metrics)
-
-
-def _emit(doc) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+from haymaker.cli.common import emit_json, err, out
 
 
 def _progress(what: str):
@@ -75,7 +61,7 @@ def runs(
     with _progress("runs"):
         found = _open_ledger().list_runs(days=days, status=status, limit=limit)
     if as_json:
-        _emit({"runs": [r.to_dict() for r in found]})
+        emit_json({"runs": [r.to_dict() for r in found]})
         return
     table = _table(f"{len(found)} run(s), newest first", "run id", "status", "env", "trigger", "started (UTC)",
                    "hours", "scenarios", "USD", "created/cleaned/orphaned")
@@ -112,7 +98,7 @@ def agents(
                 run_id = latest[0].run_id if latest else None
             found = ledger.list_agents(run_id) if run_id else []
     if as_json:
-        _emit({"agents": [a.to_dict() for a in found]})
+        emit_json({"agents": [a.to_dict() for a in found]})
         return
     table = _table(f"{len(found)} agent(s)" + (f" of run {run_id}" if run_id else ""),
                    "run id", "scenario", "status", "resource group", "job")
@@ -132,7 +118,7 @@ def metrics(
     with _progress("metrics"):
         m = _open_ledger().metrics(days)
     if as_json:
-        _emit(m)
+        emit_json(m)
         return
     rate = ("—" if m["success_rate"] is None
             else f"{m['success_rate']:.0%} ({m['succeeded']} of {m['finished']} finished)")

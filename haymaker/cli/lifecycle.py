@@ -1,0 +1,276 @@
+"""Operator commands that touch Pulumi and Azure: up, down, reap, status, resources, cleanup.
+Exit codes: 0 ok, 1 invalid input, 2 refused, 3 something was left behind."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from haymaker.cli.common import emit_json, err, load_cfg, out
+from haymaker.cli.plan import refuse_unless_allowed
+from haymaker.errors import HayMakerError, InvalidInput, Refused
+
+LEFT_BEHIND = 3
+
+
+class LeftBehind(HayMakerError):
+    exit_code = LEFT_BEHIND
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"{question} needs confirmation: pass --yes when running without a terminal")
+    if not typer.confirm(question, default=False):
+        raise InvalidInput("aborted: nothing was changed")
+
+
+def build_lifecycle(cfg, environment: str):
+    """The real lifecycle: Automation-API driver, Azure adapters and the ledger, from configuration.
+    Tests replace this function."""
+    from haymaker import policycheck
+    from haymaker.azure import Azure
+    from haymaker.cloud import Endpoints
+    from haymaker.driver import RunStackDriver
+    from haymaker.ledger import Ledger
+    from haymaker.lifecycle import Lifecycle
+
+    subscription = cfg.get("subscription_id")
+    if not subscription:
+        raise InvalidInput("set AZURE_SUBSCRIPTION_ID (environment, .env or `haymaker config set subscription_id`)")
+    ledger = Ledger.from_config(cfg)
+    ledger.flush_spool()
+    driver = RunStackDriver(backend=cfg.get("backend_url"), secrets_provider=cfg.get("secrets_provider"),
+                            policy_config=policycheck.config_path(environment),
+                            on_output=lambda line: err.print(line.rstrip(), markup=False, highlight=False))
+    return Lifecycle(driver=driver, azure=Azure.connect(subscription, Endpoints.from_config(cfg)), ledger=ledger,
+                     audit_dir=Path(cfg.get("audit_dir")).expanduser(),
+                     echo=lambda m: err.print(m, markup=False, highlight=False))
+
+
+def up(
+    size: Optional[str] = typer.Option(None, help="small, medium or large (scheduled pick)."),
+    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5): an on-demand run."),
+    duration: Optional[int] = typer.Option(None, help="Hours the agents work (1-10)."),
+    environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),
+    trigger: str = typer.Option("local", help="schedule, release, dispatch or local."),
+    run_id: Optional[str] = typer.Option(None, help="Use this run id (e.g. the one a plan showed)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help="Write the result as JSON."),
+) -> None:
+    """Create a run: validate, check the subscription, deploy with retries, destroy on failure."""
+    from haymaker.lifecycle import check_account
+    from haymaker.plan import plan_run
+    from haymaker.selection import load_selection
+
+    cfg = load_cfg(environment)
+    env = cfg.get("environment")
+    plan = plan_run(environment=env, size=size, scenarios=scenario, duration=duration, trigger=trigger,
+                    run_id=run_id)
+    refuse_unless_allowed(plan)
+    spec = plan.spec
+    _confirm(f"Deploy {spec.stack_name} ({len(spec.scenarios)} scenarios, {spec.duration_hours} h, "
+             f"~${plan.cost_usd:.2f}) to {env}?", yes)
+    life = build_lifecycle(cfg, env)
+    check_account(cfg.get("subscription_id"), cfg.get("tenant_id"), life.azure, plan.settings.subscription_id)
+    limit = load_selection(plan.catalog).max_live_on_demand_runs
+    result = life.up(spec, plan.settings, on_demand_limit=limit, cost_usd=plan.cost_usd)
+    if as_json:
+        emit_json({"run": spec.to_dict(), "inventory": result.inventory, "jobs": result.jobs,
+                   "deploy_seconds": round(result.deploy_seconds, 1),
+                   "audit": str(result.audit_path) if result.audit_path else None})
+        return
+    table = Table(title=f"{spec.stack_name}: deployed in {result.deploy_seconds:.0f} s")
+    for col in ("scenario", "resource group", "client id", "job", "start"):
+        table.add_column(col, overflow="fold")
+    for e in result.inventory:
+        table.add_row(e["scenario"], e["resource_group_name"], e["client_id"], e["job_name"],
+                      result.jobs.get(e["scenario"], ""))
+    out.print(table)
+
+
+def down(run_id: str, environment: Optional[str] = typer.Option(None, "--environment", "-e"),
+         yes: bool = typer.Option(False, "--yes", "-y"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Tear one run down now: destroy, remove the stack, verify nothing is left."""
+    from haymaker.runspec import check_run_id
+
+    check_run_id(run_id)
+    cfg = load_cfg(environment)
+    _confirm(f"Destroy run-{run_id} and delete everything it created?", yes)
+    result = build_lifecycle(cfg, cfg.get("environment")).teardown(run_id)
+    _report_teardowns([result], as_json)
+
+
+def reap(dry_run: bool = typer.Option(False, "--dry-run", help="List what is due; change nothing."),
+         now: Optional[str] = typer.Option(None, help="Pretend it is this ISO-8601 time."),
+         parallel: Optional[int] = typer.Option(None, help="Stacks destroyed at once (default 4)."),
+         environment: Optional[str] = typer.Option(None, "--environment", "-e"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Destroy every expired run stack and prove nothing is left; exit 3 when something is."""
+    from haymaker.runspec import parse_iso
+
+    cfg = load_cfg(environment)
+    when = parse_iso(now) if now else datetime.now(timezone.utc)
+    life = build_lifecycle(cfg, cfg.get("environment"))
+    with err.status("reaping expired runs…"):
+        results = life.reap(now=when, parallel=parallel or cfg.get("reap_parallel"), dry_run=dry_run)
+    _report_teardowns(results, as_json)
+
+
+def status(run_id: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Phase, agents, time left and cost so far of one run (default: the live ones)."""
+    from haymaker.ledger import Ledger
+
+    ledger = Ledger.from_config(load_cfg())
+    ledger.flush_spool()
+    now = datetime.now(timezone.utc)
+    runs = [ledger.get_run(run_id)] if run_id else ledger.list_runs(status="running", limit=20)
+    if run_id and runs[0] is None:
+        raise InvalidInput(f"run {run_id} is not in the ledger: see `haymaker runs`")
+    docs = [status_of(r, ledger.list_agents(r.run_id), now) for r in runs]
+    if as_json:
+        emit_json(docs if not run_id else docs[0])
+        return
+    if not docs:
+        out.print("no live runs")
+    for d in docs:
+        out.print(f"[bold]{d['run_id']}[/bold] {d['status']}  {d['time_left']} left  "
+                  f"cost so far ~${d['cost_so_far_usd']:.2f} of ${d['cost_estimate_usd']:.2f}")
+        for a in d["agents"]:
+            out.print(f"  {a['scenario']}: {a['status']}", markup=False)
+
+
+def resources(run_id: Optional[str] = typer.Option(None, help="One run (default: every live run)."),
+              group_by: str = typer.Option("scenario", help="scenario or type."),
+              orphaned: bool = typer.Option(False, help="Tagged resources of runs that no longer exist."),
+              environment: Optional[str] = typer.Option(None, "--environment", "-e"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """What runs hold now: from stack outputs for live runs; orphans from the tag query."""
+    if group_by not in ("scenario", "type"):
+        raise InvalidInput(f"--group-by {group_by!r}: use scenario or type")
+    cfg = load_cfg(environment)
+    life = build_lifecycle(cfg, cfg.get("environment"))
+    with err.status("reading stacks and Azure…"):
+        rows = orphan_rows(life) if orphaned else inventory_rows(life, run_id)
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(row[group_by], []).append(row)
+    if as_json:
+        emit_json({"group_by": group_by, "groups": groups, "total": len(rows)})
+        return
+    table = Table()
+    for col in (group_by, "count", "names"):
+        table.add_column(col, overflow="fold")
+    for key, items in sorted(groups.items()):
+        table.add_row(key, str(len(items)), ", ".join(i["name"] for i in items))
+    out.print(table)
+
+
+def cleanup(run_id: Optional[str] = typer.Option(None, help="Tear down this run."),
+            orphaned: bool = typer.Option(False, help="Delete tagged resources of runs that no longer exist."),
+            apply: bool = typer.Option(False, "--apply", help="Do it (default: only show what would go)."),
+            force: bool = typer.Option(False, help="Allow tearing down a run that has not expired."),
+            yes: bool = typer.Option(False, "--yes", "-y"),
+            environment: Optional[str] = typer.Option(None, "--environment", "-e"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Delete a run's or orphaned resources: a dry run unless --apply; live runs need --force."""
+    from haymaker.lifecycle import expiry_of
+
+    if bool(run_id) == orphaned:
+        raise InvalidInput("give exactly one of --run-id ID or --orphaned")
+    cfg = load_cfg(environment)
+    life = build_lifecycle(cfg, cfg.get("environment"))
+    if run_id:
+        live = {s.name: s for s in life.driver.list_run_stacks()}
+        stack = live.get(f"run-{run_id}")
+        if stack and expiry_of(stack) > datetime.now(timezone.utc) and not force:
+            raise Refused(f"run {run_id} is live until {expiry_of(stack):%Y-%m-%d %H:%M}Z: "
+                          "pass --force to end it early")
+        targets = life.azure.run_leftovers(run_id)
+    else:
+        targets = [_leftover(r) for r in orphan_rows(life)]
+    if not apply:
+        doc = {"dry_run": True, "would_delete": [vars(t) for t in targets],
+               "stack": f"run-{run_id}" if run_id else None}
+        emit_json(doc) if as_json else out.print(
+            f"would delete {len(targets)} item(s){' and stack run-' + run_id if run_id else ''}; "
+            "pass --apply to do it")
+        return
+    _confirm(f"Delete {len(targets)} item(s)?", yes)
+    if run_id:
+        _report_teardowns([life.teardown(run_id)], as_json)
+    else:
+        remaining = life.force_delete_items(targets)
+        emit_json({"deleted": len(targets) - len(remaining), "remaining": [vars(r) for r in remaining]}) \
+            if as_json else out.print(f"deleted {len(targets) - len(remaining)}, {len(remaining)} remain")
+        if remaining:
+            raise LeftBehind(f"{len(remaining)} item(s) could not be deleted")
+
+
+def _report_teardowns(results, as_json: bool) -> None:
+    if as_json:
+        emit_json([r.as_dict() for r in results])
+    else:
+        if not results:
+            out.print("nothing is due")
+        for r in results:
+            line = f"{r.run_id}: {r.outcome}"
+            if r.leftovers_found:
+                line += f" ({len(r.leftovers_found)} leftover(s) found, {len(r.leftovers_remaining)} remain)"
+            if r.error:
+                line += f" — {r.error}"
+            out.print(line, markup=False, highlight=False)
+    bad = [r for r in results if r.outcome == "failed"]
+    if bad:
+        raise LeftBehind(f"{len(bad)} run(s) left something behind: {', '.join(r.run_id for r in bad)}")
+
+
+def status_of(run, agents, now: datetime) -> dict:
+    total = (run.expires_at - run.started_at).total_seconds() or 1
+    elapsed = min(max((now - run.started_at).total_seconds(), 0), total)
+    left = max(run.expires_at - now, timedelta(0))
+    return {"run_id": run.run_id, "status": run.status, "environment": run.environment,
+            "expires_at": run.expires_at.isoformat(), "time_left": str(left).split(".")[0],
+            "cost_estimate_usd": run.cost_estimate_usd,
+            "cost_so_far_usd": round(run.cost_estimate_usd * elapsed / total, 2),
+            "agents": [{"scenario": a.scenario, "status": a.status, "job_name": a.job_name} for a in agents]}
+
+
+def inventory_rows(life, run_id: str | None) -> list[dict]:
+    stacks = [s.name for s in life.driver.list_run_stacks()]
+    if run_id:
+        if f"run-{run_id}" not in stacks:
+            raise InvalidInput(f"no live stack run-{run_id}: see `haymaker runs` or `haymaker resources --orphaned`")
+        stacks = [f"run-{run_id}"]
+    rows = []
+    for name in stacks:
+        for e in life.driver.outputs(name).get("inventory") or []:
+            rows += [
+                {"run": name, "scenario": e["scenario"], "type": "Microsoft.Resources/resourceGroups",
+                 "name": e["resource_group_name"], "id": e["resource_group_id"]},
+                {"run": name, "scenario": e["scenario"], "type": "Microsoft.Graph/servicePrincipals",
+                 "name": e["client_id"], "id": e["service_principal_object_id"]},
+                {"run": name, "scenario": e["scenario"], "type": "Microsoft.App/jobs",
+                 "name": e["job_name"], "id": e["job_id"]},
+            ]
+    return rows
+
+
+def orphan_rows(life) -> list[dict]:
+    from haymaker.azure import orphans_query
+
+    alive = [s.name.removeprefix("run-") for s in life.driver.list_run_stacks()]
+    return [{"run": r.get("run", ""), "scenario": r.get("run", ""), "type": r["type"], "name": r["name"], "id": r["id"]}
+            for r in life.azure.query(orphans_query(alive))]
+
+
+def _leftover(row: dict):
+    from haymaker.azure import leftover_of_row
+
+    return leftover_of_row(row)

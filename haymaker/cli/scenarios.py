@@ -1,0 +1,82 @@
+"""`haymaker scenarios list|show|validate`: the scenario catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from haymaker.cli.common import emit_json, out
+
+app = typer.Typer(help="The scenario catalog.", no_args_is_help=True)
+
+
+@app.command("list")
+def scenarios_list(
+    area: Optional[str] = typer.Option(None, help="Only this area."),
+    as_json: bool = typer.Option(False, "--json", help="Write JSON to stdout."),
+) -> None:
+    """List the catalog."""
+    from haymaker.errors import InvalidInput
+    from scenarios.catalog import AREAS, load_catalog
+
+    if area is not None and area not in AREAS:
+        raise InvalidInput(f"area {area!r} is unknown: use one of {', '.join(AREAS)}")
+    items = load_catalog().by_area(area)
+    if as_json:
+        emit_json([{"name": s.name, "area": s.area, "title": s.title,
+                    "estimated_hourly_cost_usd": s.estimated_hourly_cost_usd} for s in items])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for col in ("name", "area", "title", "USD/h", "roles"):
+        table.add_column(col)
+    for s in items:
+        table.add_row(s.name, s.area, s.title, f"{s.estimated_hourly_cost_usd:.2f}", ", ".join(s.azure_roles))
+    out.print(table)
+
+
+@app.command("show")
+def scenarios_show(name: str, as_json: bool = typer.Option(False, "--json", help="Write JSON to stdout.")) -> None:
+    """Show one scenario: its team, rights and steps."""
+    from dataclasses import asdict
+
+    from haymaker.errors import InvalidInput
+    from haymaker.selection import unknown_name_message
+    from scenarios.catalog import load_catalog
+
+    catalog = load_catalog()
+    if name not in catalog:
+        raise InvalidInput(unknown_name_message(name, catalog))
+    s = catalog[name]
+    if as_json:
+        emit_json(asdict(s))
+        return
+    out.print(f"[bold]{s.name}[/bold] — {s.title} ({s.area})")
+    out.print(s.description)
+    c = s.company
+    out.print(f"company: {c['name']} ({c['industry']}, {c['employees']} people), team {c['team']}")
+    out.print(f"Azure roles at its resource group: {', '.join(s.azure_roles)}")
+    if s.graph_permissions:
+        out.print(f"Graph permissions: {', '.join(s.graph_permissions)}")
+    out.print(f"services: {', '.join(s.services)}")
+    out.print(f"agent: {s.cpu} vCPU, {s.memory}; scenario resources ~${s.estimated_hourly_cost_usd:.2f}/h")
+    for phase, steps in s.phases.items():
+        out.print(f"[bold]{phase}[/bold]")
+        for step in steps:
+            out.print(f"  {step.name}: {step.run}", markup=False, highlight=False)
+
+
+@app.command("validate")
+def scenarios_validate(paths: List[Path] = typer.Argument(None, help="Files to check (default: the catalog).")) -> None:
+    """Check scenario files; exit 1 listing every problem when any file is bad."""
+    from haymaker.errors import CatalogError
+    from scenarios.catalog import check_files, scenario_files
+
+    files = list(paths) if paths else scenario_files()
+    scenarios, errors = check_files(files)
+    if errors:
+        raise CatalogError(errors)
+    out.print(f"{len(scenarios)} scenario files valid")

@@ -1,0 +1,128 @@
+"""`haymaker plan` as a person reads it: one row per scenario that fits the terminal, never a wrapped cell."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+
+import pytest
+from rich.console import Console
+
+from haymaker.cli import main
+from haymaker.deploytime import critical_path
+from haymaker.plan import plan_run
+from haymaker.policycheck import Violation
+from haymaker.render import print_summary
+from tests.conftest import RUN_ID
+
+# The five scenarios `--size small` picks for RUN_ID; one name (36 characters) is the catalog's longest.
+LONGEST = "security-05-security-center-policies"
+
+
+@pytest.fixture(scope="module")
+def small_plan():
+    return plan_run(size="small", run_id=RUN_ID)
+
+
+def screen(plan, width: int) -> list[str]:
+    console = Console(file=io.StringIO(), width=width, color_system=None, legacy_windows=False)
+    print_summary(plan, console)
+    return console.file.getvalue().splitlines()
+
+
+def rows(plan, lines: list[str]) -> list[str]:
+    """The table's body: the lines between the header rule and the footer."""
+    start = next(i for i, line in enumerate(lines) if set(line) == {"─"}) + 1
+    end = next(i for i, line in enumerate(lines) if line.startswith("resources: "))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("width, header_lines", [(80, 2), (120, 1)])
+def test_five_scenarios_fit_one_screen_without_a_wrapped_cell(small_plan, width, header_lines):
+    lines = screen(small_plan, width)
+    assert max(len(line) for line in lines) <= width
+    assert lines[0].startswith(f"Run {RUN_ID} · environment dev · size small · 5 scenarios · 8 h")
+    assert " · ".join(lines[:header_lines]).endswith("expires 2026-11-21T14:00:00Z")
+    assert lines[header_lines].split() == ["scenario", "area", "res", "roles", "job", "USD"]
+    body = rows(small_plan, lines)
+    assert len(body) == 5  # a wrapped cell would add a line
+    for line, name, cost in zip(body, small_plan.spec.scenarios, small_plan.costs):
+        assert line.startswith(name[:20]) and line.endswith(f"{cost.total_usd:.2f}")
+        assert f" {small_plan.catalog[name].area} " in line
+    footer = lines[next(i for i, line in enumerate(lines) if line.startswith("resources: ")):]
+    assert footer[-1] == "policy: no violations"
+    assert footer[-2].startswith("deploy critical path: ~90 s (")
+    assert f"resources: {len(small_plan.custom_resources)}" in footer[0]
+    assert f"cost: ${small_plan.cost_usd:.2f} of $150.00 budget (agents $" in " ".join(footer[:2])
+    assert len(lines) == header_lines + 2 + 5 + (4 if width == 80 else 3) <= 25
+
+
+def test_at_80_columns_long_names_end_in_an_ellipsis(small_plan):
+    body = rows(small_plan, screen(small_plan, 80))
+    longest = next(line for line in body if line.startswith(LONGEST[:20]))
+    assert LONGEST not in longest and "…" in longest.split()[0]
+    assert all(" hm-" in line for line in body)  # the job names stay, shortened
+    assert all(len(line.split()) >= 6 for line in body)
+
+
+def test_at_120_columns_names_and_job_names_are_whole(small_plan):
+    body = rows(small_plan, screen(small_plan, 120))
+    for line, name in zip(body, small_plan.spec.scenarios):
+        job = next(r.inputs["jobName"] for r in small_plan.resources_of(name) if r.type == "azure-native:app:Job")
+        assert line.split()[0] == name and f" {job} " in line
+
+
+def test_one_scenario_on_demand(capsys):
+    vm = "compute-01-linux-vm-web-server"
+    assert main(["plan", "-s", vm, "--run-id", RUN_ID]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "on demand · 1 scenario · 8 h" in lines[0]
+    assert [line for line in lines if line.startswith(vm)] != [] and "resources: 8" in lines[-4]
+
+
+def test_resources_flag_shows_one_row_per_resource(capsys):
+    for flag in ("--resources", "-v"):
+        assert main(["plan", "--size", "small", "--run-id", RUN_ID, flag]) == 0
+        verbose = capsys.readouterr().out
+        assert "Azure name" in verbose and "│ (run)" in verbose and "│ credential " in verbose
+        assert verbose.splitlines()[-1] == "policy: no violations"
+    assert main(["plan", "--size", "small", "--run-id", RUN_ID]) == 0
+    assert "credential" not in capsys.readouterr().out
+
+
+def test_the_footer_says_when_the_run_is_refused(small_plan):
+    mandatory = Violation("run-scenario-limits", "(stack)", "too many", "mandatory")
+    advisory = Violation("run-cost-warning", "(stack)", "costly", "advisory")
+    over = dataclasses.replace(small_plan, budget_usd=1.0, violations=[mandatory, advisory])
+    footer = screen(over, 120)[-3:]
+    assert footer[0].startswith(f"resources: 36   cost: ${small_plan.cost_usd:.2f} is over the $1.00 budget")
+    assert footer[-1] == "policy: refused, 1 mandatory violation(s) and 1 warning(s) (listed below)"
+    warned = dataclasses.replace(small_plan, violations=[advisory])
+    assert screen(warned, 120)[-1] == "policy: passed with 1 warning(s) (listed below)"
+
+
+def test_the_critical_path_is_the_same_whatever_the_registration_order(small_plan):
+    """The mock runtime registers resources in no fixed order; the plan must read the same every time."""
+    expected = critical_path(small_plan.declared)
+    rng = random.Random(3)
+    for _ in range(5):
+        shuffled = [dataclasses.replace(d, dependencies=rng.sample(d.dependencies, len(d.dependencies)))
+                    for d in rng.sample(small_plan.declared, len(small_plan.declared))]
+        assert critical_path(shuffled) == expected
+
+
+def test_plan_leaves_the_garbage_collector_as_it_found_it(capsys):
+    """The plan pauses cyclic collection for speed (haymaker/gcpause.py); a long-lived caller keeps its own."""
+    import gc
+
+    assert gc.isenabled()
+    assert main(["plan", "--size", "small", "--run-id", RUN_ID, "--json"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["plan", "--size", "small", "--run-id", RUN_ID, "--json"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    capsys.readouterr()
