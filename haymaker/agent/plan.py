@@ -93,7 +93,8 @@ def render_lines(doc: dict, width: int | None = None) -> list[str]:
     cal = doc["calendar"]
     hours = cal["hours"]
     workdays = cal["workdays"]
-    lines = [f"{doc['scenario']}: run {doc['run_id']}, seed {doc['seed']}",
+    lines = [f"{doc['scenario']}: run {doc['run_id']}", f"  seed {doc['seed']}",
+             f"  user agent {doc['user_agent']}",
              f"calendar: {cal['timezone']} ({cal['country'] or '-'}, from {cal['source']})",
              f"  {workdays[0].title()}-{workdays[-1].title()} {hours['start']}-{hours['end']}, "
              f"lunch {hours['lunch']}"]
@@ -111,7 +112,7 @@ def render_lines(doc: dict, width: int | None = None) -> list[str]:
         line = f"{offset(e['offset_seconds']):>8}  {e['at'][11:16]}  {e['local_time']:9}  {e['period']:7}  " \
                f"{cadence:10}  {step}"
         room = width - len(line) - 2
-        if room >= 20:
+        if room >= 40:
             command = e["command"] if len(e["command"]) <= room else e["command"][:room - 1] + "…"
             line += "  " + command
         lines.append(line)

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, TextIO
 
@@ -269,6 +270,9 @@ def run_agent(env: Mapping[str, str], *, defaults: Mapping[str, str] | None = No
     catalog = load_catalog()
     if config.scenario not in catalog:
         raise InvalidInput(f"HAYMAKER_SCENARIO: {unknown_name_message(config.scenario, catalog)}")
+    # The run program passes the larger buffer already; an older one may not: never cut cleanup short.
+    config = replace(config, cleanup_buffer_minutes=max(config.cleanup_buffer_minutes,
+                                                        catalog[config.scenario].cleanup_minutes))
     password = new_password()
     day = prepare_day(catalog[config.scenario], placeholder_values(
         run_id=config.run_id, scenario=config.scenario, resource_group=config.resource_group,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from haymaker.runspec import run_seed
 from scenarios.calendar import WorkCalendar
@@ -61,7 +61,7 @@ def operate_slots(steps: tuple[Step, ...], calendar: WorkCalendar, start: dateti
             if t >= end:
                 break
             if start <= t:
-                slots.append(Slot(t, step, think))
+                slots.append(Slot(t.astimezone(timezone.utc), step, think))
             think = rng.uniform(*THINK_SECONDS)
             t += timedelta(seconds=think)
     return sorted(slots, key=lambda s: s.at)
@@ -104,7 +104,8 @@ def _day_sessions(day: date, cal: WorkCalendar, pools: _Pools, rng: random.Rando
         morning = pools.by["morning"] + pools.routine_steps(rng.randint(1, 2))
         if day.weekday() == cal.workdays[0]:
             morning += pools.by["weekly"]
-        sessions.append((ws + _jitter(rng, START_JITTER), morning))
+        first = ws + _jitter(rng, START_JITTER)  # the day starts with its morning checks
+        sessions.append((first, morning))
         hour = ws + timedelta(hours=1)
         while hour < we - timedelta(minutes=30):
             if pools.by["hourly"] and not lunch[0] <= hour < lunch[1]:
@@ -113,11 +114,13 @@ def _day_sessions(day: date, cal: WorkCalendar, pools: _Pools, rng: random.Rando
             hour += timedelta(hours=1)
         evening = pools.by["end-of-day"] + pools.routine_steps(rng.randint(0, 1))
         sessions.append((we - _between(rng, *END_EARLY), evening))
-    t = day_start
+    t, first = day_start, (first if cal.is_workday(day) else day_start)
     while t < day_start + timedelta(days=1):
         period = _period(t, cal)
         if rng.random() < RATES[period] * BUCKET / timedelta(hours=1):
             at = t + _jitter(rng, BUCKET)
+            if period == "start" and at <= first:
+                at = first + (at - t) + BUCKET
             work = period in ("start", "work", "lunch", "end")
             sessions.append((at, pools.routine_steps(rng.randint(1, 3)) if work else [pools.check()]))
         t += BUCKET
