@@ -101,14 +101,16 @@ class WorkCalendar:
         return day.weekday() in self.workdays
 
     def period(self, t: datetime) -> str:
-        """``work``, ``lunch``, ``evening`` (before or after hours), ``night`` or ``weekend``."""
+        """``work``, ``lunch``, ``early`` (before hours), ``evening`` (after), ``night`` or ``weekend``."""
         local = self.local(t)
         clock = local.time()
         if not self.is_workday(local.date()):
             return "weekend"
         if self.start <= clock < self.end:
             return "lunch" if self.lunch_start <= clock < self.lunch_end else "work"
-        return "night" if clock >= NIGHT_FROM or clock < NIGHT_UNTIL else "evening"
+        if clock >= NIGHT_FROM or clock < NIGHT_UNTIL:
+            return "night"
+        return "early" if clock < self.start else "evening"
 
     def days(self, start: datetime, end: datetime) -> list[date]:
         """Local dates that ``[start, end)`` touches."""

@@ -144,7 +144,7 @@ def test_plan_command_table_fits_80_columns_and_shows_the_calendar():
     assert max(map(len, lines)) <= 80
     assert "calendar: Europe/Stockholm (SE, from company.country)" in lines
     assert "  Tue 2026-11-24  works 08:00-17:00 local = 07:00-16:00 UTC" in lines
-    assert "+0:00:00  06:15  Tue 07:15  evening  deploy      create-vnet" in lines
+    assert "+0:00:00  06:15  Tue 07:15  early    deploy      create-vnet" in lines
     assert any(" work     morning     check-power-state" in line for line in lines)
     assert any(line.endswith("cleanup     delete-vm") for line in lines)
 

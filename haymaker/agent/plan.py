@@ -18,7 +18,7 @@ from haymaker.agent.schedule import operate_slots
 from haymaker.naming import resource_group_name
 from haymaker.runspec import check_run_id, iso
 from haymaker.settings import EnvironmentSettings
-from scenarios.calendar import DAYS, WorkCalendar, calendar_for
+from scenarios.calendar import DAYS, WorkCalendar, calendar_for, day_range
 from scenarios.catalog import Scenario
 
 # Values the plan cannot know offline; the job's environment supplies them at run time.
@@ -33,7 +33,7 @@ class PlanEntry:
     step: str
     command: str
     local_time: str = ""  # in the company's zone: "Mon 09:14"
-    period: str = ""  # work, lunch, evening, night, weekend (company time)
+    period: str = ""  # work, lunch, early, evening, night, weekend (company time)
     cadence: str | None = None  # operate steps only
     expected_failure: bool = False
 
@@ -92,11 +92,10 @@ def render_lines(doc: dict, width: int | None = None) -> list[str]:
     width = width or shutil.get_terminal_size((80, 24)).columns
     cal = doc["calendar"]
     hours = cal["hours"]
-    workdays = cal["workdays"]
     lines = [f"{doc['scenario']}: run {doc['run_id']}", f"  seed {doc['seed']}",
              f"  user agent {doc['user_agent']}",
              f"calendar: {cal['timezone']} ({cal['country'] or '-'}, from {cal['source']})",
-             f"  {workdays[0].title()}-{workdays[-1].title()} {hours['start']}-{hours['end']}, "
+             f"  {day_range(tuple(DAYS.index(d) for d in cal['workdays']))} {hours['start']}-{hours['end']}, "
              f"lunch {hours['lunch']}"]
     for day in cal["days"]:
         hours_text = (f"works {day['local']} local = {day['utc']} UTC" if day["working"]

@@ -19,7 +19,7 @@ from scenarios.calendar import WorkCalendar
 from scenarios.catalog import Step
 
 # Sessions an hour, by the period of the day (company time).
-RATES = {"start": 2.5, "work": 1.2, "lunch": 0.25, "end": 2.0, "evening": 0.25, "night": 0.04,
+RATES = {"start": 2.5, "work": 1.2, "lunch": 0.25, "end": 2.0, "early": 0.25, "evening": 0.25, "night": 0.04,
          "weekend": 0.1}
 BURST = timedelta(minutes=60)  # start-of-day and end-of-day bursts
 BUCKET = timedelta(minutes=5)  # resolution of the session draw
