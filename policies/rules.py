@@ -246,7 +246,12 @@ def _scenario_locations(args, allowed: list[str], report_violation) -> None:
     scenario = tags.get("haymaker-scenario")
     if not isinstance(scenario, str) or unknown(scenario):
         return
-    for name in _catalog_locations().get(scenario, ()):
+    try:
+        locations = _catalog_locations()
+    except Exception as e:  # noqa: BLE001 - say why instead of failing the whole policy run
+        report_violation(f"cannot check the locations of scenario {scenario}: the catalog does not load ({e})")
+        return
+    for name in locations.get(scenario, ()):
         if name not in allowed:
             report_violation(f"scenario {scenario} names location {name!r} in its steps, which this environment "
                              "does not allow: add it to allowed-locations scenarioLocations in "
