@@ -103,13 +103,13 @@ def render_lines(doc: dict, width: int | None = None) -> list[str]:
         lines.append(f"  {day['weekday']} {day['date']}  {hours_text}")
     lines += [f"agent starts {doc['agent_start']}, cleanup at {doc['cleanup_at']}",
               f"  ({doc['cleanup_buffer_minutes']} min before expiry at {doc['expires_at']})",
-              "deploy runs first; operate steps that fall during deploy are skipped", "",
+              "deploy runs first; operate steps that fall during deploy are skipped",
+              "mistake: a declared benign mistake (cadence rare), expected to fail", "",
               f"{'offset':>8}  {'UTC':5}  {'local':9}  {'period':7}  {'cadence':10}  step"]
     for e in doc["entries"]:
-        cadence = e["cadence"] or e["phase"]
-        step = e["step"] + (" (expected to fail)" if e["expected_failure"] else "")
+        cadence = "mistake" if e["expected_failure"] else e["cadence"] or e["phase"]
         line = f"{offset(e['offset_seconds']):>8}  {e['at'][11:16]}  {e['local_time']:9}  {e['period']:7}  " \
-               f"{cadence:10}  {step}"
+               f"{cadence:10}  {e['step']}"
         room = width - len(line) - 2
         if room >= 40:
             command = e["command"] if len(e["command"]) <= room else e["command"][:room - 1] + "…"
