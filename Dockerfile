@@ -21,6 +21,21 @@ RUN python -m venv /opt/azure-cli \
  && chmod 0755 /usr/local/bin/az \
  && pip install uv==0.13.8
 
+# Every CLI extension the catalog's commands need (scenarios/extensions.py), pinned and installed
+# now, outside the per-run config directory; the agent never installs one at run time.
+ENV AZURE_EXTENSION_DIR=/opt/azure-cli-extensions \
+    AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no
+RUN az extension add --yes --allow-preview true --name connectedmachine --version 3.0.0b1 \
+ && az extension add --yes --name databricks --version 1.3.2 \
+ && az extension add --yes --name datafactory --version 1.0.4 \
+ && az extension add --yes --name ml --version 2.44.1 \
+ && az extension add --yes --allow-preview true --name powerbidedicated --version 1.0.0b1 \
+ && az extension add --yes --name site-recovery --version 1.0.0 \
+ && az extension add --yes --name stack-hci --version 1.1.0 \
+ && az extension add --yes --name stream-analytics --version 1.0.6 \
+ && az extension list --query "[].{name:name,version:version}" --output tsv \
+ && rm -rf /root/.azure
+
 WORKDIR /app
 # Dependencies first, exactly as locked and without dev tools, so a code change does not reinstall them.
 COPY pyproject.toml uv.lock README.md ./

@@ -16,6 +16,7 @@ from haymaker.errors import InvalidInput
 from haymaker.runspec import MAX_DURATION_HOURS, MIN_DURATION_HOURS, check_run_id, iso
 
 SECRET_NAME = "agent-client-secret"
+MIN_WORKING_TIME = timedelta(minutes=15)  # between the agent's start and its cleanup
 MAX_CPU = 2.0
 
 
@@ -44,6 +45,8 @@ class ScenarioAgentArgs:
     registry_server: pulumi.Input[str] | None = None
     cleanup_buffer_minutes: int = 30
     credential_grace_minutes: int = 60
+    # The scenario's own need (catalog: cleanup_buffer_minutes, at least its cleanup steps' limits).
+    scenario_cleanup_minutes: int = 0
 
     def validate(self) -> None:
         """Refuse bad args before any resource is declared."""
@@ -68,6 +71,13 @@ class ScenarioAgentArgs:
             raise InvalidInput(f"{self.scenario}: cpu {self.cpu} is outside 0-{MAX_CPU}")
         if self.start_at >= self.expires_at:
             raise InvalidInput(f"{self.scenario}: the job would start after the run expires")
+        working = self.expires_at - timedelta(minutes=self.agent_cleanup_buffer_minutes) - self.start_at
+        if working < MIN_WORKING_TIME:
+            raise InvalidInput(
+                f"{self.scenario}: its cleanup takes {self.agent_cleanup_buffer_minutes} min before expiry, which "
+                f"leaves {max(0, int(working.total_seconds() // 60))} min of work after the agent starts "
+                f"(at least {int(MIN_WORKING_TIME.total_seconds() // 60)} needed): give the run a longer --duration "
+                "or leave this scenario out")
         for name in (self.job_name,):
             if not naming.is_valid_job_name(name):
                 raise InvalidInput(f"{self.scenario}: job name {name!r} breaks Container Apps naming rules")
@@ -85,8 +95,17 @@ class ScenarioAgentArgs:
         return naming.job_name(self.run_id, self.scenario)
 
     @property
+    def agent_cleanup_buffer_minutes(self) -> int:
+        """When the agent starts cleaning up: the environment's buffer, or more when the scenario needs it."""
+        return max(self.cleanup_buffer_minutes, self.scenario_cleanup_minutes)
+
+    @property
     def replica_timeout_seconds(self) -> int:
-        """Hard stop of the agent: its working hours plus the cleanup buffer."""
+        """Hard stop of the agent: its working hours plus the environment's cleanup buffer.
+
+        A scenario's larger buffer moves its cleanup earlier; the agent still ends by ``expires_at``,
+        well inside this timeout (the job starts after the run does), so the timeout, and with it
+        the policy's ceiling and the cost estimate, stay the environment's."""
         return self.duration_hours * 3600 + self.cleanup_buffer_minutes * 60
 
     @property
@@ -171,7 +190,7 @@ class ScenarioAgent(pulumi.ComponentResource):
             app.EnvironmentVarArgs(name="HAYMAKER_EXPIRES_AT", value=iso(args.expires_at)),
             app.EnvironmentVarArgs(name="HAYMAKER_RESOURCE_GROUP", value=self.resource_group.name),
             app.EnvironmentVarArgs(name="HAYMAKER_LOCATION", value=args.location),
-            app.EnvironmentVarArgs(name="HAYMAKER_CLEANUP_BUFFER_MINUTES", value=str(args.cleanup_buffer_minutes)),
+            app.EnvironmentVarArgs(name="HAYMAKER_CLEANUP_BUFFER_MINUTES", value=str(args.agent_cleanup_buffer_minutes)),
             app.EnvironmentVarArgs(name="AZURE_TENANT_ID", value=args.tenant_id),
             app.EnvironmentVarArgs(name="AZURE_SUBSCRIPTION_ID", value=args.subscription_id),
             app.EnvironmentVarArgs(name="AZURE_CLIENT_ID", value=self.application.client_id),

@@ -229,12 +229,33 @@ def job_limits_validator(args, report_violation):
 # 7. locations ------------------------------------------------------------------------------------
 
 def allowed_locations_validator(args, report_violation):
+    cfg = args.get_config()
+    allowed = [a.lower().replace(" ", "") for a in cfg["allowedLocations"]]
+    if args.resource_type == JOB:
+        _scenario_locations(args, allowed + list(cfg.get("scenarioLocations") or []), report_violation)
     location = args.props.get("location")
     if not isinstance(location, str) or unknown(location):
         return
-    allowed = [a.lower().replace(" ", "") for a in args.get_config()["allowedLocations"]]
     if location.lower().replace(" ", "") not in allowed:
         report_violation(f"location {location!r} is not allowed: use one of {', '.join(allowed)}")
+
+
+def _scenario_locations(args, allowed: list[str], report_violation) -> None:
+    """An agent's az steps may name the locations its scenario declares (services offered only there)."""
+    tags = args.props.get("tags") if isinstance(args.props.get("tags"), dict) else {}
+    scenario = tags.get("haymaker-scenario")
+    if not isinstance(scenario, str) or unknown(scenario):
+        return
+    try:
+        locations = _catalog_locations()
+    except Exception as e:  # noqa: BLE001 - say why instead of failing the whole policy run
+        report_violation(f"cannot check the locations of scenario {scenario}: the catalog does not load ({e})")
+        return
+    for name in locations.get(scenario, ()):
+        if name not in allowed:
+            report_violation(f"scenario {scenario} names location {name!r} in its steps, which this environment "
+                             "does not allow: add it to allowed-locations scenarioLocations in "
+                             "policies/config.<env>.json, or leave the scenario out")
 
 
 # 8. Graph permissions ----------------------------------------------------------------------------
@@ -345,6 +366,12 @@ def run_cost_validator(args, report_violation):
                          "consider fewer or cheaper scenarios or a shorter duration")
 
 
+def _catalog_locations() -> dict[str, tuple[str, ...]]:
+    from scenarios.catalog import load_catalog
+
+    return {n: s.locations for n, s in load_catalog().scenarios.items()}
+
+
 def _catalog_hourly_costs() -> dict[str, float]:
     try:
         from scenarios.catalog import load_catalog
@@ -402,7 +429,9 @@ POLICIES = [
         description="Resources only in allowed locations.",
         validate=allowed_locations_validator,
         config_schema=_schema(allowedLocations={"type": "array", "items": {"type": "string"},
-                                                "default": DEFAULT_LOCATIONS})),
+                                                "default": DEFAULT_LOCATIONS},
+                              # Named only by scenario steps (a scenario's locations:), never by stack resources.
+                              scenarioLocations={"type": "array", "items": {"type": "string"}, "default": []})),
     ResourceValidationPolicy(
         name="graph-permissions-allowlist",
         description="Microsoft Graph app roles only from the allowlist; high-privilege ones only where allowed.",

@@ -15,6 +15,7 @@ import jsonschema
 
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from scenarios import CATALOG_DIR
+from scenarios.daychecks import cleanup_minutes_needed, day_problems
 from scenarios.safeyaml import YamlProblem, load_yaml_file
 from scenarios.steps import check_step
 
@@ -30,6 +31,9 @@ NON_SCENARIO_FILES = {"selection.yaml"}
 class Step:
     name: str
     run: str
+    cadence: str = "routine"
+    expect_failure: bool = False
+    timeout_minutes: int | None = None  # None: the phase's default (scenarios/daychecks.py)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class Scenario:
     cpu: float = DEFAULT_CPU
     memory: str = DEFAULT_MEMORY
     phases: dict = field(default_factory=dict, hash=False, compare=False)
+    locations: tuple[str, ...] = ()
+    cleanup_minutes: int = 0  # the cleanup buffer it needs (declared, at least its cleanup steps' limits)
 
     @property
     def memory_gib(self) -> float:
@@ -66,8 +72,16 @@ class Scenario:
             estimated_hourly_cost_usd=float(d["estimated_hourly_cost_usd"]),
             cpu=float(agent.get("cpu", DEFAULT_CPU)),
             memory=agent.get("memory", DEFAULT_MEMORY),
-            phases={p: tuple(Step(s["name"], s["run"]) for s in d["phases"][p]) for p in PHASES},
+            phases={p: tuple(Step(s["name"], s["run"], *_step_fields(s)) for s in d["phases"][p]) for p in PHASES},
+            locations=tuple(d.get("locations") or ()),
+            cleanup_minutes=cleanup_minutes_needed(d),
         )
+
+
+def _step_fields(s: dict) -> tuple:
+    """cadence, expect_failure, timeout_minutes: a benign mistake runs rarely unless it says otherwise."""
+    failure = bool(s.get("expect_failure"))
+    return s.get("cadence") or ("rare" if failure else "routine"), failure, s.get("timeout_minutes")
 
 
 @lru_cache(maxsize=None)
@@ -125,6 +139,7 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
                 out.append((f"{where}.name", f"duplicate step name {step['name']!r}: step names are unique per phase"))
             seen.add(step["name"])
             out.extend((f"{where}.run", p) for p in check_step(step["run"]))
+    out.extend(day_problems(d))
     return out
 
 

@@ -61,7 +61,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             expires_at=spec.expires_at, start_at=start_at,
             managed_environment_id=managed_environment_id, job_resource_group_name=run_group.name,
             tenant_id=tenant_id, subscription_id=subscription_id, owner_object_id=deployer_id, cpu=s.cpu, memory=s.memory,
-            cleanup_buffer_minutes=settings.cleanup_buffer_minutes,
+            cleanup_buffer_minutes=settings.cleanup_buffer_minutes, scenario_cleanup_minutes=s.cleanup_minutes,
             pull_identity_id=pull_identity_id, registry_server=registry_server,
             credential_grace_minutes=settings.credential_grace_minutes,
         ))

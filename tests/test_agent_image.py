@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from haymaker.agent.az import az_environment
+from scenarios.extensions import command_words, extension_for, is_known
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 WORKFLOW = ROOT / ".github" / "workflows" / "agent-image.yml"
@@ -59,6 +62,50 @@ def test_installs_the_azure_cli_and_the_locked_project_and_bakes_in_the_catalog(
     assert any(c[0].rstrip("/") == "scenarios" for c in copies)
     assert any("uv.lock" in c for c in copies)
     assert "haymaker scenarios validate" in runs
+
+
+def pinned_extensions() -> dict[str, str]:
+    runs = " ".join(args for w, args in instructions() if w == "RUN")
+    found = re.findall(r"az extension add ([^&]*)", runs)
+    pins = {}
+    for args in found:
+        name, version = re.search(r"--name (\S+)", args), re.search(r"--version (\S+)", args)
+        assert name and version, f"unpinned extension: az extension add {args}"
+        pins[name.group(1)] = version.group(1)
+    return pins
+
+
+def test_the_image_pins_exactly_the_extensions_the_catalog_needs(catalog):
+    steps = [s for n in catalog.names() for phase in catalog[n].phases.values() for s in phase]
+    unknown = sorted({" ".join(command_words(s.run)[:2]) for s in steps if not is_known(s.run)})
+    assert not unknown, f"command groups in neither CORE_GROUPS nor EXTENSION_GROUPS (scenarios/extensions.py): {unknown}"
+    needed = {extension_for(s.run) for s in steps} - {None}
+    pins = pinned_extensions()
+    assert not needed - set(pins), f"the Dockerfile does not install {sorted(needed - set(pins))}"
+    assert not set(pins) - needed, f"the Dockerfile pins extensions no step uses: {sorted(set(pins) - needed)}"
+    assert needed == {"connectedmachine", "databricks", "datafactory", "ml", "powerbidedicated", "site-recovery",
+                      "stack-hci", "stream-analytics"}
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+(b\d+)?", v) for v in pins.values()), pins
+
+
+def test_extensions_live_in_the_image_and_are_never_installed_at_run_time():
+    env = " ".join(args for w, args in instructions() if w == "ENV")
+    assert "AZURE_EXTENSION_DIR=/opt/azure-cli-extensions" in env
+    assert "AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no" in env
+    steps = instructions()
+    env_at = next(i for i, (w, a) in enumerate(steps) if w == "ENV" and "AZURE_EXTENSION_DIR" in a)
+    assert env_at < next(i for i, (w, a) in enumerate(steps) if w == "RUN" and "az extension add" in a)
+    assert az_environment({"AZURE_EXTENSION_DIR": "/opt/azure-cli-extensions"}, "ua", "/tmp/x") == {
+        "AZURE_EXTENSION_DIR": "/opt/azure-cli-extensions", "AZURE_HTTP_USER_AGENT": "ua", "AZURE_CONFIG_DIR": "/tmp/x",
+        "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_NO_COLOR": "true",
+        "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no"}
+
+
+def test_a_step_from_an_unmapped_extension_group_is_caught():
+    assert extension_for("az monitor log-analytics query --workspace w --analytics-query q") == "log-analytics"
+    assert extension_for("az monitor log-analytics workspace show -g g -n w") is None
+    assert extension_for("az powerbi embedded-capacity show -g g -n c") == "powerbidedicated"
+    assert not is_known("az quantum workspace list -g g")
 
 
 def test_no_secrets_in_the_image():

@@ -21,12 +21,15 @@ from haymaker.agent.transient import transient_reason
 from haymaker.errors import InvalidInput
 from haymaker.naming import resource_group_name
 from haymaker.runspec import iso
+from haymaker.agent.schedule import default_seed, operate_slots
+from scenarios.calendar import calendar_for
 from scenarios.catalog import Catalog, Scenario, Step
 from tests.conftest import RUN_ID
 
 WORDPRESS = "databases-01-mysql-wordpress"  # uses ${PASSWORD} in deploy
 VM = "compute-01-linux-vm-web-server"
-START = datetime(2026, 11, 21, 6, 15, tzinfo=timezone.utc)
+# A Tuesday, 08:50 in Los Angeles: the WordPress team (databases-01) starts work at 09:00.
+START = datetime(2026, 11, 24, 16, 50, tzinfo=timezone.utc)
 SECRET = "client-secret-value-for-tests~1"
 SUB, TENANT, CLIENT = ("11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222",
                        "33333333-3333-3333-3333-333333333333")
@@ -95,7 +98,7 @@ def az(tmp_path):
     return FakeAz(tmp_path)
 
 
-def agent_env(az: FakeAz, scenario: str = WORDPRESS, expires_at: datetime = START + timedelta(hours=1)) -> dict:
+def agent_env(az: FakeAz, scenario: str = WORDPRESS, expires_at: datetime = START + timedelta(hours=2)) -> dict:
     return {"HAYMAKER_RUN_ID": RUN_ID, "HAYMAKER_SCENARIO": scenario, "HAYMAKER_EXPIRES_AT": iso(expires_at),
             "HAYMAKER_RESOURCE_GROUP": resource_group_name(RUN_ID, scenario), "HAYMAKER_LOCATION": "swedencentral",
             "HAYMAKER_CLEANUP_BUFFER_MINUTES": "30", "AZURE_TENANT_ID": TENANT, "AZURE_SUBSCRIPTION_ID": SUB,
@@ -105,7 +108,8 @@ def agent_env(az: FakeAz, scenario: str = WORDPRESS, expires_at: datetime = STAR
 
 def run_day(az: FakeAz, catalog, scenario: str = WORDPRESS, **kw):
     out = io.StringIO()
-    code = run_agent(agent_env(az, scenario, **kw), clock=FakeClock(START), seed=5, out=out)
+    seed = kw.pop("seed", 5)
+    code = run_agent(agent_env(az, scenario, **kw), clock=FakeClock(START), seed=seed, out=out)
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     return code, events, out.getvalue()
 
@@ -139,9 +143,12 @@ def test_a_day_runs_login_deploy_operate_cleanup_in_order(az, catalog):
     steps = [(e["phase"], e["step"]) for e in events if e["event"] == "step"]
     assert [s for p, s in steps if p == "deploy"] == step_names(catalog, WORDPRESS, "deploy")
     assert [s for p, s in steps if p == "cleanup"] == step_names(catalog, WORDPRESS, "cleanup")
-    assert {s for p, s in steps if p == "operate"} == set(step_names(catalog, WORDPRESS, "operate"))
+    operate = [e for e in events if e["event"] == "step" and e["phase"] == "operate"]
+    assert operate and {e["step"] for e in operate} <= set(step_names(catalog, WORDPRESS, "operate"))
+    # The working day starts with its morning checks; each step says why and when it ran.
+    assert operate[0]["cadence"] == "morning" and {e["period"] for e in operate} == {"work"}
     assert events[-1] == {**events[-1], "event": "agent-end", "exit_code": 0, "outcome": "completed"}
-    cleanup_at = iso(START + timedelta(minutes=30))
+    cleanup_at = iso(START + timedelta(minutes=90))
     assert all(e["time"] < cleanup_at for e in events if e["event"] == "step" and e["phase"] == "operate")
     assert all(e["time"] >= cleanup_at for e in events if e["event"] == "step" and e["phase"] == "cleanup")
 
@@ -214,12 +221,58 @@ def test_a_logic_error_is_not_retried(az, catalog):
 
 
 def test_a_failing_operate_step_is_logged_and_the_day_goes_on(az, catalog):
-    first = catalog[WORDPRESS].phases["operate"][0]
+    first = next(s for s in catalog[WORDPRESS].phases["operate"] if s.cadence == "morning")
     az.fail(" ".join(first.run.split()[1:4]), "ERROR: (ResourceNotFound) not there", times=1)
-    code, events, _ = run_day(az, catalog)
+    code, events, _ = run_day(az, catalog, expires_at=START + timedelta(hours=8))
     assert code == 0
     operate = [e for e in events if e["event"] == "step" and e["phase"] == "operate"]
+    assert operate[0]["step"] == first.name
     assert not operate[0]["ok"] and all(e["ok"] for e in operate[1:]) and len(operate) >= 10
+    end = next(e for e in events if e["event"] == "phase-end" and e["phase"] == "operate")
+    assert (end["failed"], end["expected_failures"]) == (1, 0)
+
+
+def test_a_benign_mistake_fails_as_expected_is_never_retried_and_the_run_succeeds(az, catalog):
+    """networking-02 declares show-mistyped-gateway (expect_failure): pick a seed whose day includes it."""
+    name = "networking-02-vpn-gateway"
+    scenario = catalog[name]
+    cal = calendar_for(scenario.company, "swedencentral")
+    start, cleanup_at = START - timedelta(hours=9), START - timedelta(hours=9) + timedelta(hours=10, minutes=-70)
+    seed = next(k for k in range(100) if any(
+        s.step.expect_failure for s in operate_slots(scenario.phases["operate"], cal, start, cleanup_at, k)))
+    az.fail("--name vgw-hbu", "ERROR: (TooManyRequests) and (ResourceNotFound) vgw-hbu was not found", times=99)
+    out = io.StringIO()
+    env = {**agent_env(az, name, expires_at=start + timedelta(hours=10)), "HAYMAKER_CLEANUP_BUFFER_MINUTES": "30"}
+    code = run_agent(env, clock=FakeClock(start), seed=seed, out=out)
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert code == 0 and events[-1]["outcome"] == "completed"
+    mistakes = [e for e in events if e["event"] == "step" and e["step"] == "show-mistyped-gateway"]
+    assert mistakes and all(e["expected_failure"] is True and e["ok"] is False and e["attempt"] == 1
+                            for e in mistakes)
+    assert all("expected_failure" not in e for e in events if e["event"] == "step" and e not in mistakes)
+    assert not [e for e in events if e["event"] == "retry"]
+    end = next(e for e in events if e["event"] == "phase-end" and e["phase"] == "operate")
+    assert (end["failed"], end["expected_failures"]) == (0, len(mistakes))
+
+
+def test_steps_get_their_own_time_limits_and_the_scenarios_cleanup_buffer(az, catalog, monkeypatch):
+    """The VPN gateway: 75 min to create, 45 to wait for its deletion; cleanup starts 70 min before expiry."""
+    timeouts = {}
+
+    class Recording(runner.AzCli):
+        def run(self, argv, *, timeout, stop=None, stdin=None):
+            timeouts.setdefault(" ".join(argv[1:4]), timeout)
+            return super().run(argv, timeout=timeout, stop=stop, stdin=stdin)
+
+    monkeypatch.setattr(runner, "AzCli", Recording)
+    name = "networking-02-vpn-gateway"
+    code, events, _ = run_day(az, catalog, name, expires_at=START + timedelta(hours=4))
+    assert code == 0
+    start = events[0]
+    assert start["cleanup_at"] == iso(START + timedelta(hours=4, minutes=-70))  # the job said 30; it needs 70
+    assert timeouts["network vnet-gateway create"] == 75 * 60
+    assert timeouts["network vnet-gateway wait"] == 45 * 60
+    assert timeouts["network local-gateway delete"] == 5 * 60
 
 
 def test_a_failed_cleanup_step_does_not_stop_the_others(az, catalog):
@@ -274,7 +327,7 @@ def test_dry_run_needs_no_azure_and_runs_nothing(az, monkeypatch, capsys):
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert az.calls() == []
     assert events[0]["dry_run"] is True and events[-1]["outcome"] == "completed"
-    assert {e["phase"] for e in events if e["event"] == "step"} == {"login", "deploy", "operate", "cleanup"}
+    assert {"login", "deploy", "cleanup"} <= {e["phase"] for e in events if e["event"] == "step"}
 
 
 def test_flags_without_dry_run_are_refused(capsys):
@@ -282,9 +335,23 @@ def test_flags_without_dry_run_are_refused(capsys):
     assert "are for --dry-run" in capsys.readouterr().err
 
 
+def busy_scenario(catalog, start: datetime, hours: int) -> str:
+    """A scenario whose calendar has an operate step soon after ``start`` (the real clock's now)."""
+    for name in catalog.names():
+        scenario = catalog[name]
+        slots = operate_slots(scenario.phases["operate"], calendar_for(scenario.company, "swedencentral"), start,
+                              start + timedelta(hours=hours, minutes=-scenario.cleanup_minutes - 30),
+                              default_seed(RUN_ID, name))
+        if any(timedelta(minutes=10) < s.at - start < timedelta(hours=hours - 2) for s in slots):
+            return name
+    raise AssertionError("no scenario works in the next hours")
+
+
 def test_sigterm_during_operate_cleans_up_and_exits_within_the_buffer(az, catalog):
     """The real process: compressed 3600-fold, the day is seconds long; SIGTERM cuts it short."""
-    env = {**os.environ, **agent_env(az, VM, expires_at=datetime.now(timezone.utc) + timedelta(hours=8))}
+    now = datetime.now(timezone.utc)
+    VM = busy_scenario(catalog, now, 8)  # noqa: N806 - the scenario of this test
+    env = {**os.environ, **agent_env(az, VM, expires_at=now + timedelta(hours=8))}
     proc = subprocess.Popen([sys.executable, "-m", "haymaker.agent", "run", "--time-scale", "3600"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

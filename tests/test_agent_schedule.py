@@ -14,16 +14,14 @@ from haymaker.cli.agent import app as agent_app, main
 from haymaker.agent.plan import plan_day
 from haymaker.agent.render import (SECRET, StepRefused, new_password, placeholder_values, prepare_day,
                                    render_step)
-from haymaker.agent.schedule import OPERATE_GAP, operate_slots, retry_delay
+from haymaker.agent.schedule import retry_delay
 from haymaker.errors import InvalidInput
 from haymaker.naming import resource_group_name, unique_suffix
-from scenarios.catalog import Step
 from scenarios.steps import PLACEHOLDERS, check_argv
 from tests.conftest import RUN_ID
 
 VM = "compute-01-linux-vm-web-server"
 START = datetime(2026, 11, 21, 6, 15, tzinfo=timezone.utc)
-STEPS = tuple(Step(f"step-{i}", f"az vm list --resource-group ${{RESOURCE_GROUP}} --query [{i}]") for i in range(7))
 SUB, TENANT, CLIENT = ("11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222",
                        "33333333-3333-3333-3333-333333333333")
 PASSWORD = "Pw-not-a-real-one-1234567"
@@ -36,32 +34,7 @@ def values(scenario=VM, **overrides):
     return {**v, **overrides}
 
 
-# operate times
-
-@pytest.mark.parametrize("hours", [0.25, 1, 7.5])
-def test_operate_slots_fill_the_window_and_never_pass_its_end(hours):
-    end = START + timedelta(hours=hours)
-    slots = operate_slots(STEPS, START, end, seed=1)
-    window = (end - START).total_seconds()
-    assert len(slots) == max(len(STEPS), int(window // OPERATE_GAP.total_seconds()))
-    times = [s.at for s in slots]
-    assert times == sorted(times) and START < times[0] and times[-1] < end
-    width = window / len(slots)
-    # Filled: the first slot is in the first width of the day, the last in the last one.
-    assert (times[0] - START).total_seconds() < width and (end - times[-1]).total_seconds() < width
-    assert [s.step for s in slots[: len(STEPS)]] == list(STEPS)  # every step runs, in catalog order
-
-
-def test_operate_slots_are_deterministic_for_a_seed():
-    end = START + timedelta(hours=8)
-    assert operate_slots(STEPS, START, end, seed=42) == operate_slots(STEPS, START, end, seed=42)
-    assert operate_slots(STEPS, START, end, seed=42) != operate_slots(STEPS, START, end, seed=43)
-
-
-def test_no_operate_slots_when_the_day_is_over():
-    assert operate_slots(STEPS, START, START, seed=1) == []
-    assert operate_slots(STEPS, START, START - timedelta(minutes=5), seed=1) == []
-
+# operate times: see tests/test_agent_day.py
 
 def test_retry_delay_grows_is_capped_and_jittered():
     rng = random.Random(7)
@@ -145,8 +118,10 @@ def test_plan_follows_the_day_and_stops_operating_before_cleanup(catalog, settin
         doc = plan_day(catalog[name], run_id=RUN_ID, duration_hours=8, settings=settings, seed=3)
         phases = [e["phase"] for e in doc["entries"]]
         assert phases == sorted(phases, key=["deploy", "operate", "cleanup"].index)
+        buffer = max(settings.cleanup_buffer_minutes, catalog[name].cleanup_minutes)
+        assert doc["cleanup_buffer_minutes"] == buffer
         cleanup_offset = next(e["offset_seconds"] for e in doc["entries"] if e["phase"] == "cleanup")
-        assert cleanup_offset == (8 * 60 - settings.start_delay_minutes - settings.cleanup_buffer_minutes) * 60
+        assert cleanup_offset == (8 * 60 - settings.start_delay_minutes - buffer) * 60
         assert all(e["offset_seconds"] < cleanup_offset for e in doc["entries"] if e["phase"] == "operate")
 
 
@@ -162,10 +137,16 @@ def test_plan_command_json_is_deterministic_and_hides_secrets():
     assert "${" not in first.stdout
 
 
-def test_plan_command_table():
-    result = CliRunner().invoke(agent_app, ["plan", VM, "--run-id", RUN_ID])
+def test_plan_command_table_fits_80_columns_and_shows_the_calendar():
+    result = CliRunner().invoke(agent_app, ["plan", VM, "--run-id", "20261124t0600z-7f3a"])
     assert result.exit_code == 0, result.output
-    assert "+0:00:00  deploy   create-vnet" in result.stdout and "cleanup  delete-vm" in result.stdout
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert "calendar: Europe/Stockholm (SE, from company.country)" in lines
+    assert "  Tue 2026-11-24  works 08:00-17:00 local = 07:00-16:00 UTC" in lines
+    assert "+0:00:00  06:15  Tue 07:15  early    deploy      create-vnet" in lines
+    assert any(" work     morning     check-power-state" in line for line in lines)
+    assert any(line.endswith("cleanup     delete-vm") for line in lines)
 
 
 def test_plan_of_an_unknown_scenario_names_close_matches(capsys):

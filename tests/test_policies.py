@@ -215,6 +215,21 @@ def test_allowed_locations():
     assert validate("allowed-locations", RG, {"location": "eastus"}, allowedLocations=["eastus"]) == []
 
 
+def test_a_scenarios_declared_locations_need_the_environments_consent():
+    """Bot Service lives in 'global' and Static Web Apps in westeurope: scenarioLocations must list them."""
+    for scenario, location in (("ai-ml-05-bot-service", "global"), ("webapps-04-static-web-apps", "westeurope")):
+        job = job_props(tags={**TAGS, "haymaker-scenario": scenario})
+        (msg,) = validate("allowed-locations", JOB, job, allowedLocations=["swedencentral"])
+        assert msg == (f"scenario {scenario} names location {location!r} in its steps, which this environment "
+                       "does not allow: add it to allowed-locations scenarioLocations in policies/config.<env>.json, "
+                       "or leave the scenario out")
+        assert validate("allowed-locations", JOB, job, allowedLocations=["swedencentral"],
+                        scenarioLocations=["global", "westeurope"]) == []
+    for environment in ("dev", "staging", "prod"):  # every shipped environment runs the whole catalog
+        cfg = load_policy_config(environment)["allowed-locations"]
+        assert {"global", "westeurope"} <= set(cfg["allowedLocations"] + cfg["scenarioLocations"])
+
+
 # --- 8 Graph permissions -----------------------------------------------------------------------------
 
 def test_graph_permissions():

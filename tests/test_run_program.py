@@ -95,3 +95,24 @@ def test_run_stacks_drop_only_the_providers_type_aliases():
     assert result.opts.aliases == [rename] and result.props == {"location": "x"}
     assert opts.aliases[1] is rename and len(opts.aliases) == 2  # the caller's options are not modified
     assert drop_type_aliases(pulumi.ResourceTransformationArgs(None, "t", "n", {}, pulumi.ResourceOptions())) is None
+
+
+def test_a_scenario_that_needs_a_longer_cleanup_gets_it_within_the_job_limits(declare, make_spec, catalog, settings):
+    """The VPN gateway scenario cleans up 70 min before expiry; its job's timeout stays the environment's."""
+    names = ["networking-02-vpn-gateway", "compute-01-linux-vm-web-server"]
+    run = declare(make_spec(names, duration_hours=10))
+    jobs = run.of_type("azure-native:app:Job")
+    buffers = {}
+    for job in jobs:
+        env = {e["name"]: e.get("value") for e in unwrap(job.inputs["template"])["containers"][0]["env"]}
+        buffers[env["HAYMAKER_SCENARIO"]] = env["HAYMAKER_CLEANUP_BUFFER_MINUTES"]
+        timeout = unwrap(job.inputs["configuration"])["replicaTimeout"]
+        assert timeout == 10 * 3600 + settings.cleanup_buffer_minutes * 60 <= 10 * 3600 + 30 * 60  # the policy's max
+    assert buffers == {"networking-02-vpn-gateway": "70", "compute-01-linux-vm-web-server": "30"}
+    assert catalog["networking-02-vpn-gateway"].cleanup_minutes == 70
+
+
+def test_a_run_too_short_for_a_scenarios_cleanup_is_refused(declare, make_spec):
+    with pytest.raises(InvalidInput, match="networking-02-vpn-gateway: its cleanup takes 70 min before expiry, "
+                                           "which leaves 0 min of work .* give the run a longer --duration"):
+        declare(make_spec(["networking-02-vpn-gateway"], duration_hours=1))

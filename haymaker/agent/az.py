@@ -1,7 +1,8 @@
 """Running az: the real executable without a shell, or a dry run that only reports.
 
 Every call gets ``AZURE_HTTP_USER_AGENT`` (so the Activity Log names the run), a private
-``AZURE_CONFIG_DIR`` (the token cache lives and dies with the agent) and no client secret in its
+``AZURE_CONFIG_DIR`` (the token cache lives and dies with the agent), dynamic extension install off
+(the image's ``AZURE_EXTENSION_DIR`` holds the pinned extensions) and no client secret in its
 environment; only the login reads the secret, from stdin.
 """
 
@@ -55,8 +56,8 @@ def az_environment(base: Mapping[str, str], user_agent: str, config_dir: str) ->
         "AZURE_CONFIG_DIR": config_dir,
         "AZURE_CORE_COLLECT_TELEMETRY": "false",
         "AZURE_CORE_NO_COLOR": "true",
-        # Scenario commands from CLI extensions install them on first use, without a prompt.
-        "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "yes_without_prompt",
+        # The image carries every extension the catalog needs, pinned (Dockerfile): never fetch one.
+        "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no",
     })
     return env
 

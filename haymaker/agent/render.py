@@ -9,12 +9,13 @@ from __future__ import annotations
 import secrets
 import shlex
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from haymaker import naming
 from haymaker.errors import InvalidInput
 from scenarios.catalog import Scenario, Step
+from scenarios.daychecks import DEFAULT_TIMEOUT_MINUTES
 from scenarios.steps import PLACEHOLDER_RE, check_argv, check_step, split_step
 
 SECRET = "[secret]"
@@ -41,6 +42,10 @@ class Day:
     operate: dict[str, Command]
     operate_steps: tuple[Step, ...]
     cleanup: tuple[tuple[str, Command], ...]
+    limits: dict[tuple[str, str], float] = field(default_factory=dict)  # (phase, step) -> seconds per attempt
+
+    def limit(self, phase: str, name: str) -> float:
+        return self.limits.get((phase, name), DEFAULT_TIMEOUT_MINUTES[phase] * 60.0)
 
 
 def prepare_day(scenario: Scenario, values: Mapping[str, str]) -> Day:
@@ -55,8 +60,10 @@ def prepare_day(scenario: Scenario, values: Mapping[str, str]) -> Day:
                 problems.append(f"{scenario.name}: phases.{phase}.{step.name}: {e}")
     if problems:
         raise StepRefused("refused to run these steps: " + "; ".join(problems))
+    limits = {(phase, s.name): s.timeout_minutes * 60.0 for phase, steps in scenario.phases.items()
+              for s in steps if s.timeout_minutes}
     return Day(deploy=tuple(rendered["deploy"]), operate=dict(rendered["operate"]),
-               operate_steps=scenario.phases["operate"], cleanup=tuple(rendered["cleanup"]))
+               operate_steps=scenario.phases["operate"], cleanup=tuple(rendered["cleanup"]), limits=limits)
 
 
 def placeholder_values(*, run_id: str, scenario: str, resource_group: str, location: str, subscription_id: str,

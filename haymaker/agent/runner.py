@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, TextIO
 
@@ -23,6 +24,7 @@ from haymaker.agent.config import AgentConfig, config_from_env
 from haymaker.agent.events import EventLog, tail
 from haymaker.agent.render import Command, Day, new_password, placeholder_values, plain_command, prepare_day
 from haymaker.agent.schedule import default_seed, operate_slots, retry_delay
+from scenarios.calendar import WorkCalendar, calendar_for
 from haymaker.agent.transient import transient_reason
 from haymaker.errors import InvalidInput
 from haymaker.runspec import iso
@@ -34,11 +36,9 @@ EXIT_DEPLOY_FAILED = 3  # login or deploy failed for good (cleanup ran when anyt
 EXIT_CLEANUP_INCOMPLETE = 4  # a cleanup step failed; the stack's teardown removes the rest
 
 MAX_ATTEMPTS = 5
-# Ceilings per command, in real seconds; the time left in the day lowers them.
+# Ceilings per command, in real seconds; the time left in the day lowers them. Steps have their own
+# limits (timeout_minutes, or the phase's default in scenarios/daychecks.py).
 LOGIN_TIMEOUT = 120.0
-DEPLOY_STEP_TIMEOUT = 90 * 60.0
-OPERATE_STEP_TIMEOUT = 15 * 60.0
-CLEANUP_STEP_TIMEOUT = 10 * 60.0
 MIN_CLEANUP_STEP_TIMEOUT = 10.0
 # Container Apps kills 30 s after SIGTERM: keep a few seconds to log the end.
 SIGNAL_GRACE_SECONDS = 25.0
@@ -74,8 +74,9 @@ class StopSignal:
 
 class Runner:
     def __init__(self, config: AgentConfig, day: Day, az: Executor, clock: Clock, log: EventLog,
-                 stop: StopSignal, seed: int):
+                 stop: StopSignal, seed: int, calendar: WorkCalendar):
         self.config, self.day, self.az, self.clock, self.log, self.stop = config, day, az, clock, log, stop
+        self.calendar = calendar
         self.seed = seed
         self.rng = random.Random(seed)
         self.started = clock.now()
@@ -85,7 +86,8 @@ class Runner:
         c = self.config
         self.log("agent-start", expires_at=iso(c.expires_at), cleanup_at=iso(c.cleanup_at),
                  resource_group=c.resource_group, user_agent=c.user_agent, seed=self.seed,
-                 dry_run=self.az.dry_run, steps={"deploy": len(self.day.deploy),
+                 dry_run=self.az.dry_run, timezone=self.calendar.timezone,
+                 working_hours=self.calendar.hours_text(), steps={"deploy": len(self.day.deploy),
                                                  "operate": len(self.day.operate), "cleanup": len(self.day.cleanup)})
         try:
             code, outcome = self._day()
@@ -145,7 +147,8 @@ class Runner:
         self.log("phase-start", phase="deploy")
         ok = True
         for name, command in self.day.deploy:
-            ok = self._step("deploy", name, command, lambda: self._day_timeout(DEPLOY_STEP_TIMEOUT),
+            limit = self.day.limit("deploy", name)
+            ok = self._step("deploy", name, command, lambda: self._day_timeout(limit),
                             deadline=self.config.cleanup_at, interruptible=True)
             if not ok:
                 break
@@ -153,18 +156,32 @@ class Runner:
         return ok
 
     def _operate(self) -> None:
-        slots = operate_slots(self.day.operate_steps, self.clock.now(), self.config.cleanup_at, self.seed)
-        self.log("phase-start", phase="operate", slots=len(slots), until=iso(self.config.cleanup_at))
-        ran = failed = 0
-        for slot in slots:
-            if self.clock.wait(self._until(slot.at), self.stop.event) or self.clock.now() >= self.config.cleanup_at:
+        """The calendar's slots from the agent's start; those that passed during deploy are skipped."""
+        end, now = self.config.cleanup_at, self.clock.now()
+        slots = operate_slots(self.day.operate_steps, self.calendar, self.started, end, self.seed)
+        due = [s for s in slots if s.at >= now]
+        self.log("phase-start", phase="operate", slots=len(due), skipped=len(slots) - len(due), until=iso(end),
+                 timezone=self.calendar.timezone)
+        ran = failed = expected = 0
+        for slot in due:
+            at = slot.at
+            if slot.think_seconds:  # a pause after the previous step of the session, however long it ran
+                at = max(at, self.clock.now() + timedelta(seconds=slot.think_seconds))
+            if at >= end or self.clock.wait(self._until(at), self.stop.event) or self.clock.now() >= end:
                 break
-            outcome = self._run("operate", slot.step.name, self.day.operate[slot.step.name], 1,
-                                self._day_timeout(OPERATE_STEP_TIMEOUT), interruptible=True)
-            ran, failed = ran + 1, failed + (not outcome.ok)
+            step = slot.step
+            # Run once, never retried: operate steps are a person's commands, benign mistakes among them.
+            outcome = self._run("operate", step.name, self.day.operate[step.name], 1,
+                                self._day_timeout(self.day.limit("operate", step.name)), interruptible=True,
+                                cadence=step.cadence, period=self.calendar.period(self.clock.now()),
+                                expected_failure=step.expect_failure or None)
+            ran += 1
+            if not outcome.ok and not outcome.stopped:
+                expected, failed = expected + step.expect_failure, failed + (not step.expect_failure)
             if outcome.stopped:
                 break
-        self.log("phase-end", phase="operate", ran=ran, failed=failed, stopped=self.stop.event.is_set())
+        self.log("phase-end", phase="operate", ran=ran, failed=failed, expected_failures=expected,
+                 stopped=self.stop.event.is_set())
 
     def _cleanup(self) -> bool:
         self._note_signal()
@@ -172,7 +189,8 @@ class Runner:
         failed = []
         for name, command in self.day.cleanup:
             # Cleanup steps are never cut short by a signal, only by their timeout.
-            ok = self._step("cleanup", name, command, lambda: self._cleanup_timeout(CLEANUP_STEP_TIMEOUT),
+            limit = self.day.limit("cleanup", name)
+            ok = self._step("cleanup", name, command, lambda: self._cleanup_timeout(limit),
                             deadline=self.config.expires_at)
             if not ok:
                 failed.append(name)
@@ -182,7 +200,7 @@ class Runner:
     # one command, and its retries
 
     def _run(self, phase: str, step: str, command: Command, attempt: int, timeout: float, *,
-             interruptible: bool = False, stdin: str | None = None) -> Outcome:
+             interruptible: bool = False, stdin: str | None = None, **fields) -> Outcome:
         if timeout <= 0:
             outcome = Outcome(None, "no time left for this step", 0.0, timed_out=True)
         else:
@@ -191,7 +209,7 @@ class Runner:
         self.log("step", phase=phase, step=step, attempt=attempt, command=command.shown, ok=outcome.ok,
                  exit_code=outcome.code, seconds=round(outcome.seconds, 3), timed_out=outcome.timed_out or None,
                  stopped=outcome.stopped or None, stderr=None if outcome.ok else tail(outcome.stderr),
-                 dry_run=self.az.dry_run or None)
+                 dry_run=self.az.dry_run or None, **fields)
         return outcome
 
     def _step(self, phase: str, name: str, command: Command, timeout: Callable[[], float], *,
@@ -252,6 +270,9 @@ def run_agent(env: Mapping[str, str], *, defaults: Mapping[str, str] | None = No
     catalog = load_catalog()
     if config.scenario not in catalog:
         raise InvalidInput(f"HAYMAKER_SCENARIO: {unknown_name_message(config.scenario, catalog)}")
+    # The run program passes the larger buffer already; an older one may not: never cut cleanup short.
+    config = replace(config, cleanup_buffer_minutes=max(config.cleanup_buffer_minutes,
+                                                        catalog[config.scenario].cleanup_minutes))
     password = new_password()
     day = prepare_day(catalog[config.scenario], placeholder_values(
         run_id=config.run_id, scenario=config.scenario, resource_group=config.resource_group,
@@ -262,4 +283,5 @@ def run_agent(env: Mapping[str, str], *, defaults: Mapping[str, str] | None = No
                    secrets=(config.client_secret, password))
     az = DryRun() if dry_run else AzCli(env, config.user_agent)
     seed = default_seed(config.run_id, config.scenario) if seed is None else seed
-    return Runner(config, day, az, clock, log, stop or StopSignal(), seed).run()
+    calendar = calendar_for(catalog[config.scenario].company, config.location)
+    return Runner(config, day, az, clock, log, stop or StopSignal(), seed, calendar).run()

@@ -28,7 +28,7 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout."),
 ) -> None:
     """Show when each step would run and the command it runs, without running anything."""
-    from haymaker.agent.plan import offset, plan_day
+    from haymaker.agent.plan import plan_day, render_lines
     from haymaker.agent.schedule import default_seed
     from haymaker.selection import load_selection, resolve_duration, unknown_name_message
     from haymaker.settings import load_environment
@@ -44,11 +44,8 @@ def plan(
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    typer.echo(f"{doc['scenario']}: run {run_id}, seed {doc['seed']}, user agent {doc['user_agent']}")
-    typer.echo(f"agent starts {doc['agent_start']}; cleanup at {doc['cleanup_at']}; run expires {doc['expires_at']}")
-    typer.echo("deploy runs first, step after step; operate times shift to fit the time left when deploy ends")
-    for e in doc["entries"]:
-        typer.echo(f"{offset(e['offset_seconds']):>10}  {e['phase']:<8} {e['step']:<28} {e['command']}")
+    for line in render_lines(doc):
+        typer.echo(line)
 
 
 @app.command("run")
