@@ -15,6 +15,7 @@ import jsonschema
 
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from scenarios import CATALOG_DIR
+from scenarios.expect import step_problems
 from scenarios.safeyaml import YamlProblem, load_yaml_file
 from scenarios.steps import check_step
 
@@ -30,6 +31,8 @@ NON_SCENARIO_FILES = {"selection.yaml"}
 class Step:
     name: str
     run: str
+    expect: tuple[str, ...] = ()  # ARM operations the step causes (scenarios/expect.py)
+    plane: str | None = None  # "graph" or "data" when the step causes no ARM operation
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ class Scenario:
             estimated_hourly_cost_usd=float(d["estimated_hourly_cost_usd"]),
             cpu=float(agent.get("cpu", DEFAULT_CPU)),
             memory=agent.get("memory", DEFAULT_MEMORY),
-            phases={p: tuple(Step(s["name"], s["run"]) for s in d["phases"][p]) for p in PHASES},
+            phases={p: tuple(Step(s["name"], s["run"], tuple(s.get("expect") or ()), s.get("plane"))
+                             for s in d["phases"][p]) for p in PHASES},
         )
 
 
@@ -125,6 +129,7 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
                 out.append((f"{where}.name", f"duplicate step name {step['name']!r}: step names are unique per phase"))
             seen.add(step["name"])
             out.extend((f"{where}.run", p) for p in check_step(step["run"]))
+            out.extend((f"{where}.{field}", p) for field, p in step_problems(step, d["services"]))
     return out
 
 
