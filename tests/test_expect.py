@@ -290,3 +290,29 @@ def test_refresh_refuses_a_bad_source_and_writes_nothing(tmp_path, capsys, sourc
     code, snap = refresh(tmp_path, source)
     assert code == 2 and snap is None
     assert message in capsys.readouterr().err
+
+
+# --- offline: the plan and the pull-request comment --------------------------------------------------------
+
+def test_plan_json_lists_each_scenarios_expected_operations(capsys):
+    from haymaker.cli import main
+
+    assert main(["plan", "--json", "--run-id", "20261121t0600z-7f3a", "-s", GOOD.stem]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)["scenarios"]
+    ops = entry["expected_operations"]
+    assert ops["deploy"]["create-vnet"] == ["Microsoft.Network/virtualNetworks/write"]
+    assert "check-power-state" not in ops["operate"]  # a read declares nothing and is left out
+    assert ops["cleanup"] == {"delete-vm": ["Microsoft.Compute/virtualMachines/delete"],
+                              "delete-network": ["Microsoft.Network/virtualNetworks/delete"]}
+    assert entry["expected_operations_count"] == sum(len(v) for steps in ops.values() for v in steps.values()) == 15
+
+
+def test_pr_comment_counts_expected_operations_per_scenario(catalog, settings, make_spec):
+    from haymaker.plan import make_plan
+    from haymaker.render import MARKDOWN_LIMIT, markdown
+
+    text = markdown(make_plan(make_spec(catalog.names()), settings, catalog, budget_usd=10_000))
+    assert len(text) < MARKDOWN_LIMIT
+    assert "| scenario | area | resources | expected ops | roles |" in text
+    assert re.search(rf"\n\| `{GOOD.stem}` \| compute \| \d+ \| 15 \| Virtual Machine Contributor, Network", text)
+    assert "| `identity-05-conditional-access` | identity | " in text
