@@ -6,6 +6,8 @@ ledger lives, and the registry the agents are pulled from.
 - ``Ledger``: storage account (Entra auth only) with the ledger tables and the ``reports`` container.
 - ``AgentRegistry``: Azure Container Registry (Basic, no admin user) and the user-assigned identity
   agent jobs pull with (AcrPull on the registry only).
+- ``ActivityLogExport``: the subscription's Activity Log sent to the workspace, next to the agents'
+  console logs, so a run's expected operations can be compared with what Azure recorded.
 
 Physical names derive from the environment (and, for the globally unique storage account, a hash
 of the subscription), so they are the same on every ``up``. Tags come from one stack transform.
@@ -18,8 +20,8 @@ import uuid
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import app, authorization, containerregistry, managedidentity, operationalinsights, \
-    resources, storage
+from pulumi_azure_native import app, authorization, containerregistry, managedidentity, monitor, \
+    operationalinsights, resources, storage
 
 from components.roles import BUILTIN_ROLES
 from components.tags import MANAGED_TAG, tags_kind
@@ -34,6 +36,12 @@ ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9]{1,9}$")  # keeps every derived name
 STORAGE_ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
 REGISTRY_RE = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 ACR_SUFFIX = ".azurecr.io"
+# Activity Log categories (Azure Monitor's subscription log categories). Exported: what an answer key
+# needs, namely every control-plane write (Administrative), Defender alerts (Security), policy effects,
+# fired alerts, and service and resource health that explain a missing or failed event. Left out:
+# Autoscale and Recommendation (Advisor), which no scenario causes.
+ACTIVITY_LOG_CATEGORIES = ("Administrative", "Security", "Policy", "Alert", "ServiceHealth", "ResourceHealth")
+ALL_ACTIVITY_LOG_CATEGORIES = ACTIVITY_LOG_CATEGORIES + ("Autoscale", "Recommendation")
 # Fixed, project-owned namespace: role assignment names are GUIDs derived from what they grant.
 _ASSIGNMENT_NS = uuid.UUID("0b8e5f4c-3a7d-4c1e-9f26-706c6174666d")
 
@@ -321,3 +329,42 @@ class AgentRegistry(pulumi.ComponentResource):
             "pull_identity_id": self.pull_identity_id,
             "pull_identity_client_id": self.pull_identity_client_id,
         })
+
+
+@dataclass(frozen=True)
+class ActivityLogExportArgs:
+    environment: str
+    workspace_id: pulumi.Input[str]
+    categories: tuple[str, ...] = ACTIVITY_LOG_CATEGORIES
+
+    def validate(self) -> None:
+        check_environment(self.environment)
+        unknown = [c for c in self.categories if c not in ALL_ACTIVITY_LOG_CATEGORIES]
+        if unknown or not self.categories:
+            raise InvalidInput(f"Activity Log categories {list(self.categories)!r}: use some of "
+                               f"{', '.join(ALL_ACTIVITY_LOG_CATEGORIES)}")
+
+
+def activity_log_setting_name(environment: str) -> str:
+    return f"haymaker-{environment}-activity-log"
+
+
+class ActivityLogExport(pulumi.ComponentResource):
+    """A diagnostic setting at subscription scope that sends the Activity Log to the workspace.
+
+    The subscription is the provider's (the one the platform is deployed to); creating it needs
+    Microsoft.Insights/diagnosticSettings/write on the subscription, which the platform deployer has.
+    A subscription holds at most five diagnostic settings: each environment deployed to it uses one.
+    """
+
+    def __init__(self, name: str, args: ActivityLogExportArgs, opts: pulumi.ResourceOptions | None = None):
+        args.validate()
+        super().__init__("haymaker:platform:ActivityLogExport", name, None, opts)
+        self.setting = monitor.SubscriptionDiagnosticSetting(
+            f"{name}-setting",
+            name=activity_log_setting_name(args.environment),
+            workspace_id=args.workspace_id,
+            logs=[monitor.SubscriptionLogSettingsArgs(category=c, enabled=True) for c in args.categories],
+            opts=pulumi.ResourceOptions(parent=self))
+        self.setting_id = self.setting.id
+        self.register_outputs({"setting_id": self.setting_id})

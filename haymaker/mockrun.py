@@ -168,6 +168,9 @@ class PlanMocks(pulumi.runtime.Mocks):
                     "value": rpc.wrap_rpc_secret(f"mock-credential-{key_id[:8]}")}
         if typ == "azuread:index/appRoleAssignment:AppRoleAssignment":
             return {"id": f"/servicePrincipals/{inputs.get('resourceObjectId')}/appRoleAssignedTo/{_guid(typ, name)}"}
+        if typ == "azure-native:monitor:SubscriptionDiagnosticSetting":  # scoped to the provider's subscription
+            setting = inputs.get("name") or name
+            return {"id": f"{sub}/providers/Microsoft.Insights/diagnosticSettings/{setting}", "name": setting}
         if typ == "pulumi:pulumi:StackReference":
             return {"outputs": self.platform_outputs}
         if typ in _PLATFORM_ARM:  # platform resources: ARM ids and what the provider computes

@@ -18,6 +18,7 @@ from haymaker.runspec import RunSpec, iso, new_run_id
 from haymaker.selection import SELECTION_FILE, load_selection, pick_on_demand, pick_scheduled, resolve_duration
 from haymaker.settings import REPO_ROOT, EnvironmentSettings, load_environment
 from scenarios.catalog import Catalog, load_catalog
+from scenarios.expect import expected_count, expected_operations
 
 # The input that carries each type's Azure (or Entra) name.
 PHYSICAL_NAME_KEYS = {
@@ -94,7 +95,8 @@ class Plan:
             "scenarios": [
                 {"name": name, "area": self.catalog[name].area,
                  "cost_usd": round(c.total_usd, 4),
-                 "resources": [resource_json(d) for d in self.resources_of(name)]}
+                 "resources": [resource_json(d) for d in self.resources_of(name)],
+                 **expected_json(self.catalog[name])}
                 for name, c in zip(s.scenarios, self.costs)
             ],
             "run_resources": [resource_json(d) for d in self.resources_of(None)],
@@ -116,6 +118,15 @@ def resource_json(d: Declared) -> dict:
     key = PHYSICAL_NAME_KEYS.get(d.type)
     physical = d.inputs.get(key) if key else None
     return {"type": d.type, "name": d.name, "physical_name": physical if isinstance(physical, str) else None}
+
+
+def expected_json(scenario) -> dict:
+    """The ARM operations the scenario's steps declare, per phase per step (steps that declare none are
+    left out), and their count over one pass of the steps."""
+    per_step = expected_operations(scenario)
+    return {"expected_operations": {phase: {step: list(ops) for step, ops in steps.items() if ops}
+                                    for phase, steps in per_step.items()},
+            "expected_operations_count": expected_count(scenario)}
 
 
 def declared_json(d: Declared, secrets: set[str]) -> dict:

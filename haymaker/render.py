@@ -11,6 +11,7 @@ from rich.text import Text
 
 from haymaker.plan import Plan, resource_json
 from haymaker.runspec import iso
+from scenarios.expect import expected_count
 
 MARKDOWN_LIMIT = 60_000
 
@@ -197,15 +198,15 @@ def markdown(plan: Plan) -> str:
         "",
         "### All scenarios",
         "",
-        "| scenario | area | resources | roles | resource group | job | cost (USD) |",
-        "|---|---|---:|---|---|---|---:|",
+        "| scenario | area | resources | expected ops | roles | resource group | job | cost (USD) |",
+        "|---|---|---:|---:|---|---|---|---:|",
     ]
     for name, cost in zip(s.scenarios, plan.costs):
         sc = plan.catalog[name]
         resources = [resource_json(r) for r in plan.resources_of(name)]
         rg = next((r["physical_name"] for r in resources if r["type"].endswith("ResourceGroup")), "")
         job = next((r["physical_name"] for r in resources if r["type"].endswith(":Job")), "")
-        out.append(f"| `{name}` | {sc.area} | {len(resources)} | {', '.join(sc.azure_roles)} "
+        out.append(f"| `{name}` | {sc.area} | {len(resources)} | {expected_count(sc)} | {', '.join(sc.azure_roles)} "
                    f"| `{rg}` | `{job}` | {cost.total_usd:.2f} |")
     text = "\n".join(out) + "\n"
     if len(text) > MARKDOWN_LIMIT:  # a hard guard; 50 scenarios come to well under it

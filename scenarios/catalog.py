@@ -16,6 +16,7 @@ import jsonschema
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from scenarios import CATALOG_DIR
 from scenarios.daychecks import cleanup_minutes_needed, day_problems
+from scenarios.expect import step_problems
 from scenarios.safeyaml import YamlProblem, load_yaml_file
 from scenarios.steps import check_step
 
@@ -34,6 +35,8 @@ class Step:
     cadence: str = "routine"
     expect_failure: bool = False
     timeout_minutes: int | None = None  # None: the phase's default (scenarios/daychecks.py)
+    expect: tuple[str, ...] = ()  # ARM operations the step causes (scenarios/expect.py)
+    plane: str | None = None  # "graph" or "data" when the step causes no ARM operation
 
 
 @dataclass(frozen=True)
@@ -79,9 +82,11 @@ class Scenario:
 
 
 def _step_fields(s: dict) -> tuple:
-    """cadence, expect_failure, timeout_minutes: a benign mistake runs rarely unless it says otherwise."""
+    """cadence, expect_failure, timeout_minutes, expect, plane: a benign mistake runs rarely unless it
+    says otherwise."""
     failure = bool(s.get("expect_failure"))
-    return s.get("cadence") or ("rare" if failure else "routine"), failure, s.get("timeout_minutes")
+    return (s.get("cadence") or ("rare" if failure else "routine"), failure, s.get("timeout_minutes"),
+            tuple(s.get("expect") or ()), s.get("plane"))
 
 
 @lru_cache(maxsize=None)
@@ -139,6 +144,7 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
                 out.append((f"{where}.name", f"duplicate step name {step['name']!r}: step names are unique per phase"))
             seen.add(step["name"])
             out.extend((f"{where}.run", p) for p in check_step(step["run"]))
+            out.extend((f"{where}.{field}", p) for field, p in step_problems(step, d["services"]))
     out.extend(day_problems(d))
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from functools import lru_cache
 
 PLACEHOLDERS = frozenset(
     {"RESOURCE_GROUP", "LOCATION", "RUN_ID", "UNIQUE", "SCENARIO", "SUBSCRIPTION_ID", "TENANT_ID",
@@ -44,8 +45,13 @@ _ID_SEGMENT_RE = re.compile(r"/(subscriptions|resourceGroups)/((?:\$\{[^}]*\}|[^
 
 def split_step(run: str) -> list[str]:
     """Split a step into arguments the way the agent does."""
+    return list(_split(run))
+
+
+@lru_cache(maxsize=4096)  # the catalog checks split each step twice (run checks, expected operations)
+def _split(run: str) -> tuple[str, ...]:
     # Without quotes or escapes shlex.split is a plain whitespace split; skip its slow lexer.
-    return shlex.split(run) if any(c in run for c in "'\"\\") else run.split()
+    return tuple(shlex.split(run) if any(c in run for c in "'\"\\") else run.split())
 
 
 def check_step(run: str) -> list[str]:

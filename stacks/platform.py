@@ -12,9 +12,9 @@ import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
 from components.deployer import DeploymentIdentity, DeploymentIdentityArgs, check_deployer_inputs
-from components.platform import (AgentRegistry, AgentRegistryArgs, Ledger, LedgerArgs, PlatformEnvironment,
-                                 PlatformEnvironmentArgs, check_environment, check_registry_name,
-                                 register_platform_tag_transform, registry_name_of)
+from components.platform import (ActivityLogExport, ActivityLogExportArgs, AgentRegistry, AgentRegistryArgs, Ledger,
+                                 LedgerArgs, PlatformEnvironment, PlatformEnvironmentArgs, check_environment,
+                                 check_registry_name, register_platform_tag_transform, registry_name_of)
 from components.roles import MICROSOFT_GRAPH_APP_ID
 from stacks.config import PlatformSettings
 
@@ -37,6 +37,8 @@ def platform_program(settings: PlatformSettings) -> dict:
 
     platform = PlatformEnvironment("platform", PlatformEnvironmentArgs(
         environment=env, location=location, log_retention_days=settings.log_retention_days))
+    # The subscription's Activity Log goes to the same workspace as the agents' console logs.
+    ActivityLogExport("activity-log", ActivityLogExportArgs(environment=env, workspace_id=platform.workspace_id))
     ledger = Ledger("ledger", LedgerArgs(
         environment=env, location=location, resource_group_name=platform.resource_group_name,
         subscription_id=subscription_id, sku=settings.storage_sku))

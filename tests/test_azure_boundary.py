@@ -178,7 +178,7 @@ def test_in_github_actions_every_new_token_uses_a_fresh_oidc_token(fake_cloud):
     fake_cloud.github_oidc.lifetime = 1
     azure = connect(fake_cloud)
     azure.subscription_tenant()  # an ARM token, from the first OIDC token
-    time.sleep(1.2)  # that OIDC token has expired now
+    time.sleep(fake_cloud.github_oidc.issued[0]["exp"] - time.time() + 0.05)  # that OIDC token has expired now
     assert azure.entra_objects(RUN) == []  # a Graph token, from a new OIDC token
     assert len(fake_cloud.github_oidc.seen("GET")) == 2
     assert [c["aud"] for c in fake_cloud.login.issued] == [fake_cloud.arm.base_url, fake_cloud.graph.base_url]

@@ -11,8 +11,8 @@ import yaml
 
 from components.deployer import (GITHUB_AUDIENCE, GITHUB_ISSUER, agent_roles_condition, assignable_role_guids,
                                  check_deployer_inputs)
-from components.platform import (LEDGER_TABLES, PlatformEnvironment, PlatformEnvironmentArgs, ledger_account_name,
-                                 platform_tags, registry_name_of)
+from components.platform import (LEDGER_TABLES, ActivityLogExport, ActivityLogExportArgs, PlatformEnvironment,
+                                 PlatformEnvironmentArgs, ledger_account_name, platform_tags, registry_name_of)
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES, PRIVILEGED_ROLE_GUIDS
 from components.tags import tags_kind
 from haymaker.errors import InvalidInput
@@ -39,6 +39,7 @@ APP = "azuread:index/application:Application"
 SP = "azuread:index/servicePrincipal:ServicePrincipal"
 FIC = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
 GRAPH = "azuread:index/appRoleAssignment:AppRoleAssignment"
+DIAG = "azure-native:monitor:SubscriptionDiagnosticSetting"
 OUTPUTS = {"managedEnvironmentId", "resourceGroupName", "logAnalyticsWorkspaceId", "ledgerTableEndpoint",
            "reportsContainerUrl", "deployerClientId", "tenantId", "subscriptionId", "acrLoginServer",
            "agentPullIdentityId", "agentPullIdentityClientId"}
@@ -85,7 +86,7 @@ def test_components_parent_every_resource_and_name_children_after_themselves(dev
     components = {r.name: r for r in dev.resources if not r.custom}
     assert {r.type for r in components.values()} == {
         "haymaker:platform:Environment", "haymaker:platform:Ledger", "haymaker:platform:AgentRegistry",
-        "haymaker:platform:DeploymentIdentity"}
+        "haymaker:platform:DeploymentIdentity", "haymaker:platform:ActivityLogExport"}
     for r in dev.resources:
         if r.custom:
             owner = r.parent.rsplit("::", 1)[1]
@@ -141,6 +142,26 @@ def test_managed_environment_is_consumption_and_logs_to_the_workspace_with_a_sec
     assert dev.outputs["managedEnvironmentId"] == env.id
     assert env.id == f"{SUB}/resourceGroups/haymaker-dev-platform/providers/Microsoft.App/managedEnvironments/" \
                      "haymaker-dev"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_subscription_activity_log_goes_to_the_environments_workspace(platforms, env):
+    p = platforms[env]
+    setting = p.one(DIAG)
+    # Subscription scope: the setting lives on the platform's subscription, not in a resource group.
+    assert setting.id == f"{SUB}/providers/Microsoft.Insights/diagnosticSettings/haymaker-{env}-activity-log"
+    assert p.outputs["subscriptionId"] == MOCK_SUBSCRIPTION_ID and "resourceGroupName" not in setting.inputs
+    assert setting.inputs["workspaceId"] == p.one(WS).id == p.outputs["logAnalyticsWorkspaceId"]
+    assert setting.inputs["logs"] == [{"category": c, "enabled": True} for c in (
+        "Administrative", "Security", "Policy", "Alert", "ServiceHealth", "ResourceHealth")]
+    assert not {"storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId"} & set(setting.inputs)
+
+
+def test_activity_log_categories_are_checked_before_anything_is_declared():
+    raised, declared = _declared_before_failure(lambda: ActivityLogExport("activity-log", ActivityLogExportArgs(
+        environment="dev", workspace_id="ws", categories=("Administrative", "Everything"))))
+    assert "Activity Log categories ['Administrative', 'Everything']: use some of Administrative" in str(raised.value)
+    assert declared == []
 
 
 # --- ledger ---------------------------------------------------------------------------------------

@@ -126,12 +126,14 @@ class FakeGitHubOidc(Service):
         super().__init__()
         self.subject = subject
         self.lifetime = 300
+        self.issued: list[dict] = []
         self._serial = itertools.count(1)
         self.route("GET", r"/_apis/token", self._token)
 
     def reset(self) -> None:
         super().reset()
         self.lifetime = 300
+        self.issued: list[dict] = []
 
     def authorize(self, request: Request) -> Reply | None:
         if request.headers.get("authorization", "").lower() != f"bearer {self.request_token}":
@@ -140,7 +142,8 @@ class FakeGitHubOidc(Service):
 
     def _token(self, r: Request) -> Reply:
         now = int(time.time())
-        return Reply(200, {"count": 1, "value": jwt({
-            "iss": "https://token.actions.githubusercontent.com", "sub": self.subject,
-            "aud": r.query.get("audience", ""), "iat": now, "nbf": now, "exp": now + self.lifetime,
-            "jti": f"token-{next(self._serial)}"})})
+        claims = {"iss": "https://token.actions.githubusercontent.com", "sub": self.subject,
+                  "aud": r.query.get("audience", ""), "iat": now, "nbf": now, "exp": now + 1 + self.lifetime,
+                  "jti": f"token-{next(self._serial)}"}
+        self.issued.append(claims)
+        return Reply(200, {"count": 1, "value": jwt(claims)})
