@@ -29,12 +29,8 @@ from components.deployer import GITHUB_AUDIENCE, GITHUB_ISSUER
 from components.platform import check_environment
 from components.roles import GRAPH_APP_ROLES, GRAPH_ESCALATION_ROLES
 from haymaker.errors import InvalidInput
-from haymaker.graphlease import check_pool_size
+from haymaker.graphlease import check_pool_size, graph_identity_name
 _IDENTITY_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$")  # user-assigned identity names
-
-
-def graph_identity_name(environment: str, scenario: str, slot: int) -> str:
-    return f"haymaker-{environment}-graph-{scenario}-{slot}"
 
 
 def _slug(text: str) -> str:

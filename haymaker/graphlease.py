@@ -9,6 +9,7 @@ to a new run while an older one may still act with it.
 
 from __future__ import annotations
 
+import uuid
 from typing import Iterable, Mapping
 
 from haymaker.errors import InvalidInput, Refused
@@ -16,6 +17,28 @@ from haymaker.errors import InvalidInput, Refused
 LEASE_TAG = "haymaker:graph-identities"
 MAX_POOL_SIZE = 5
 MAX_TAG_VALUE = 256  # Pulumi stack tag values are at most 256 characters
+
+
+def graph_identity_name(environment: str, scenario: str, slot: int) -> str:
+    """The platform's user-assigned identity for slot ``slot`` of ``scenario``'s pool."""
+    return f"haymaker-{environment}-graph-{scenario}-{slot}"
+
+
+def offline_graph_identities(environment: str, subscription_id: str, pool_size: int = 3) -> dict:
+    """Placeholders in the shape of the platform's ``graphIdentities`` output, for an offline plan."""
+    from scenarios.catalog import load_catalog
+
+    group = f"/subscriptions/{subscription_id}/resourceGroups/haymaker-{environment}-platform"
+
+    def identity(scenario: str, slot: int) -> dict:
+        name = graph_identity_name(environment, scenario, slot)
+        return {"id": f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+                "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/client")),
+                "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/principal"))}
+
+    return {s.name: {"permissions": list(s.graph_permissions),
+                     "identities": [identity(s.name, n) for n in range(pool_size)]}
+            for s in load_catalog().scenarios.values() if s.graph_permissions}
 
 
 def check_pool_size(size) -> None:

@@ -13,7 +13,7 @@ import shlex
 
 PLACEHOLDERS = frozenset(
     {"RESOURCE_GROUP", "LOCATION", "RUN_ID", "UNIQUE", "SCENARIO", "SUBSCRIPTION_ID", "TENANT_ID",
-     "CLIENT_ID", "PASSWORD"}
+     "CLIENT_ID", "AGENT_OBJECT_ID", "PASSWORD"}
 )
 PLACEHOLDER_RE = re.compile(r"\$\{([^}]*)\}")
 RG_SCOPE = "/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RESOURCE_GROUP}"

@@ -19,7 +19,8 @@ from haymaker.settings import EnvironmentSettings
 from scenarios.catalog import Scenario
 
 # Values the plan cannot know offline; the job's environment supplies them at run time.
-OFFLINE_IDS = {"subscription_id": "<subscription-id>", "tenant_id": "<tenant-id>", "client_id": "<client-id>"}
+OFFLINE_IDS = {"subscription_id": "<subscription-id>", "tenant_id": "<tenant-id>", "client_id": "<client-id>",
+               "agent_object_id": "<agent-object-id>"}
 
 
 @dataclass(frozen=True)
