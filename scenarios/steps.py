@@ -36,6 +36,11 @@ _FORBIDDEN_COMMANDS = {
     ("role", "assignment", "delete"): "agents may not change role assignments",
     ("role", "definition", "create"): "agents may not define roles",
     ("ad", "sp", "create-for-rbac"): "create-for-rbac can grant roles: use az ad app create and az ad sp create",
+    # Purging a soft-deleted vault or account is a subscription-scope action; the run's teardown does it.
+    ("cognitiveservices", "account", "purge"): "purge is a subscription-scope action agents may not run: "
+                                               "remove it, the run's teardown purges deleted accounts",
+    ("keyvault", "purge"): "purge is a subscription-scope action agents may not run: remove it, the run's "
+                           "teardown purges deleted vaults",
 }
 _SHELL_TOKENS = {"|", "||", "&&", ";", ">", ">>", "<", "&"}
 # A subscription or resource group named inside any argument: resource ids, scopes, REST URLs, JSON.
