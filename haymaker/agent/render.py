@@ -87,7 +87,8 @@ def render_step(run: str, values: Mapping[str, str]) -> Command:
     argv = split_step(run)
     rendered = [_fill(arg, values) for arg in argv]
     problems = check_argv(rendered, resource_group=values["RESOURCE_GROUP"],
-                          subscription=values["SUBSCRIPTION_ID"], run_id=values["RUN_ID"])
+                          subscription=values["SUBSCRIPTION_ID"], run_id=values["RUN_ID"],
+                          agent_object_id=values["AGENT_OBJECT_ID"])
     if problems:
         raise StepRefused("; ".join(problems))
     shown_values = {**values, **{name: SECRET for name in SECRET_PLACEHOLDERS}}
