@@ -12,12 +12,22 @@ from pulumi_azure_native import app, authorization, resources
 
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from haymaker import naming
+from haymaker.agent.config import LOGIN_MANAGED_IDENTITY, LOGIN_SERVICE_PRINCIPAL
 from haymaker.errors import InvalidInput
 from haymaker.runspec import MAX_DURATION_HOURS, MIN_DURATION_HOURS, check_run_id, iso
 
 SECRET_NAME = "agent-client-secret"
 MIN_WORKING_TIME = timedelta(minutes=15)  # between the agent's start and its cleanup
 MAX_CPU = 2.0
+
+
+@dataclass(frozen=True)
+class BorrowedIdentity:
+    """One of the platform's Graph identities, leased by this run (components/graphidentity.py)."""
+
+    id: pulumi.Input[str]  # ARM id of the user-assigned identity
+    client_id: pulumi.Input[str]
+    principal_id: pulumi.Input[str]  # its service principal's object id
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,8 @@ class ScenarioAgentArgs:
     subscription_id: pulumi.Input[str]
     owner_object_id: pulumi.Input[str]
     graph_permissions: tuple[str, ...] = ()
-    graph_service_principal_id: pulumi.Input[str] | None = None
+    # Graph scenarios borrow a platform identity that holds their Graph roles; the run grants none.
+    borrowed_identity: BorrowedIdentity | None = None
     cpu: float = 0.5
     memory: str = "1Gi"
     # The platform's user-assigned identity with AcrPull on the agents' registry: no registry password.
@@ -65,8 +76,11 @@ class ScenarioAgentArgs:
         for perm in self.graph_permissions:
             if perm not in GRAPH_APP_ROLES:
                 raise InvalidInput(f"{self.scenario}: unknown Graph permission {perm!r}")
-        if self.graph_permissions and self.graph_service_principal_id is None:
-            raise InvalidInput(f"{self.scenario}: Graph permissions need the Microsoft Graph service principal id")
+        if self.graph_permissions and self.borrowed_identity is None:
+            raise InvalidInput(f"{self.scenario}: Graph permissions need an identity borrowed from the platform "
+                               "(graphIdentities): a run may not grant Graph permissions itself")
+        if self.borrowed_identity is not None and not self.graph_permissions:
+            raise InvalidInput(f"{self.scenario}: only Graph scenarios borrow a platform identity")
         if not 0 < self.cpu <= MAX_CPU:
             raise InvalidInput(f"{self.scenario}: cpu {self.cpu} is outside 0-{MAX_CPU}")
         if self.start_at >= self.expires_at:
@@ -135,6 +149,95 @@ class ScenarioAgent(pulumi.ComponentResource):
             location=args.location,
             opts=child,
         )
+        borrowed = args.borrowed_identity
+        if borrowed is None:
+            self._own_identity(name, args)
+        else:
+            self.application = self.service_principal = self.credential = None
+            self.client_id, self.principal_id = borrowed.client_id, borrowed.principal_id
+        self.role_assignments = [
+            authorization.RoleAssignment(
+                f"{name}-role-{_slug(role)}",
+                role_assignment_name=naming.role_assignment_name(args.run_id, args.scenario, BUILTIN_ROLES[role].guid),
+                scope=self.resource_group.id,
+                principal_id=self.principal_id,
+                # Set explicitly: ARM then skips the directory lookup that fails while a new SP replicates.
+                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                role_definition_id=pulumi.Output.concat(
+                    "/subscriptions/", args.subscription_id,
+                    "/providers/Microsoft.Authorization/roleDefinitions/", BUILTIN_ROLES[role].guid),
+                description=f"HayMaker {args.run_id} {args.scenario}",
+                opts=child,
+            )
+            for role in args.azure_roles
+        ]
+        env = [
+            app.EnvironmentVarArgs(name="HAYMAKER_RUN_ID", value=args.run_id),
+            app.EnvironmentVarArgs(name="HAYMAKER_SCENARIO", value=args.scenario),
+            app.EnvironmentVarArgs(name="HAYMAKER_EXPIRES_AT", value=iso(args.expires_at)),
+            app.EnvironmentVarArgs(name="HAYMAKER_RESOURCE_GROUP", value=self.resource_group.name),
+            app.EnvironmentVarArgs(name="HAYMAKER_LOCATION", value=args.location),
+            app.EnvironmentVarArgs(name="HAYMAKER_CLEANUP_BUFFER_MINUTES", value=str(args.agent_cleanup_buffer_minutes)),
+            app.EnvironmentVarArgs(name="AZURE_TENANT_ID", value=args.tenant_id),
+            app.EnvironmentVarArgs(name="AZURE_SUBSCRIPTION_ID", value=args.subscription_id),
+            app.EnvironmentVarArgs(name="AZURE_CLIENT_ID", value=self.client_id),
+            app.EnvironmentVarArgs(name="HAYMAKER_AGENT_OBJECT_ID", value=self.principal_id),
+        ]
+        if borrowed is None:
+            env += [app.EnvironmentVarArgs(name="HAYMAKER_LOGIN", value=LOGIN_SERVICE_PRINCIPAL),
+                    app.EnvironmentVarArgs(name="AZURE_CLIENT_SECRET", secret_ref=SECRET_NAME)]
+        else:  # `az login --identity --client-id`: no secret exists
+            env.append(app.EnvironmentVarArgs(name="HAYMAKER_LOGIN", value=LOGIN_MANAGED_IDENTITY))
+        # A Job, not an App: an App would restart the agent when it exits. The job lives in the
+        # run's control group, where the agent has no rights, so it cannot lift its own timeout.
+        pull = args.pull_identity_id is not None
+        identities = [i for i in (args.pull_identity_id, borrowed.id if borrowed else None) if i is not None]
+        self.job = app.Job(
+            f"{name}-job",
+            job_name=args.job_name,
+            identity=app.ManagedServiceIdentityArgs(
+                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=identities) if identities else None,
+            resource_group_name=args.job_resource_group_name,
+            location=args.location,
+            environment_id=args.managed_environment_id,
+            configuration=app.JobConfigurationArgs(
+                trigger_type=app.TriggerType.SCHEDULE,
+                schedule_trigger_config=app.JobConfigurationScheduleTriggerConfigArgs(
+                    cron_expression=args.start_cron, parallelism=1, replica_completion_count=1),
+                replica_timeout=args.replica_timeout_seconds,
+                replica_retry_limit=1,
+                secrets=[app.SecretArgs(name=SECRET_NAME, value=self.credential.value)] if borrowed is None else None,
+                registries=[app.RegistryCredentialsArgs(server=args.registry_server, identity=args.pull_identity_id)]
+                if pull else None,
+            ),
+            template=app.JobTemplateArgs(containers=[app.ContainerArgs(
+                name="agent",
+                image=args.agent_image,
+                resources=app.ContainerResourcesArgs(cpu=args.cpu, memory=args.memory),
+                env=env,
+            )]),
+            # The agent must hold its roles before its first step runs.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_assignments),
+        )
+
+        self.resource_group_name = self.resource_group.name
+        self.resource_group_id = self.resource_group.id
+        self.service_principal_object_id = self.principal_id
+        self.job_name = self.job.name
+        self.job_id = self.job.id
+        self.register_outputs({
+            "resource_group_name": self.resource_group_name,
+            "resource_group_id": self.resource_group_id,
+            "client_id": self.client_id,
+            "service_principal_object_id": self.service_principal_object_id,
+            "job_name": self.job_name,
+            "job_id": self.job_id,
+        })
+
+    def _own_identity(self, name: str, args: ScenarioAgentArgs) -> None:
+        """The agent's own Entra application, service principal and run-scoped password."""
+        child = pulumi.ResourceOptions(parent=self)
         display_name = naming.app_display_name(args.run_id, args.scenario)
         self.application = azuread.Application(
             f"{name}-app",
@@ -158,87 +261,4 @@ class ScenarioAgent(pulumi.ComponentResource):
             end_date=iso(args.credential_end),
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["value"]),
         )
-        self.role_assignments = [
-            authorization.RoleAssignment(
-                f"{name}-role-{_slug(role)}",
-                role_assignment_name=naming.role_assignment_name(args.run_id, args.scenario, BUILTIN_ROLES[role].guid),
-                scope=self.resource_group.id,
-                principal_id=self.service_principal.object_id,
-                # Set explicitly: ARM then skips the directory lookup that fails while a new SP replicates.
-                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                role_definition_id=pulumi.Output.concat(
-                    "/subscriptions/", args.subscription_id,
-                    "/providers/Microsoft.Authorization/roleDefinitions/", BUILTIN_ROLES[role].guid),
-                description=f"HayMaker {args.run_id} {args.scenario}",
-                opts=child,
-            )
-            for role in args.azure_roles
-        ]
-        self.graph_assignments = [
-            azuread.AppRoleAssignment(
-                f"{name}-graph-{_slug(perm)}",
-                app_role_id=GRAPH_APP_ROLES[perm],
-                principal_object_id=self.service_principal.object_id,
-                resource_object_id=args.graph_service_principal_id,
-                opts=child,
-            )
-            for perm in args.graph_permissions
-        ]
-        env = [
-            app.EnvironmentVarArgs(name="HAYMAKER_RUN_ID", value=args.run_id),
-            app.EnvironmentVarArgs(name="HAYMAKER_SCENARIO", value=args.scenario),
-            app.EnvironmentVarArgs(name="HAYMAKER_EXPIRES_AT", value=iso(args.expires_at)),
-            app.EnvironmentVarArgs(name="HAYMAKER_RESOURCE_GROUP", value=self.resource_group.name),
-            app.EnvironmentVarArgs(name="HAYMAKER_LOCATION", value=args.location),
-            app.EnvironmentVarArgs(name="HAYMAKER_CLEANUP_BUFFER_MINUTES", value=str(args.agent_cleanup_buffer_minutes)),
-            app.EnvironmentVarArgs(name="AZURE_TENANT_ID", value=args.tenant_id),
-            app.EnvironmentVarArgs(name="AZURE_SUBSCRIPTION_ID", value=args.subscription_id),
-            app.EnvironmentVarArgs(name="AZURE_CLIENT_ID", value=self.application.client_id),
-            app.EnvironmentVarArgs(name="AZURE_CLIENT_SECRET", secret_ref=SECRET_NAME),
-        ]
-        # A Job, not an App: an App would restart the agent when it exits. The job lives in the
-        # run's control group, where the agent has no rights, so it cannot lift its own timeout.
-        pull = args.pull_identity_id is not None
-        self.job = app.Job(
-            f"{name}-job",
-            job_name=args.job_name,
-            identity=app.ManagedServiceIdentityArgs(
-                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=[args.pull_identity_id]) if pull else None,
-            resource_group_name=args.job_resource_group_name,
-            location=args.location,
-            environment_id=args.managed_environment_id,
-            configuration=app.JobConfigurationArgs(
-                trigger_type=app.TriggerType.SCHEDULE,
-                schedule_trigger_config=app.JobConfigurationScheduleTriggerConfigArgs(
-                    cron_expression=args.start_cron, parallelism=1, replica_completion_count=1),
-                replica_timeout=args.replica_timeout_seconds,
-                replica_retry_limit=1,
-                secrets=[app.SecretArgs(name=SECRET_NAME, value=self.credential.value)],
-                registries=[app.RegistryCredentialsArgs(server=args.registry_server, identity=args.pull_identity_id)]
-                if pull else None,
-            ),
-            template=app.JobTemplateArgs(containers=[app.ContainerArgs(
-                name="agent",
-                image=args.agent_image,
-                resources=app.ContainerResourcesArgs(cpu=args.cpu, memory=args.memory),
-                env=env,
-            )]),
-            # The agent must hold its roles before its first step runs.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.role_assignments, *self.graph_assignments]),
-        )
-
-        self.resource_group_name = self.resource_group.name
-        self.resource_group_id = self.resource_group.id
-        self.client_id = self.application.client_id
-        self.service_principal_object_id = self.service_principal.object_id
-        self.job_name = self.job.name
-        self.job_id = self.job.id
-        self.register_outputs({
-            "resource_group_name": self.resource_group_name,
-            "resource_group_id": self.resource_group_id,
-            "client_id": self.client_id,
-            "service_principal_object_id": self.service_principal_object_id,
-            "job_name": self.job_name,
-            "job_id": self.job_id,
-        })
+        self.client_id, self.principal_id = self.application.client_id, self.service_principal.object_id

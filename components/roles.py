@@ -94,6 +94,14 @@ GRAPH_APP_ROLES: dict[str, str] = {
     "Policy.Read.All": "246dd0d5-5bd0-4def-940b-0421030a5b68",
     "AuditLog.Read.All": "b0afded3-3588-46d8-8b3d-9842eff778da",
 }
+# Permissions that let a holder grant itself (or anyone) more: never for any HayMaker identity. The
+# platform's Graph identities can be borrowed by the run deployer, so their grants count as its own.
+GRAPH_ESCALATION_ROLES: dict[str, str] = {
+    "AppRoleAssignment.ReadWrite.All": "06b708a9-e830-4db3-a914-8e69da51d44f",
+    "RoleManagement.ReadWrite.Directory": "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",
+    "Directory.ReadWrite.All": "19dbc75e-c2e2-444c-a770-ec69d8559fc7",
+    "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+}
 
 
 def role_guid(name: str) -> str:

@@ -13,6 +13,7 @@ from haymaker import cost as costs
 from haymaker import policycheck
 from haymaker.deploytime import critical_path
 from haymaker.errors import InvalidInput
+from haymaker.graphlease import offline_graph_identities
 from haymaker.mockrun import MOCK_SUBSCRIPTION_ID, Declared, evaluate, redact, secret_leaves
 from haymaker.runspec import RunSpec, iso, new_run_id
 from haymaker.selection import SELECTION_FILE, load_selection, pick_on_demand, pick_scheduled, resolve_duration
@@ -180,7 +181,8 @@ def platform_outputs_offline(environment: str) -> dict:
     return {"managedEnvironmentId": f"{group}/providers/Microsoft.App/managedEnvironments/haymaker-{environment}",
             "agentPullIdentityId": f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
                                    f"haymaker-{environment}-agent-pull",
-            "acrLoginServer": f"haymaker{environment}.azurecr.io"}
+            "acrLoginServer": f"haymaker{environment}.azurecr.io",
+            "graphIdentities": offline_graph_identities(environment, MOCK_SUBSCRIPTION_ID)}
 
 
 def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, budget_usd: float) -> Plan:

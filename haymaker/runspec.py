@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from haymaker.errors import InvalidInput
+from haymaker.graphlease import LEASE_TAG, format_leases
 
 TRIGGERS = ("schedule", "release", "dispatch", "local")
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -66,6 +67,8 @@ class RunSpec:
     git_sha: str = "unknown"
     actor: str = "unknown"
     size: str | None = None
+    # Slot of each Graph scenario's identity pool this run borrows (haymaker/graphlease.py); `up` leases them.
+    graph_leases: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         minute = check_run_id(self.run_id)
@@ -85,6 +88,17 @@ class RunSpec:
         if len(set(self.scenarios)) != len(self.scenarios):
             raise InvalidInput("a run may name each scenario only once")
         object.__setattr__(self, "scenarios", tuple(self.scenarios))
+        leases = dict(self.graph_leases.items() if isinstance(self.graph_leases, dict) else self.graph_leases)
+        for scenario, slot in leases.items():
+            if scenario not in self.scenarios:
+                raise InvalidInput(f"graph lease for {scenario!r}, which is not a scenario of this run")
+            if isinstance(slot, bool) or not isinstance(slot, int) or slot < 0:
+                raise InvalidInput(f"graph lease of {scenario}: slot {slot!r} is not a whole number from 0")
+        object.__setattr__(self, "graph_leases", tuple(sorted(leases.items())))
+
+    def graph_slot(self, scenario: str) -> int:
+        """The leased slot of a Graph scenario's identity pool; 0 when not leased (an offline plan)."""
+        return dict(self.graph_leases).get(scenario, 0)
 
     @property
     def stack_name(self) -> str:
@@ -96,14 +110,20 @@ class RunSpec:
 
     def stack_tags(self) -> dict[str, str]:
         """Pulumi stack tags of the run stack; the reaper reads haymaker:expires."""
-        return {"haymaker:kind": "run", "haymaker:env": self.environment, "haymaker:expires": iso(self.expires_at),
+        tags = {"haymaker:kind": "run", "haymaker:env": self.environment, "haymaker:expires": iso(self.expires_at),
                 "haymaker:trigger": self.trigger, "haymaker:git-sha": self.git_sha}
+        if self.graph_leases:
+            tags[LEASE_TAG] = format_leases(dict(self.graph_leases))
+        return tags
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["scenarios"] = list(self.scenarios)
         d["started_at"] = iso(self.started_at)
         d["expires_at"] = iso(self.expires_at)
+        d["graph_leases"] = dict(self.graph_leases)
+        if not d["graph_leases"]:
+            del d["graph_leases"]
         return d
 
     @classmethod
@@ -111,7 +131,7 @@ class RunSpec:
         try:
             fields = {k: d[k] for k in ("run_id", "environment", "trigger", "scenarios")}
             fields["scenarios"] = tuple(fields["scenarios"])
-            for k in ("duration_hours", "git_sha", "actor", "size"):
+            for k in ("duration_hours", "git_sha", "actor", "size", "graph_leases"):
                 if k in d:
                     fields[k] = d[k]
             if d.get("started_at"):

@@ -22,7 +22,7 @@ from pulumi_policy.proxy import (
     UNKNOWN_STRING_VALUE,
 )
 
-from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES, PRIVILEGED_ROLE_GUIDS
+from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES, GRAPH_ESCALATION_ROLES, PRIVILEGED_ROLE_GUIDS
 from components.tags import MANAGED_TAG, tags_kind
 
 UNKNOWNS = {UNKNOWN_STRING_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_ARRAY_VALUE}
@@ -261,10 +261,21 @@ def _scenario_locations(args, allowed: list[str], report_violation) -> None:
 # 8. Graph permissions ----------------------------------------------------------------------------
 
 def graph_permissions_validator(args, report_violation):
+    """Graph app roles: none in a run stack (runs borrow the platform's identities); in the platform,
+    only allowlisted ones, never one that can grant more."""
     if args.resource_type != APP_ROLE_ASSIGNMENT:
+        return
+    if is_run_stack(args.urn):
+        report_violation("a run declares no Graph app role assignment (granting one needs "
+                         "AppRoleAssignment.ReadWrite.All): Graph scenarios borrow the platform's Graph identities")
         return
     role = args.props.get("appRoleId")
     if not isinstance(role, str) or unknown(role):
+        return
+    escalation = {guid: name for name, guid in GRAPH_ESCALATION_ROLES.items()}.get(role.lower())
+    if escalation:
+        report_violation(f"Graph permission {escalation} lets its holder grant itself more: no HayMaker identity "
+                         "may hold it")
         return
     cfg = args.get_config()
     names = {guid: name for name, guid in GRAPH_APP_ROLES.items()}
@@ -434,7 +445,7 @@ POLICIES = [
                               scenarioLocations={"type": "array", "items": {"type": "string"}, "default": []})),
     ResourceValidationPolicy(
         name="graph-permissions-allowlist",
-        description="Microsoft Graph app roles only from the allowlist; high-privilege ones only where allowed.",
+        description="No Graph app role in a run; platform Graph grants only from the allowlist, never escalating.",
         validate=graph_permissions_validator,
         config_schema=_schema(
             allowedPermissions={"type": "array", "items": {"type": "string"}, "default": sorted(GRAPH_APP_ROLES)},

@@ -8,13 +8,14 @@ the rendered arguments (with the run's real group, subscription and run id) just
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from functools import lru_cache
 
 PLACEHOLDERS = frozenset(
     {"RESOURCE_GROUP", "LOCATION", "RUN_ID", "UNIQUE", "SCENARIO", "SUBSCRIPTION_ID", "TENANT_ID",
-     "CLIENT_ID", "PASSWORD"}
+     "CLIENT_ID", "AGENT_OBJECT_ID", "PASSWORD"}
 )
 PLACEHOLDER_RE = re.compile(r"\$\{([^}]*)\}")
 RG_SCOPE = "/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RESOURCE_GROUP}"
@@ -37,7 +38,18 @@ _FORBIDDEN_COMMANDS = {
     ("role", "assignment", "delete"): "agents may not change role assignments",
     ("role", "definition", "create"): "agents may not define roles",
     ("ad", "sp", "create-for-rbac"): "create-for-rbac can grant roles: use az ad app create and az ad sp create",
+    # Purging a soft-deleted vault or account is a subscription-scope action; the run's teardown does it.
+    ("cognitiveservices", "account", "purge"): "purge is a subscription-scope action agents may not run: "
+                                               "remove it, the run's teardown purges deleted accounts",
+    ("keyvault", "purge"): "purge is a subscription-scope action agents may not run: remove it, the run's "
+                           "teardown purges deleted vaults",
+    # With Group.Create, a group created without owners can be changed or deleted by nobody but an admin.
+    ("ad", "group", "create"): "az ad group create sets no owner, so the agent could not delete the group: "
+                               "az rest --method post --url https://graph.microsoft.com/v1.0/groups with "
+                               "\"owners@odata.bind\": [\"https://graph.microsoft.com/v1.0/directoryObjects/"
+                               "${AGENT_OBJECT_ID}\"] in --body",
 }
+_GRAPH_CREATE_RE = re.compile(r"^https://graph\.microsoft\.com/v1\.0/(groups|applications)/?$", re.I)
 _SHELL_TOKENS = {"|", "||", "&&", ";", ">", ">>", "<", "&"}
 # A subscription or resource group named inside any argument: resource ids, scopes, REST URLs, JSON.
 _ID_SEGMENT_RE = re.compile(r"/(subscriptions|resourceGroups)/((?:\$\{[^}]*\}|[^/\s\"',;}\]?])+)", re.I)
@@ -75,7 +87,8 @@ def check_step(run: str) -> list[str]:
 
 
 def check_argv(argv: list[str], *, resource_group: str = "${RESOURCE_GROUP}",
-               subscription: str = "${SUBSCRIPTION_ID}", run_id: str = "${RUN_ID}") -> list[str]:
+               subscription: str = "${SUBSCRIPTION_ID}", run_id: str = "${RUN_ID}",
+               agent_object_id: str = "${AGENT_OBJECT_ID}") -> list[str]:
     """What is wrong with a step's arguments, given the group, subscription and run id it must keep to."""
     if not argv or argv[0] != "az":
         return ["a step runs the Azure CLI only: start it with 'az '"]
@@ -105,6 +118,32 @@ def check_argv(argv: list[str], *, resource_group: str = "${RESOURCE_GROUP}",
         shown = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in {"--display-name", "--display_name"}]
         if any(not v.startswith(f"haymaker-{run_id}-") for v in shown):
             problems.append("Entra objects must be named haymaker-${RUN_ID}-<name> so the reaper finds them")
+    if words[:1] == ["rest"] and _GRAPH_CREATE_RE.match(_value_of(argv, "--url", "--uri", "-u")) \
+            and _value_of(argv, "--method", "-m").lower() == "post":
+        problems.extend(_graph_create_problems(_value_of(argv, "--body", "-b"), run_id, agent_object_id))
+    return problems
+
+
+def _value_of(argv: list[str], *flags: str) -> str:
+    for i, arg in enumerate(argv):
+        flag, sep, inline = arg.partition("=")
+        if flag in flags:
+            return inline if sep else (argv[i + 1] if i + 1 < len(argv) else "")
+    return ""
+
+
+def _graph_create_problems(body: str, run_id: str, agent_object_id: str) -> list[str]:
+    """A group or application created through Graph is named for the reaper and owned by the agent."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return ["--body of a Graph create is not JSON: write the object inline"]
+    problems = []
+    if not str(doc.get("displayName", "")).startswith(f"haymaker-{run_id}-"):
+        problems.append("Entra objects must be named haymaker-${RUN_ID}-<name> so the reaper finds them")
+    if not any(str(o).endswith(f"/{agent_object_id}") for o in doc.get("owners@odata.bind") or []):
+        problems.append("a Graph object the agent creates lists the agent as owner, or it cannot delete it: add "
+                        "\"owners@odata.bind\": [\"https://graph.microsoft.com/v1.0/directoryObjects/${AGENT_OBJECT_ID}\"]")
     return problems
 
 

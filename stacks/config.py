@@ -12,6 +12,7 @@ import pulumi
 import yaml
 
 from haymaker.errors import InvalidInput
+from haymaker.graphlease import check_pool_size
 from haymaker.runspec import RunSpec
 from haymaker.settings import NAMESPACE, REPO_ROOT, EnvironmentSettings, load_environment
 
@@ -42,8 +43,11 @@ class PlatformSettings:
     github_repository: str  # owner/repo whose GitHub Environments may deploy with the platform's identity
     log_retention_days: int = 30
     storage_sku: str = "Standard_LRS"
+    # Identities per Graph scenario (components/graphidentity.py): how many live runs may name it at once.
+    graph_identity_pool_size: int = 3
 
     def __post_init__(self) -> None:
+        check_pool_size(self.graph_identity_pool_size)
         name = self.environment.environment
         if not GITHUB_REPOSITORY_RE.match(str(self.github_repository)):
             raise InvalidInput(f"{NAMESPACE}:githubRepository {self.github_repository!r} for {name!r} is not "
@@ -67,7 +71,8 @@ class PlatformSettings:
         if repository is None:
             raise InvalidInput(f"config {NAMESPACE}:githubRepository is missing for environment "
                                f"{environment.environment!r}: set it to owner/repo")
-        optional = {k: get(c) for k, c in (("log_retention_days", "logRetentionDays"), ("storage_sku", "storageSku"))}
+        optional = {k: get(c) for k, c in (("log_retention_days", "logRetentionDays"), ("storage_sku", "storageSku"),
+                                           ("graph_identity_pool_size", "graphIdentityPoolSize"))}
         return cls(environment=environment, github_repository=repository,
                    **{k: v for k, v in optional.items() if v is not None})
 

@@ -11,12 +11,16 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
-from components.deployer import DeploymentIdentity, DeploymentIdentityArgs, check_deployer_inputs
+from components.deployer import (DeploymentIdentity, DeploymentIdentityArgs, check_deployer_inputs,
+                                 github_branch_subject, github_subject)
+from components.graphidentity import GraphIdentities, GraphIdentitiesArgs, check_graph_identities
 from components.platform import (ActivityLogExport, ActivityLogExportArgs, AgentRegistry, AgentRegistryArgs, Ledger,
                                  LedgerArgs, PlatformEnvironment, PlatformEnvironmentArgs, check_environment,
                                  check_registry_name, register_platform_tag_transform, registry_name_of)
 from components.roles import MICROSOFT_GRAPH_APP_ID
+from scenarios.catalog import load_catalog
 from stacks.config import PlatformSettings
+
 
 def platform_program(settings: PlatformSettings) -> dict:
     """Declare the environment's platform and export what runs and workflows read. Returns the outputs."""
@@ -28,6 +32,9 @@ def platform_program(settings: PlatformSettings) -> dict:
     if registry_name:
         check_registry_name(registry_name)
     check_deployer_inputs(settings.github_repository, github_environments)
+    graph_scenarios = tuple((s.name, s.graph_permissions) for s in load_catalog().scenarios.values()
+                            if s.graph_permissions)
+    check_graph_identities(env, graph_scenarios, settings.graph_identity_pool_size)
     register_platform_tag_transform(env)
 
     # The identity running this program: more privileged than the deployer it creates (see
@@ -48,12 +55,23 @@ def platform_program(settings: PlatformSettings) -> dict:
             environment=env, location=location, registry_name=registry_name,
             resource_group_name=platform.resource_group_name, subscription_id=subscription_id))
     graph = azuread.get_service_principal_output(client_id=MICROSOFT_GRAPH_APP_ID)
-    deployer = DeploymentIdentity("deployer", DeploymentIdentityArgs(
+    deployer_args = DeploymentIdentityArgs(
         environment=env, github_repository=settings.github_repository, github_environments=github_environments,
         subscription_id=subscription_id, owner_object_id=client.object_id,
         graph_service_principal_id=graph.object_id, ledger_account_id=ledger.account_id,
         reports_container_id=ledger.reports_container_id,
-        registry_id=registry.registry_id if registry else None))
+        registry_id=registry.registry_id if registry else None)
+    deployer = DeploymentIdentity("deployer", deployer_args)
+    subjects = [("github-environment", github_subject(settings.github_repository, env))]
+    if deployer_args.trusted_branch:
+        subjects.append(("github-branch", github_branch_subject(settings.github_repository,
+                                                                deployer_args.trusted_branch)))
+    # Runs borrow these for Graph scenarios; teardown signs in as them with the deployer's GitHub subjects.
+    graph_identities = GraphIdentities("graph", GraphIdentitiesArgs(
+        environment=env, location=location, resource_group_name=platform.resource_group_name,
+        graph_service_principal_id=graph.object_id, scenarios=graph_scenarios,
+        pool_size=settings.graph_identity_pool_size,
+        federated_subjects=tuple(subjects)))
 
     outputs = {
         "managedEnvironmentId": platform.managed_environment_id,
@@ -64,6 +82,8 @@ def platform_program(settings: PlatformSettings) -> dict:
         "deployerClientId": deployer.client_id,
         "tenantId": tenant_id,
         "subscriptionId": subscription_id,
+        # {scenario: {permissions, identities: [{id, clientId, principalId}]}}: what runs lease from.
+        "graphIdentities": graph_identities.exported,
     }
     if registry:
         outputs.update({

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pulumi
-import pulumi_azuread as azuread
 from pulumi_azure_native import authorization, resources
 
-from components.agent import ScenarioAgent, ScenarioAgentArgs
+from components.agent import BorrowedIdentity, ScenarioAgent, ScenarioAgentArgs
 from components.aliases import register_drop_type_aliases
-from components.roles import MICROSOFT_GRAPH_APP_ID
 from components.tags import register_tag_transform
 from haymaker import naming
 from haymaker.errors import InvalidInput
@@ -24,6 +22,30 @@ INVENTORY_FIELDS = ("resource_group_name", "resource_group_id", "client_id",
 
 def platform_stack_name(spec: RunSpec, settings: EnvironmentSettings) -> str:
     return settings.platform_stack or f"{pulumi.get_organization()}/{pulumi.get_project()}/{spec.environment}"
+
+
+def borrowed_identity(graph_identities: pulumi.Output, scenario, slot: int) -> BorrowedIdentity:
+    """The platform identity of ``scenario`` in the leased ``slot``; a clear error when the platform
+    does not provide it (a scenario added or changed since the platform was last released)."""
+
+    def pick(pools: dict) -> dict:
+        entry = (pools or {}).get(scenario.name)
+        if entry is None:
+            raise InvalidInput(f"{scenario.name}: the platform provides no Graph identity for it: release the "
+                               "platform (platform.yml) after adding a Graph scenario")
+        missing = sorted(set(scenario.graph_permissions) - set(entry.get("permissions") or []))
+        if missing:
+            raise InvalidInput(f"{scenario.name}: its platform identity lacks {', '.join(missing)}: release the "
+                               "platform (platform.yml) so it grants the scenario's Graph permissions")
+        identities = entry.get("identities") or []
+        if slot >= len(identities):
+            raise InvalidInput(f"{scenario.name}: leased slot {slot} but the platform has {len(identities)} "
+                               "identities for it: lease again, or release the platform with a larger pool")
+        return identities[slot]
+
+    chosen = graph_identities.apply(pick)
+    return BorrowedIdentity(id=chosen.apply(lambda i: i["id"]), client_id=chosen.apply(lambda i: i["clientId"]),
+                            principal_id=chosen.apply(lambda i: i["principalId"]))
 
 
 def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
@@ -47,16 +69,16 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
     registry_server = platform.require_output("acrLoginServer")
     run_group = resources.ResourceGroup(
         "run-rg", resource_group_name=naming.run_resource_group_name(spec.run_id), location=settings.location)
-    graph_sp_id = None
-    if any(s.graph_permissions for s in scenarios):
-        graph_sp_id = azuread.get_service_principal_output(client_id=MICROSOFT_GRAPH_APP_ID).object_id
+    graph_identities = platform.require_output("graphIdentities") if any(s.graph_permissions for s in scenarios) \
+        else None
 
     start_at = spec.started_at + timedelta(minutes=settings.start_delay_minutes)
     agents = {
         s.name: ScenarioAgent(s.name, ScenarioAgentArgs(
             run_id=spec.run_id, environment=spec.environment, scenario=s.name,
             azure_roles=s.azure_roles, graph_permissions=s.graph_permissions,
-            graph_service_principal_id=graph_sp_id, location=settings.location,
+            borrowed_identity=borrowed_identity(graph_identities, s, spec.graph_slot(s.name))
+            if s.graph_permissions else None, location=settings.location,
             agent_image=settings.agent_image, duration_hours=spec.duration_hours,
             expires_at=spec.expires_at, start_at=start_at,
             managed_environment_id=managed_environment_id, job_resource_group_name=run_group.name,

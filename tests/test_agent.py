@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pulumi
 import pytest
 
 from haymaker.mockrun import PlanMocks
-from components.agent import SECRET_NAME, ScenarioAgent, ScenarioAgentArgs
-from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
+from components.agent import SECRET_NAME, BorrowedIdentity, ScenarioAgent, ScenarioAgentArgs
+from components.roles import BUILTIN_ROLES
 from haymaker.errors import InvalidInput
-from haymaker.mockrun import MOCK_DEPLOYER_OBJECT_ID, MOCK_GRAPH_SP_OBJECT_ID, is_secret, unwrap
+from haymaker.mockrun import MOCK_DEPLOYER_OBJECT_ID, is_secret, unwrap
 from tests.conftest import RUN_ID, utc
 
 VM = "compute-01-linux-vm-web-server"
@@ -125,13 +126,67 @@ def test_job_waits_for_the_agents_roles(vm_run):
         assert ra.urn in job.dependencies
 
 
-def test_graph_permissions_become_app_role_assignments(declare, make_spec, catalog):
-    name = next(n for n in catalog.names() if catalog[n].graph_permissions)
-    run = declare(make_spec([name]))
-    grants = run.of_type(GRAPH)
-    assert {g.inputs["appRoleId"] for g in grants} == {GRAPH_APP_ROLES[p] for p in catalog[name].graph_permissions}
-    assert all(g.inputs["resourceObjectId"] == MOCK_GRAPH_SP_OBJECT_ID for g in grants)
-    assert all(g.inputs["principalObjectId"] == run.one(SP).outputs["objectId"] for g in grants)
+GROUPS = "identity-03-entra-users-groups"
+
+
+def _graph_identity(env: str, slot: int) -> dict:
+    from haymaker.graphlease import offline_graph_identities
+    from haymaker.mockrun import MOCK_SUBSCRIPTION_ID
+
+    return offline_graph_identities(env, MOCK_SUBSCRIPTION_ID)[GROUPS]["identities"][slot]
+
+
+def test_graph_scenario_borrows_its_leased_platform_identity_and_grants_no_graph_role(declare, make_spec):
+    run = declare(replace(make_spec([VM, GROUPS]), graph_leases={GROUPS: 2}))
+    borrowed = _graph_identity("dev", 2)
+    # No Graph app role assignment (it needs AppRoleAssignment.ReadWrite.All), and no Entra app of its own.
+    assert run.of_type(GRAPH) == []
+    assert [r.name for r in run.of_type(APP) + run.of_type(SP) + run.of_type(PWD)] == [
+        f"{VM}-app", f"{VM}-sp", f"{VM}-credential"]
+    job = run.one(JOB, f"{GROUPS}-job").inputs
+    assert job["identity"]["userAssignedIdentities"][1:] == [borrowed["id"]]
+    config = unwrap(job["configuration"])
+    assert not config.get("secrets") and not is_secret(job["configuration"])
+    env = {e["name"]: e.get("value") for e in job["template"]["containers"][0]["env"]}
+    assert "AZURE_CLIENT_SECRET" not in env
+    assert (env["AZURE_CLIENT_ID"], env["HAYMAKER_AGENT_OBJECT_ID"], env["HAYMAKER_LOGIN"]) == (
+        borrowed["clientId"], borrowed["principalId"], "managed-identity")
+    # Its Azure roles: on this run's group of the scenario only, like any agent's.
+    assignments = [ra for ra in run.of_type(RA) if ra.name.startswith(GROUPS)]
+    assert {ra.inputs["principalId"] for ra in assignments} == {borrowed["principalId"]}
+    assert {ra.inputs["scope"] for ra in assignments} == {run.one(RG, f"{GROUPS}-rg").id}
+    entry = next(e for e in run.outputs["inventory"] if e["scenario"] == GROUPS)
+    assert (entry["client_id"], entry["service_principal_object_id"]) == (borrowed["clientId"], borrowed["principalId"])
+    own = {e["name"]: e.get("value") for e in run.one(JOB, f"{VM}-job").inputs["template"]["containers"][0]["env"]}
+    assert own["HAYMAKER_LOGIN"] == "service-principal"
+    assert own["HAYMAKER_AGENT_OBJECT_ID"] == run.one(SP).outputs["objectId"]
+
+
+def test_an_offline_plan_borrows_slot_zero(declare, make_spec):
+    run = declare(make_spec([GROUPS]))
+    env = {e["name"]: e.get("value") for e in run.one(JOB).inputs["template"]["containers"][0]["env"]}
+    assert env["AZURE_CLIENT_ID"] == _graph_identity("dev", 0)["clientId"]
+
+
+@pytest.mark.parametrize("pools, lease, message", [
+    ({}, 0, "the platform provides no Graph identity for it: release the platform"),
+    ({GROUPS: {"permissions": ["Group.Create"], "identities": [{"id": "i", "clientId": "c", "principalId": "p"}]}},
+     0, "its platform identity lacks Group.Read.All, User.Read.All: release the platform"),
+    (None, 3, "leased slot 3 but the platform has 3 identities"),
+])
+def test_a_platform_that_cannot_lend_the_identity_is_refused_with_what_to_do(
+        catalog, settings, make_spec, pools, lease, message):
+    from haymaker.mockrun import evaluate
+    from haymaker.plan import platform_outputs_offline
+    from stacks.run import run_program
+
+    spec = replace(make_spec([GROUPS]), graph_leases={GROUPS: lease})
+    outputs = platform_outputs_offline("dev")
+    if pools is not None:
+        outputs["graphIdentities"] = pools
+    with pytest.raises(InvalidInput, match=message):
+        evaluate(lambda: run_program(spec, settings, catalog), project="haymaker", stack=spec.stack_name,
+                 platform_outputs=outputs)
 
 
 def _args(**over):
@@ -150,7 +205,8 @@ def _args(**over):
     (dict(azure_roles=()), "at least one Azure role"),
     (dict(duration_hours=11), "outside 1-10 h"),
     (dict(graph_permissions=("Directory.ReadWrite.All",)), "unknown Graph permission"),
-    (dict(graph_permissions=("Group.Create",)), "Microsoft Graph service principal id"),
+    (dict(graph_permissions=("Group.Create",)), "need an identity borrowed from the platform"),
+    (dict(borrowed_identity=BorrowedIdentity("i", "c", "p")), "only Graph scenarios borrow"),
     (dict(run_id="nope"), "run id 'nope' is not valid"),
 ])
 def test_bad_args_are_refused_before_any_resource_is_declared(declare, make_spec, over, message):

@@ -103,6 +103,7 @@ def agent_env(az: FakeAz, scenario: str = WORDPRESS, expires_at: datetime = STAR
             "HAYMAKER_RESOURCE_GROUP": resource_group_name(RUN_ID, scenario), "HAYMAKER_LOCATION": "swedencentral",
             "HAYMAKER_CLEANUP_BUFFER_MINUTES": "30", "AZURE_TENANT_ID": TENANT, "AZURE_SUBSCRIPTION_ID": SUB,
             "AZURE_CLIENT_ID": CLIENT, "AZURE_CLIENT_SECRET": SECRET, "PATH": az.path,
+            "HAYMAKER_AGENT_OBJECT_ID": "44444444-4444-4444-4444-444444444444",
             "FAKE_AZ_LOG": str(az.log), "FAKE_AZ_RULES": str(az.rules)}
 
 
@@ -292,6 +293,16 @@ def test_an_agent_started_after_its_day_only_cleans_up(az, catalog):
     assert set(phases_called(az, catalog, WORDPRESS)) == {"login", "cleanup"}
 
 
+def test_a_borrowed_graph_identity_signs_in_as_the_jobs_managed_identity_without_a_secret(az, catalog):
+    env = {k: v for k, v in agent_env(az, VM).items() if k != "AZURE_CLIENT_SECRET"}
+    code = run_agent({**env, "HAYMAKER_LOGIN": "managed-identity"}, clock=FakeClock(START), seed=5, out=io.StringIO())
+    assert code == 0
+    login, account = az.calls()[:2]
+    assert login["argv"] == ["login", "--identity", "--client-id", CLIENT, "--output", "none"]
+    assert login["stdin"] is None and not login["secret_in_env"]
+    assert account["argv"] == ["account", "set", "--subscription", SUB]
+
+
 def test_a_step_outside_the_group_is_refused_before_anything_runs(az, catalog, monkeypatch):
     base = catalog[VM]
     bad = Scenario(**{**base.__dict__, "phases": {**base.phases, "operate": base.phases["operate"] + (
@@ -308,6 +319,8 @@ def test_a_step_outside_the_group_is_refused_before_anything_runs(az, catalog, m
     ({"AZURE_SUBSCRIPTION_ID": "prod"}, "AZURE_SUBSCRIPTION_ID: 'prod' is not a GUID"),
     ({"HAYMAKER_CLEANUP_BUFFER_MINUTES": "0"}, "HAYMAKER_CLEANUP_BUFFER_MINUTES: '0' must be"),
     ({"AZURE_CLIENT_SECRET": ""}, "AZURE_CLIENT_SECRET is not set"),
+    ({"HAYMAKER_AGENT_OBJECT_ID": ""}, "HAYMAKER_AGENT_OBJECT_ID is not set"),
+    ({"HAYMAKER_LOGIN": "password"}, "HAYMAKER_LOGIN 'password' is not one of service-principal, managed-identity"),
     ({"HAYMAKER_SCENARIO": "compute-01-linux-vm"}, "did you mean compute-01-linux-vm-web-server"),
 ])
 def test_bad_input_is_a_clear_error_with_exit_code_1(az, monkeypatch, capsys, change, message):

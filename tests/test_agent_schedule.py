@@ -30,7 +30,7 @@ PASSWORD = "Pw-not-a-real-one-1234567"
 def values(scenario=VM, **overrides):
     v = placeholder_values(run_id=RUN_ID, scenario=scenario, resource_group=resource_group_name(RUN_ID, scenario),
                            location="swedencentral", subscription_id=SUB, tenant_id=TENANT, client_id=CLIENT,
-                           password=PASSWORD)
+                           agent_object_id="44444444-4444-4444-4444-444444444444", password=PASSWORD)
     return {**v, **overrides}
 
 

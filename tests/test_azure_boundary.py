@@ -8,8 +8,6 @@ point at tests/fakes. The lifecycle around it is the real one; the Pulumi engine
 
 from __future__ import annotations
 
-import ast
-import importlib
 import random
 import time
 from pathlib import Path
@@ -65,31 +63,41 @@ def lifecycle(cloud, driver=None, azure=None):
 
 # --- symptom 1: every SDK symbol the code imports resolves -------------------------------------------
 
-def _sdk_imports() -> list[tuple[str, str | None]]:
-    """Every `from azure… import X` and `import azure…` in the project, lazy ones inside functions included."""
-    found = set()
-    for path in [*ROOT.glob("haymaker/**/*.py"), *ROOT.glob("components/*.py"), *ROOT.glob("stacks/*.py"),
-                 *ROOT.glob("scripts/*.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "azure":
-                found.update((node.module, alias.name) for alias in node.names)
-            elif isinstance(node, ast.Import):
-                found.update((alias.name, None) for alias in node.names if alias.name.split(".")[0] == "azure")
-    return sorted(found, key=str)
+SDK_IMPORTS = r"""
+import ast, importlib, json, sys
+from pathlib import Path
+root = Path(sys.argv[1])
+found = set()
+for path in [*root.glob("haymaker/**/*.py"), *root.glob("components/*.py"), *root.glob("stacks/*.py"),
+             *root.glob("scripts/*.py")]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "azure":
+            found.update((node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update((alias.name, None) for alias in node.names if alias.name.split(".")[0] == "azure")
+missing = []
+for module, name in sorted(found, key=str):
+    try:
+        mod = importlib.import_module(module)
+        if name is not None and not hasattr(mod, name):
+            importlib.import_module(f"{module}.{name}")
+    except ImportError as e:
+        missing.append(f"{module}:{name}: {e}")
+print(json.dumps({"imports": sorted(map(list, found), key=str), "missing": missing}))
+"""
 
 
 def test_every_azure_sdk_symbol_the_code_imports_resolves():
-    imports = _sdk_imports()
-    assert ("azure.mgmt.resource.subscriptions", "SubscriptionClient") in imports  # lazy imports are seen
-    missing = []
-    for module, name in imports:
-        try:
-            mod = importlib.import_module(module)
-            if name is not None and not hasattr(mod, name):
-                importlib.import_module(f"{module}.{name}")
-        except ImportError as e:
-            missing.append(f"{module}:{name}: {e}")
-    assert missing == []
+    """Every `from azure… import X` and `import azure…` in the project, lazy ones inside functions
+    included, imported in a fresh interpreter."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", SDK_IMPORTS, str(ROOT)], capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    assert ["azure.mgmt.resource.subscriptions", "SubscriptionClient"] in result["imports"]  # lazy imports are seen
+    assert result["missing"] == []
 
 
 def test_the_subscription_check_reads_the_tenant_with_the_real_subscription_client(fake_cloud):

@@ -140,12 +140,23 @@ def test_cpu_and_memory_must_pair(tmp_path):
     ("az vm list --subscription 123", ["steps run in the run's subscription only: remove --subscription"]),
     ("az group delete --name ${RESOURCE_GROUP} --yes", ["the stack owns the resource group: do not delete it"]),
     ("az role assignment create --role Owner --assignee x", ["agents may not grant roles"]),
+    ("az cognitiveservices account purge --resource-group ${RESOURCE_GROUP} --name a --location ${LOCATION}",
+     ["purge is a subscription-scope action agents may not run: remove it, the run's teardown purges"]),
+    ("az keyvault purge --name kv-${UNIQUE}", ["purge is a subscription-scope action agents may not run"]),
     ("az vm list --resource-group ${RG}", ["unknown placeholder ${RG}", "--resource-group '${RG}' names another"]),
     ("az vm list --resource-group $RESOURCE_GROUP", ["a bare '$'", "--resource-group '$RESOURCE_GROUP' names"]),
     ("az vm list | grep x", ["shell operator '|'"]),
     ("kubectl get pods", ["start it with 'az '"]),
     ("az policy assignment list --scope /subscriptions/${SUBSCRIPTION_ID}", ["--scope '/subscriptions/${SUBSCRIPTION_ID}' is outside"]),
-    ("az ad group create --display-name finance --mail-nickname f", ["Entra objects must be named haymaker-${RUN_ID}-"]),
+    ("az ad group create --display-name finance --mail-nickname f", ["Entra objects must be named haymaker-${RUN_ID}-",
+                                                                     "az ad group create sets no owner"]),
+    ("az rest --method post --url https://graph.microsoft.com/v1.0/groups --body "
+     "'{\"displayName\":\"haymaker-${RUN_ID}-ops\",\"owners@odata.bind\":[\"https://graph.microsoft.com/v1.0/directoryObjects/${AGENT_OBJECT_ID}\"]}'", []),
+    ("az rest --method post --url https://graph.microsoft.com/v1.0/groups --body '{\"displayName\":\"haymaker-${RUN_ID}-ops\"}'",
+     ["lists the agent as owner, or it cannot delete it"]),
+    ("az rest --method post --url https://graph.microsoft.com/v1.0/groups --body "
+     "'{\"displayName\":\"ops\",\"owners@odata.bind\":[\"https://graph.microsoft.com/v1.0/directoryObjects/${AGENT_OBJECT_ID}\"]}'", ["Entra objects must be named haymaker-${RUN_ID}-"]),
+    ("az rest --method post --url https://graph.microsoft.com/v1.0/groups --body not-json", ["--body of a Graph create is not JSON"]),
     ("az vm list --resource-group '${RESOURCE_GROUP}", ["cannot be split into arguments"]),
 ])
 def test_step_checks(run, expected):

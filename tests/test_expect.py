@@ -90,7 +90,7 @@ def test_every_mutating_step_declares_operations_or_its_plane_and_reads_declare_
 
 def test_graph_and_data_plane_steps_are_marked(catalog):
     planes = {(" ".join(command_words(argv)), step.plane) for _, _, step, argv in steps(catalog) if step.plane}
-    assert ("ad group create", "graph") in planes and ("ad app create", "graph") in planes
+    assert ("rest", "graph") in planes and ("ad app create", "graph") in planes
     assert ("storage blob upload", "data") in planes and ("keyvault secret set", "data") in planes
     assert {p for _, p in planes} == {"graph", "data"}
 
@@ -190,7 +190,7 @@ def test_malformed_and_read_operations_are_refused(tmp_path, op, message):
 
 CREATE_NSG = "--name nsg-web\n      expect: [Microsoft.Network/networkSecurityGroups/write]\n"
 GROUP = ("    - name: make-group\n"
-         "      run: az ad group create --display-name haymaker-${RUN_ID}-ops --mail-nickname ops\n")
+         "      run: az ad app create --display-name haymaker-${RUN_ID}-ops\n")
 
 
 @pytest.mark.parametrize("replacement, message", [
@@ -198,7 +198,7 @@ GROUP = ("    - name: make-group\n"
      "phases.deploy[1].plane: 'az network nsg create' is not a graph-plane command: declare the ARM operations it "
      "causes in expect"),
     (CREATE_NSG + GROUP,
-     "phases.deploy[2].plane: 'az ad group create' acts on Microsoft Graph, not ARM: add plane: graph (and no expect)"),
+     "phases.deploy[2].plane: 'az ad app create' acts on Microsoft Graph, not ARM: add plane: graph (and no expect)"),
     (CREATE_NSG + GROUP + "      plane: graph\n      expect: [Microsoft.Network/networkSecurityGroups/write]\n",
      "phases.deploy[2].expect: a plane: graph step causes no ARM operation: remove expect"),
     (CREATE_NSG + "    - name: upload\n      run: az storage blob upload --account-name st --container-name c "

@@ -13,7 +13,8 @@ from components.deployer import (GITHUB_AUDIENCE, GITHUB_ISSUER, agent_roles_con
                                  check_deployer_inputs)
 from components.platform import (LEDGER_TABLES, ActivityLogExport, ActivityLogExportArgs, PlatformEnvironment,
                                  PlatformEnvironmentArgs, ledger_account_name, platform_tags, registry_name_of)
-from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES, PRIVILEGED_ROLE_GUIDS
+from components.graphidentity import GraphIdentities, GraphIdentitiesArgs
+from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES, GRAPH_ESCALATION_ROLES, PRIVILEGED_ROLE_GUIDS
 from components.tags import tags_kind
 from haymaker.errors import InvalidInput
 from haymaker.mockrun import (MOCK_DEPLOYER_OBJECT_ID, MOCK_GRAPH_SP_OBJECT_ID, MOCK_SUBSCRIPTION_ID, MOCK_TENANT_ID,
@@ -40,7 +41,8 @@ SP = "azuread:index/servicePrincipal:ServicePrincipal"
 FIC = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
 GRAPH = "azuread:index/appRoleAssignment:AppRoleAssignment"
 DIAG = "azure-native:monitor:SubscriptionDiagnosticSetting"
-OUTPUTS = {"managedEnvironmentId", "resourceGroupName", "logAnalyticsWorkspaceId", "ledgerTableEndpoint",
+FEDCRED = "azure-native:managedidentity:FederatedIdentityCredential"
+OUTPUTS = {"graphIdentities", "managedEnvironmentId", "resourceGroupName", "logAnalyticsWorkspaceId", "ledgerTableEndpoint",
            "reportsContainerUrl", "deployerClientId", "tenantId", "subscriptionId", "acrLoginServer",
            "agentPullIdentityId", "agentPullIdentityClientId"}
 
@@ -86,7 +88,8 @@ def test_components_parent_every_resource_and_name_children_after_themselves(dev
     components = {r.name: r for r in dev.resources if not r.custom}
     assert {r.type for r in components.values()} == {
         "haymaker:platform:Environment", "haymaker:platform:Ledger", "haymaker:platform:AgentRegistry",
-        "haymaker:platform:DeploymentIdentity", "haymaker:platform:ActivityLogExport"}
+        "haymaker:platform:DeploymentIdentity", "haymaker:platform:ActivityLogExport",
+        "haymaker:platform:GraphIdentities"}
     for r in dev.resources:
         if r.custom:
             owner = r.parent.rsplit("::", 1)[1]
@@ -201,7 +204,7 @@ def test_registry_is_basic_without_admin_user_and_matches_the_allowed_registry(p
 
 
 def test_agent_jobs_pull_with_an_identity_that_holds_acrpull_on_the_registry_only(dev):
-    identity = dev.one(UAMI)
+    identity = dev.one(UAMI, "registry-pull-identity")
     pull = _assignment(dev, "registry-acrpull")
     assert pull["scope"] == dev.one(ACR).id and _role(pull) == BUILTIN_ROLES["AcrPull"].guid
     assert pull["principalId"] == identity.outputs["principalId"] and pull["principalType"] == "ServicePrincipal"
@@ -220,7 +223,7 @@ def test_no_registry_when_the_agent_image_is_not_in_an_acr():
                                   "allowed_registries": ("ghcr.io",)}),
         github_repository="your-org/haymaker")
     p = _evaluate(settings)
-    assert p.of_type(ACR) == [] and p.of_type(UAMI) == []
+    assert p.of_type(ACR) == [] and [u for u in p.of_type(UAMI) if u.name.startswith("registry-")] == []
     assert not {"acrLoginServer", "agentPullIdentityId"} & set(p.outputs)
     assert "deployer-acrpush" not in {a.name for a in p.of_type(RA)}
 
@@ -300,10 +303,73 @@ def test_condition_follows_the_role_table():
 
 
 def test_graph_permission_is_application_readwrite_ownedby_only(dev):
-    (grant,) = dev.of_type(GRAPH)
+    (grant,) = [g for g in dev.of_type(GRAPH) if g.inputs["principalObjectId"] == dev.one(SP).outputs["objectId"]]
     assert grant.inputs["appRoleId"] == GRAPH_APP_ROLES["Application.ReadWrite.OwnedBy"]
     assert grant.inputs["resourceObjectId"] == MOCK_GRAPH_SP_OBJECT_ID
     assert grant.inputs["principalObjectId"] == dev.one(SP).outputs["objectId"]
+
+
+# --- the Graph identities runs borrow ---------------------------------------------------------------
+
+def _graph_identities(platform):
+    return [u for u in platform.of_type(UAMI) if u.name.startswith("graph-")]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_graph_scenario_gets_a_pool_of_identities_with_exactly_its_graph_roles(platforms, env, catalog):
+    p, pool = platforms[env], load_platform_settings(env).graph_identity_pool_size
+    needing = {s.name: s.graph_permissions for s in catalog.scenarios.values() if s.graph_permissions}
+    exported = p.outputs["graphIdentities"]
+    assert set(exported) == set(needing) and len(needing) == 5
+    for scenario, permissions in needing.items():
+        assert exported[scenario]["permissions"] == list(permissions)
+        assert len(exported[scenario]["identities"]) == pool
+        for slot, ident in enumerate(exported[scenario]["identities"]):
+            (uami,) = [u for u in p.of_type(UAMI) if u.id == ident["id"]]
+            assert uami.inputs["resourceName"] == f"haymaker-{env}-graph-{scenario}-{slot}"
+            assert uami.inputs["resourceGroupName"] == f"haymaker-{env}-platform"
+            assert (ident["clientId"], ident["principalId"]) == (uami.outputs["clientId"], uami.outputs["principalId"])
+            grants = [g for g in p.of_type(GRAPH) if g.inputs["principalObjectId"] == ident["principalId"]]
+            assert sorted(g.inputs["appRoleId"] for g in grants) == sorted(GRAPH_APP_ROLES[x] for x in permissions)
+            assert all(g.inputs["resourceObjectId"] == MOCK_GRAPH_SP_OBJECT_ID for g in grants)
+            # No Azure role here: each run grants its roles on that run's own group only.
+            assert not [a for a in p.of_type(RA) if a.inputs["principalId"] == ident["principalId"]]
+    principals = [i["principalId"] for e in exported.values() for i in e["identities"]]
+    assert len(set(principals)) == len(principals) == len(needing) * pool
+
+
+def test_graph_identities_trust_only_the_deployers_github_subjects_one_credential_at_a_time(dev):
+    deployer_subjects = sorted(f.inputs["subject"] for f in dev.of_type(FIC))
+    identities = _graph_identities(dev)
+    assert identities
+    for uami in identities:
+        creds = [c for c in dev.of_type(FEDCRED) if c.inputs["resourceName"] == uami.outputs["name"]]
+        assert sorted(c.inputs["subject"] for c in creds) == deployer_subjects
+        assert all(c.inputs["issuer"] == GITHUB_ISSUER and c.inputs["audiences"] == [GITHUB_AUDIENCE] for c in creds)
+        # ARM refuses concurrent federated credential writes under one identity: the second waits.
+        first, second = creds
+        assert first.urn in second.dependencies
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_platform_identity_holds_a_graph_permission_that_can_grant_more(platforms, env):
+    held = {g.inputs["appRoleId"] for g in platforms[env].of_type(GRAPH)}
+    assert held and not held & set(GRAPH_ESCALATION_ROLES.values())
+    assert held <= set(GRAPH_APP_ROLES.values())
+
+
+@pytest.mark.parametrize("scenarios, pool, message", [
+    ((("identity-01-x", ("Directory.ReadWrite.All",)),), 2, "can grant more permissions"),
+    ((("identity-01-x", ("AppRoleAssignment.ReadWrite.All",)),), 2, "can grant more permissions"),
+    ((("identity-01-x", ("Mail.Send",)),), 2, "unknown Graph permission 'Mail.Send'"),
+    ((("identity-01-x", ()),), 2, "needs at least one Graph permission"),
+    ((("identity-01-x", ("Group.Create",)),), 0, "graphIdentityPoolSize 0"),
+])
+def test_graph_identity_pools_are_refused_before_any_resource_is_declared(scenarios, pool, message):
+    raised, declared = _declared_before_failure(lambda: GraphIdentities("graph", GraphIdentitiesArgs(
+        environment="dev", location="swedencentral", resource_group_name="rg", graph_service_principal_id="g",
+        scenarios=scenarios, pool_size=pool)))
+    assert message in str(raised.value) and declared == []
 
 
 # --- outputs and tags -------------------------------------------------------------------------------
@@ -316,7 +382,7 @@ def test_outputs_are_present_and_none_is_secret(platforms, env):
     assert p.outputs["tenantId"] == MOCK_TENANT_ID and p.outputs["subscriptionId"] == MOCK_SUBSCRIPTION_ID
     assert p.outputs["resourceGroupName"] == f"haymaker-{env}-platform"
     assert p.outputs["logAnalyticsWorkspaceId"] == p.one(WS).id
-    assert all(isinstance(v, str) and v for v in p.outputs.values())
+    assert all(isinstance(v, str) and v for k, v in p.outputs.items() if k != "graphIdentities")
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -356,6 +422,8 @@ def test_every_platform_stack_has_consistent_config():
     ({"githubRepository": "not a repo"}, "is not owner/repo"),
     ({"logRetentionDays": 7}, "logRetentionDays 7"),
     ({"storageSku": "Premium_LRS"}, "storageSku 'Premium_LRS'"),
+    ({"graphIdentityPoolSize": 6}, "graphIdentityPoolSize 6 must be a whole number from 1 to 5"),
+    ({"graphIdentityPoolSize": "2"}, "graphIdentityPoolSize '2'"),
 ])
 def test_platform_config_is_refused_with_what_to_change(over, message):
     config = {"githubRepository": "your-org/haymaker", "logRetentionDays": 30, "storageSku": "Standard_LRS", **over}

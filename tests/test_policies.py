@@ -234,14 +234,43 @@ def test_a_scenarios_declared_locations_need_the_environments_consent():
 
 def test_graph_permissions():
     GRAPH = "azuread:index/appRoleAssignment:AppRoleAssignment"
-    assert validate("graph-permissions-allowlist", GRAPH, {"appRoleId": GRAPH_APP_ROLES["Group.Create"]}) == []
-    (msg,) = validate("graph-permissions-allowlist", GRAPH, {"appRoleId": "19dbc75e-c2e2-444c-a770-ec69d8559fc7"})
-    assert "is not in the allowlist" in msg  # Directory.ReadWrite.All is not in the table at all
-    (msg,) = validate("graph-permissions-allowlist", GRAPH, {"appRoleId": GRAPH_APP_ROLES["User.ReadWrite.All"]})
+
+    def platform(props, **config):  # the platform stack grants its identities' Graph roles
+        return validate("graph-permissions-allowlist", GRAPH, props, stack="dev", **config)
+
+    assert platform({"appRoleId": GRAPH_APP_ROLES["Group.Create"]}) == []
+    (msg,) = platform({"appRoleId": "19dbc75e-c2e2-444c-a770-ec69d8559fc7"})
+    assert msg == "Graph permission Directory.ReadWrite.All lets its holder grant itself more: no HayMaker " \
+                  "identity may hold it"
+    (msg,) = platform({"appRoleId": "06b708a9-e830-4db3-a914-8e69da51d44f"}, allowedPermissions=["x"])
+    assert "AppRoleAssignment.ReadWrite.All lets its holder grant itself more" in msg
+    (msg,) = platform({"appRoleId": "00000000-0000-0000-0000-0000000000ee"})
+    assert "is not in the allowlist" in msg
+    (msg,) = platform({"appRoleId": GRAPH_APP_ROLES["User.ReadWrite.All"]})
     assert "high-privilege" in msg
-    assert validate("graph-permissions-allowlist", GRAPH, {"appRoleId": GRAPH_APP_ROLES["User.ReadWrite.All"]},
-                    allowHighPrivilege=True) == []
-    assert validate("graph-permissions-allowlist", GRAPH, {}) == []
+    assert platform({"appRoleId": GRAPH_APP_ROLES["User.ReadWrite.All"]}, allowHighPrivilege=True) == []
+    (msg,) = platform({"appRoleId": GRAPH_APP_ROLES["Group.Create"]}, allowedPermissions=["User.Read.All"])
+    assert msg == "Graph app role Group.Create is not in the allowlist: use one of User.Read.All"
+    assert platform({}) == []
+    # A run stack may declare none at all, allowlisted or not.
+    (msg,) = validate("graph-permissions-allowlist", GRAPH, {"appRoleId": GRAPH_APP_ROLES["Group.Create"]})
+    assert msg.startswith("a run declares no Graph app role assignment (granting one needs "
+                          "AppRoleAssignment.ReadWrite.All)")
+
+
+def test_the_platforms_graph_grants_pass_the_allowlist_of_every_environment():
+    from haymaker.mockrun import evaluate
+    from stacks.config import load_platform_settings
+    from stacks.platform import platform_program
+
+    for env in ("dev", "staging", "prod"):
+        declared, _ = evaluate(lambda: platform_program(load_platform_settings(env)), project="haymaker", stack=env)
+        grants = [d for d in declared if d.type == "azuread:index/appRoleAssignment:AppRoleAssignment"]
+        config = load_policy_config(env).get("graph-permissions-allowlist", {})
+        assert len(grants) > 10
+        for grant in grants:
+            assert validate("graph-permissions-allowlist", grant.type, grant.inputs, stack=env, **{
+                k: v for k, v in config.items() if k != "enforcementLevel"}) == [], grant.name
 
 
 # --- 9 secrets ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 SETUP_ACTION = ROOT / ".github" / "actions" / "setup" / "action.yml"
-OURS = ("pr", "run", "reap", "platform", "drift")
+OURS = ("pr", "run", "reap", "platform", "drift", "canary")
 ALL_WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.yml"))
 VENV_BIN = ROOT / ".venv" / "bin"
 SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
@@ -627,8 +627,115 @@ def test_drift_previews_each_platform_stack_daily_and_files_one_issue():
     assert step(report, "issue")["env"]["LABEL"] == "haymaker-drift"
 
 
+# --- canary.yml --------------------------------------------------------------------------------------
+
+def test_canary_runs_nightly_on_release_tags_and_by_hand_one_at_a_time():
+    doc = workflow("canary")
+    minutes, hours, rest = cron_times(doc)
+    assert len(minutes) == 1 and len(hours) == 1 and set(rest) == {"*"}  # once a night
+    assert doc["on"]["push"] == {"tags": ["v*"]} and "workflow_dispatch" in doc["on"]
+    assert doc["concurrency"] == {"group": "canary", "cancel-in-progress": False}
+
+
+def test_canary_checks_deploys_the_cheapest_scenario_for_an_hour_then_tears_down_in_dev():
+    job = jobs(workflow("canary"))["canary"]
+    assert job["environment"] == {"name": "dev"} and job["env"]["HAYMAKER_ENVIRONMENT"] == "dev"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["timeout-minutes"] >= 60 + 45  # the agent's hour, deploy and teardown
+    for key in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+                "AZURE_SUBSCRIPTION_ID", "PULUMI_BACKEND_URL", "HAYMAKER_LEDGER_ENDPOINT"):
+        assert job["env"][key].startswith("${{ vars."), key
+    runs = [s.get("run", "") for s in steps_of(job)]
+    order = [next(i for i, r in enumerate(runs) if needle in r) for needle in (
+        "haymaker doctor", "haymaker scenarios list --json", "haymaker up", "sleep", "haymaker down", "verified")]
+    assert order == sorted(order)
+    up = step(job, "haymaker up")
+    assert "--duration 1" in up["run"] and '--scenario "$SCENARIO"' in up["run"] and "> up.json" in up["run"]
+    assert up["env"]["SCENARIO"] == "${{ steps.pick.outputs.scenario }}"
+    down = step(job, "haymaker down")
+    assert down["if"] == "always() && steps.up.outputs.run-id != ''" and "> down.json" in down["run"]
+    assert ALWAYS.search(step(job, "must be verified")["if"])
+    assert ALWAYS.search(step(job, "keep the reports")["if"])
+
+
+def _run_canary_step(name: str, tmp_path: Path, haymaker: str = "", **env) -> subprocess.CompletedProcess:
+    s = step(jobs(workflow("canary"))["canary"], name)
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "haymaker").write_text(haymaker or f'#!/usr/bin/env bash\nexec {shlex.quote(str(VENV_BIN / "haymaker"))} "$@"\n')
+    (bin_dir / "haymaker").chmod(0o755)
+    (tmp_path / "output").touch()
+    return subprocess.run(["bash", "-e", "-c", s["run"]], cwd=tmp_path, text=True, capture_output=True, timeout=120,
+                          env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(tmp_path / "output"), **env})
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="needs jq")
+def test_canary_picks_the_cheapest_scenario_of_the_catalog_ties_by_name(tmp_path, catalog):
+    result = _run_canary_step("cheapest", tmp_path)
+    assert result.returncode == 0, result.stderr
+    cheapest = min(catalog.scenarios.values(), key=lambda s: (s.estimated_hourly_cost_usd, s.name)).name
+    assert (tmp_path / "output").read_text() == f"scenario={cheapest}\n"
+    listing = json.dumps([{"name": "b-02", "estimated_hourly_cost_usd": 0.0},
+                          {"name": "c-01", "estimated_hourly_cost_usd": 0.5}, {"name": "a-09", "estimated_hourly_cost_usd": 0}])
+    (tmp_path / "output").write_text("")
+    result = _run_canary_step("cheapest", tmp_path, f"#!/usr/bin/env bash\necho {shlex.quote(listing)}\n")
+    assert (tmp_path / "output").read_text() == "scenario=a-09\n", result.stderr
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="needs jq")
+def test_canary_up_step_hands_the_run_id_and_expiry_to_the_next_steps(tmp_path):
+    fake = ('#!/usr/bin/env bash\nprintf "%s\\n" "$*" > args.txt\n'
+            'echo \'{"run": {"run_id": "20261121t0230z-1a2b", "expires_at": "2026-11-21T03:30:00Z"}}\'\n')
+    result = _run_canary_step("haymaker up", tmp_path, fake, SCENARIO="identity-01-service-principals",
+                              HAYMAKER_ENVIRONMENT="dev", HAYMAKER_TRIGGER="schedule")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "args.txt").read_text().split() == [
+        "up", "--yes", "--json", "--environment", "dev", "--trigger", "schedule", "--scenario",
+        "identity-01-service-principals", "--duration", "1"]
+    assert (tmp_path / "output").read_text() == "run-id=20261121t0230z-1a2b\nexpires-at=2026-11-21T03:30:00Z\n"
+    assert _run_canary_step("wait", tmp_path, EXPIRES_AT="2020-01-01T00:00:00Z").returncode == 0  # already past
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="needs jq")
+@pytest.mark.parametrize("report, code", [([{"run_id": "r", "outcome": "verified"}], 0),
+                                          ([{"run_id": "r", "outcome": "forced"}], 1),
+                                          ([{"run_id": "r", "outcome": "failed"}], 1), (None, 1)])
+def test_canary_fails_unless_the_teardown_is_verified(tmp_path, report, code):
+    (tmp_path / "down.json").write_text(json.dumps(report) if report is not None else "")
+    result = _run_canary_step("must be verified", tmp_path)
+    assert result.returncode == code, result.stdout + result.stderr
+    if code:
+        assert "not 'verified'" in result.stdout
+
+
+def test_canary_files_one_issue_from_a_job_that_may_only_write_issues():
+    report = jobs(workflow("canary"))["report"]
+    assert report["needs"] == "canary" and report["if"] == "always() && needs.canary.result == 'failure'"
+    assert report["permissions"] == {"issues": "write"} and not uses_azure_login(report)
+    assert step(report, "issue")["env"]["LABEL"] == "haymaker-canary"
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("iconv") is None, reason="needs jq and iconv")
+@pytest.mark.parametrize("existing, teardown", [("", True), ("23", False)])
+def test_canary_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, existing, teardown):
+    issue = step(jobs(workflow("canary"))["report"], "issue")
+    if teardown:
+        (tmp_path / "down.json").write_text(json.dumps([{"run_id": "r", "outcome": "forced"}]))
+    env = fake_gh(tmp_path)
+    result = run_step(issue, tmp_path, {**env, "FAKE_ISSUE": existing, "RUN_URL": "https://example/run/2"})
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "gh.log").read_text().splitlines()
+    assert calls[0].startswith("label create haymaker-canary")
+    assert calls[1].startswith("issue list --label haymaker-canary --state open")
+    assert calls[2].startswith("issue comment 23 --body-file" if existing else "issue create --title")
+    assert len(calls) == 3
+    body = (tmp_path / "body.sent").read_text()
+    assert ('"outcome": "forced"' in body) == teardown and ("No teardown report" in body) != teardown
+
+
 def test_workflows_that_must_not_overlap_have_concurrency():
     assert workflow("reap")["concurrency"]["cancel-in-progress"] is False
+    assert workflow("canary")["concurrency"]["cancel-in-progress"] is False
     assert workflow("drift")["concurrency"]["cancel-in-progress"] is False
     assert jobs(workflow("run"))["run"]["concurrency"]["cancel-in-progress"] is False
     assert jobs(workflow("platform"))["deploy"]["concurrency"]["cancel-in-progress"] is False
@@ -657,8 +764,14 @@ def haymaker_invocations(text: str) -> list[list[str]]:
     return calls
 
 
+# `haymaker doctor` is built on the lifecycle branch; once merged it is checked like every command.
+COMMANDS_FROM_OTHER_BRANCHES = {"doctor"}
+
+
 def check_invocation(root, args: list[str], where: str) -> None:
     command, rest = root, list(args)
+    if args[:1] and args[0] in COMMANDS_FROM_OTHER_BRANCHES and args[0] not in root.commands:
+        return
     while isinstance(getattr(command, "commands", None), dict):  # a group (typer vendors its own click)
         assert rest, f"{where}: `haymaker` needs a command"
         name = rest.pop(0)

@@ -20,7 +20,12 @@ DRY_RUN_SECRET = "dry-run-no-secret"
 
 VARIABLES = ("HAYMAKER_RUN_ID", "HAYMAKER_SCENARIO", "HAYMAKER_EXPIRES_AT", "HAYMAKER_RESOURCE_GROUP",
              "HAYMAKER_LOCATION", "HAYMAKER_CLEANUP_BUFFER_MINUTES", "AZURE_TENANT_ID",
-             "AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+             "AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "HAYMAKER_AGENT_OBJECT_ID", "AZURE_CLIENT_SECRET")
+# How the agent signs in (components/agent.py): its own service principal with a run-scoped secret,
+# or a platform Graph identity attached to the job as a user-assigned managed identity (no secret).
+LOGIN_SERVICE_PRINCIPAL = "service-principal"
+LOGIN_MANAGED_IDENTITY = "managed-identity"
+LOGINS = (LOGIN_SERVICE_PRINCIPAL, LOGIN_MANAGED_IDENTITY)
 _LOCATION_RE = re.compile(r"^[a-z0-9]{2,40}$")
 
 
@@ -36,6 +41,8 @@ class AgentConfig:
     subscription_id: str
     client_id: str
     client_secret: str = field(repr=False)
+    agent_object_id: str = DRY_RUN_GUID  # the object id of the identity the agent signs in as
+    login: str = LOGIN_SERVICE_PRINCIPAL
 
     @property
     def cleanup_at(self) -> datetime:
@@ -56,8 +63,13 @@ def config_from_env(env: Mapping[str, str], defaults: Mapping[str, str] | None =
     """Read and check every input; report all problems at once, each naming the variable to fix.
 
     ``defaults`` fill variables the environment lacks (a dry run's flags and placeholders)."""
-    values = {**(defaults or {}), **{k: env[k] for k in VARIABLES if env.get(k)}}
-    problems = [f"{name} is not set" for name in VARIABLES if not values.get(name)]
+    values = {**(defaults or {}), **{k: env[k] for k in (*VARIABLES, "HAYMAKER_LOGIN") if env.get(k)}}
+    login = values.get("HAYMAKER_LOGIN", LOGIN_SERVICE_PRINCIPAL)
+    if login not in LOGINS:
+        raise InvalidInput(f"HAYMAKER_LOGIN {login!r} is not one of {', '.join(LOGINS)}")
+    # A managed identity has no secret to pass.
+    needed = [n for n in VARIABLES if not (n == "AZURE_CLIENT_SECRET" and login == LOGIN_MANAGED_IDENTITY)]
+    problems = [f"{name} is not set" for name in needed if not values.get(name)]
     if problems:
         raise InvalidInput("; ".join(problems) + ": the agent job sets these (components/agent.py); "
                            "for a local try use `haymaker agent run --dry-run`")
@@ -74,7 +86,8 @@ def config_from_env(env: Mapping[str, str], defaults: Mapping[str, str] | None =
         expires_at=checked["HAYMAKER_EXPIRES_AT"], resource_group=checked["HAYMAKER_RESOURCE_GROUP"],
         location=checked["HAYMAKER_LOCATION"], cleanup_buffer_minutes=checked["HAYMAKER_CLEANUP_BUFFER_MINUTES"],
         tenant_id=checked["AZURE_TENANT_ID"], subscription_id=checked["AZURE_SUBSCRIPTION_ID"],
-        client_id=checked["AZURE_CLIENT_ID"], client_secret=values["AZURE_CLIENT_SECRET"],
+        client_id=checked["AZURE_CLIENT_ID"], client_secret=values.get("AZURE_CLIENT_SECRET", ""),
+        agent_object_id=checked["HAYMAKER_AGENT_OBJECT_ID"], login=login,
     )
 
 
@@ -84,7 +97,8 @@ def dry_run_defaults(*, scenario: str | None, run_id: str, expires_at: str) -> d
                 "HAYMAKER_LOCATION": DRY_RUN_LOCATION,
                 "HAYMAKER_CLEANUP_BUFFER_MINUTES": str(DEFAULT_CLEANUP_BUFFER_MINUTES),
                 "AZURE_TENANT_ID": DRY_RUN_GUID, "AZURE_SUBSCRIPTION_ID": DRY_RUN_GUID,
-                "AZURE_CLIENT_ID": DRY_RUN_GUID, "AZURE_CLIENT_SECRET": DRY_RUN_SECRET}
+                "AZURE_CLIENT_ID": DRY_RUN_GUID, "HAYMAKER_AGENT_OBJECT_ID": DRY_RUN_GUID,
+                "AZURE_CLIENT_SECRET": DRY_RUN_SECRET}
     if scenario:
         defaults["HAYMAKER_SCENARIO"] = scenario
         defaults["HAYMAKER_RESOURCE_GROUP"] = naming.resource_group_name(run_id, scenario)
@@ -130,4 +144,5 @@ _CHECKS = {
     "AZURE_TENANT_ID": _guid,
     "AZURE_SUBSCRIPTION_ID": _guid,
     "AZURE_CLIENT_ID": _guid,
+    "HAYMAKER_AGENT_OBJECT_ID": _guid,
 }

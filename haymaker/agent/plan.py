@@ -22,7 +22,8 @@ from scenarios.calendar import DAYS, WorkCalendar, calendar_for, day_range
 from scenarios.catalog import Scenario
 
 # Values the plan cannot know offline; the job's environment supplies them at run time.
-OFFLINE_IDS = {"subscription_id": "<subscription-id>", "tenant_id": "<tenant-id>", "client_id": "<client-id>"}
+OFFLINE_IDS = {"subscription_id": "<subscription-id>", "tenant_id": "<tenant-id>", "client_id": "<client-id>",
+               "agent_object_id": "<agent-object-id>"}
 
 
 @dataclass(frozen=True)

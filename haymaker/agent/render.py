@@ -67,11 +67,11 @@ def prepare_day(scenario: Scenario, values: Mapping[str, str]) -> Day:
 
 
 def placeholder_values(*, run_id: str, scenario: str, resource_group: str, location: str, subscription_id: str,
-                       tenant_id: str, client_id: str, password: str) -> dict[str, str]:
+                       tenant_id: str, client_id: str, agent_object_id: str, password: str) -> dict[str, str]:
     values = {"RESOURCE_GROUP": resource_group, "LOCATION": location, "RUN_ID": run_id,
               "UNIQUE": naming.unique_suffix(run_id, scenario), "SCENARIO": scenario,
               "SUBSCRIPTION_ID": subscription_id, "TENANT_ID": tenant_id, "CLIENT_ID": client_id,
-              "PASSWORD": password}
+              "AGENT_OBJECT_ID": agent_object_id, "PASSWORD": password}
     return values
 
 
@@ -94,7 +94,8 @@ def render_step(run: str, values: Mapping[str, str]) -> Command:
     argv = split_step(run)
     rendered = [_fill(arg, values) for arg in argv]
     problems = check_argv(rendered, resource_group=values["RESOURCE_GROUP"],
-                          subscription=values["SUBSCRIPTION_ID"], run_id=values["RUN_ID"])
+                          subscription=values["SUBSCRIPTION_ID"], run_id=values["RUN_ID"],
+                          agent_object_id=values["AGENT_OBJECT_ID"])
     if problems:
         raise StepRefused("; ".join(problems))
     shown_values = {**values, **{name: SECRET for name in SECRET_PLACEHOLDERS}}

@@ -20,7 +20,7 @@ from typing import Callable, Mapping, TextIO
 
 from haymaker.agent.az import AzCli, DryRun, Executor, Outcome
 from haymaker.agent.clock import Clock, SystemClock
-from haymaker.agent.config import AgentConfig, config_from_env
+from haymaker.agent.config import LOGIN_MANAGED_IDENTITY, AgentConfig, config_from_env
 from haymaker.agent.events import EventLog, tail
 from haymaker.agent.render import Command, Day, new_password, placeholder_values, plain_command, prepare_day
 from haymaker.agent.schedule import default_seed, operate_slots, retry_delay
@@ -131,11 +131,15 @@ class Runner:
         # az reads '@-' from stdin: the secret never appears in argv, the environment of az, or a file.
         login = plain_command("az", "login", "--service-principal", "--username", c.client_id,
                               "--tenant", c.tenant_id, "--password=@-", "--output", "none")
+        secret = c.client_secret
+        if c.login == LOGIN_MANAGED_IDENTITY:  # a borrowed Graph identity attached to the job: no secret
+            login, secret = plain_command("az", "login", "--identity", "--client-id", c.client_id,
+                                          "--output", "none"), None
         account = plain_command("az", "account", "set", "--subscription", c.subscription_id)
 
         def attempt(n: int) -> Outcome:
             # Logged in but the subscription not yet visible (replication) needs a fresh login: retry both.
-            outcome = self._run("login", "login", login, n, self._login_timeout(), stdin=c.client_secret)
+            outcome = self._run("login", "login", login, n, self._login_timeout(), stdin=secret)
             return self._run("login", "account-set", account, n, self._login_timeout()) if outcome.ok else outcome
 
         self.log("phase-start", phase="login")
@@ -277,7 +281,7 @@ def run_agent(env: Mapping[str, str], *, defaults: Mapping[str, str] | None = No
     day = prepare_day(catalog[config.scenario], placeholder_values(
         run_id=config.run_id, scenario=config.scenario, resource_group=config.resource_group,
         location=config.location, subscription_id=config.subscription_id, tenant_id=config.tenant_id,
-        client_id=config.client_id, password=password))
+        client_id=config.client_id, agent_object_id=config.agent_object_id, password=password))
     clock = clock or SystemClock(time_scale)
     log = EventLog(out or sys.stdout, clock.now, config.run_id, config.scenario,
                    secrets=(config.client_secret, password))

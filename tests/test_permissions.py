@@ -1,0 +1,201 @@
+"""The permission table against the platform as declared: a run needs nothing the platform does not
+grant, and the platform grants the deployer nothing that no operation needs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from haymaker import permissions as p
+from haymaker.mockrun import evaluate
+from stacks.config import load_platform_settings
+from tests.conftest import RUN_ID
+
+
+@pytest.fixture(scope="module")
+def platform():
+    from stacks.platform import platform_program
+
+    declared, outputs = evaluate(lambda: platform_program(load_platform_settings("dev")), project="haymaker",
+                                 stack="dev")
+    return declared, outputs
+
+
+@pytest.fixture(scope="module")
+def every_scenario(platform, catalog, settings):
+    """The run program for a run naming all 50 scenarios, against that platform's outputs."""
+    from haymaker.runspec import RunSpec
+    from stacks.run import run_program
+
+    spec = RunSpec(run_id=RUN_ID, environment="dev", trigger="local", scenarios=tuple(catalog.names()))
+    declared, _ = evaluate(lambda: run_program(spec, settings, catalog), project="haymaker",
+                           stack=spec.stack_name, platform_outputs=platform[1])
+    return declared
+
+
+def _check(platform, run, catalog, grants=None, operations=None):
+    declared, outputs = platform
+    return p.check(operations or p.program_operations(run, catalog),
+                   p.platform_grants(declared) if grants is None else grants,
+                   p.Scopes.of(declared, outputs, run), subjects=p.deployer_subjects(declared),
+                   created_objects={s.name: p.created_directory_objects(s) for s in catalog.scenarios.values()})
+
+
+def test_the_table_has_a_row_for_exactly_the_types_the_run_program_declares(every_scenario):
+    declared_types = {d.type for d in every_scenario if d.custom}
+    assert declared_types == set(p.PROGRAM_RESOURCES)
+
+
+def test_the_platform_grants_what_every_run_needs_and_the_deployer_nothing_more(platform, every_scenario, catalog):
+    report = _check(platform, every_scenario, catalog)
+    assert report.missing == []
+    assert report.unused == []
+    assert report.unsupported == ["identity.deleted-group.purge: no application permission may permanently delete "
+                                  "a group: deleted groups stay 30 days"]
+
+
+def test_a_run_needing_what_the_platform_does_not_grant_fails_the_check(platform, every_scenario, catalog):
+    grants = [g for g in p.platform_grants(platform[0]) if g.source != "deployer-rbac-admin"]
+    report = _check(platform, every_scenario, catalog, grants=grants)
+    agent_group = f"/resourceGroups/haymaker-{RUN_ID}-ai-ml-01-cognitive-services-vision"
+    assert any(m.startswith("declare azure-native:authorization:RoleAssignment (deployer): needs "
+                            "Microsoft.Authorization/roleAssignments/write for /subscriptions/") and m.endswith(agent_group)
+               for m in report.missing), report.missing
+    # Contributor alone never writes role assignments: its NotActions take Microsoft.Authorization/*/Write away.
+    assert not any("roleAssignments" in m for m in _check(platform, every_scenario, catalog).missing)
+
+
+def test_the_deployers_condition_must_allow_every_role_a_run_hands_out(platform, every_scenario, catalog):
+    from components.roles import BUILTIN_ROLES
+
+    storage = BUILTIN_ROLES["Storage Account Contributor"].guid
+    grants = [replace(g, condition=g.condition.replace(storage + ", ", "")) if g.condition else g
+              for g in p.platform_grants(platform[0])]
+    missing = _check(platform, every_scenario, catalog, grants=grants).missing
+    assert {m.split(" for ")[0] for m in missing} == {
+        "declare azure-native:authorization:RoleAssignment (deployer): needs Microsoft.Authorization/roleAssignments/write",
+        "declare azure-native:authorization:RoleAssignment (deployer): needs Microsoft.Authorization/roleAssignments/delete"}
+    # The condition limits role assignment writes and deletes only.
+    (condition,) = [g.condition for g in grants if g.condition]
+    assert p.condition_allows(condition, "Microsoft.App/jobs/write", frozenset({storage}))
+    assert not p.condition_allows(condition, "Microsoft.Authorization/roleAssignments/write", frozenset({storage}))
+
+
+def test_a_grant_no_operation_needs_fails_the_check(platform, every_scenario, catalog):
+    declared, _ = platform
+    ledger = next(d.id for d in declared if d.type == "azure-native:storage:StorageAccount")
+    extra = [p.Grant(p.DEPLOYER, "role", "AcrPush", ledger, source="extra-acrpush"),
+             p.Grant(p.DEPLOYER, "graph", "User.Read.All", source="extra-graph")]
+    report = _check(platform, every_scenario, catalog, grants=p.platform_grants(declared) + extra)
+    assert report.missing == []
+    assert report.unused == [f"extra-acrpush: AcrPush on {ledger}", "extra-graph: User.Read.All"]
+
+
+def test_graph_identities_need_their_scenarios_permissions_and_the_deployers_subjects(platform, every_scenario, catalog):
+    groups = "identity-03-entra-users-groups"
+    grants = [g for g in p.platform_grants(platform[0])
+              if not (g.principal == f"{p.GRAPH_IDENTITY}:{groups}:1" and g.name in ("Group.Read.All",
+                                                                                    "repo:your-org/haymaker:ref:refs/heads/main"))]
+    missing = _check(platform, every_scenario, catalog, grants=grants).missing
+    assert f"identity.groups.list (graph-identity:{groups}:1): needs Group.Read.All" in missing
+    assert f"identity.group.delete (graph-identity:{groups}:1): needs deployer-subjects for " \
+           "repo:your-org/haymaker:ref:refs/heads/main" in missing
+    assert all(f"{groups}:1" in m for m in missing)
+
+
+def test_teardown_directory_work_follows_what_each_scenario_creates(catalog):
+    kinds = {s.name: p.created_directory_objects(s) for s in catalog.scenarios.values() if s.graph_permissions}
+    assert kinds == {"identity-01-service-principals": {"application"}, "identity-03-entra-users-groups": {"group"},
+                     "identity-04-app-registrations": {"application"}, "identity-05-conditional-access": {"group"},
+                     "security-02-entra-id-groups": {"group"}}
+    assert not any(p.created_directory_objects(s) for s in catalog.scenarios.values() if not s.graph_permissions)
+
+
+REQUESTS = [
+    ("GET", "/subscriptions/s1", p.DEPLOYER, None, "subscription.get"),
+    ("POST", "/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01", p.DEPLOYER, None,
+     "resource-graph.query"),
+    ("GET", "/subscriptions/s1/resourcegroups?$filter=tagName eq 'haymaker-run'", p.DEPLOYER, None,
+     "resource-groups.list"),
+    ("GET", "/subscriptions/s1/resourcegroups/haymaker-r-x", p.DEPLOYER, None, "resource-group.get"),
+    ("DELETE", "/subscriptions/s1/resourcegroups/haymaker-r-x?api-version=2024-03-01", p.DEPLOYER, None,
+     "resource-group.delete"),
+    ("GET", "/subscriptions/s1/operationresults/eyJqb2I?api-version=2024-03-01", p.DEPLOYER, None, "operation.poll"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.App/locations/swedencentral/operationStatuses/1", p.DEPLOYER, None,
+     "operation.poll"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.Compute", p.DEPLOYER, None, "provider.get"),
+    ("GET", "/subscriptions/s1/resourceGroups/haymaker-r-run/providers/Microsoft.App/jobs/j/executions", p.DEPLOYER,
+     None, "job.executions"),
+    ("POST", "/subscriptions/s1/resourceGroups/haymaker-r-run/providers/Microsoft.App/jobs/j/start", p.DEPLOYER, None,
+     "job.start"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.KeyVault/deletedVaults", p.DEPLOYER, None, "deleted-vaults.list"),
+    ("POST", "/subscriptions/s1/providers/Microsoft.KeyVault/locations/swedencentral/deletedVaults/kv-1/purge",
+     p.DEPLOYER, None, "deleted-vault.purge"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.CognitiveServices/deletedAccounts", p.DEPLOYER, None,
+     "deleted-accounts.list"),
+    ("DELETE", "/subscriptions/s1/providers/Microsoft.CognitiveServices/locations/swedencentral/resourceGroups/rg/"
+               "deletedAccounts/cv-1", p.DEPLOYER, None, "deleted-account.purge"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments?$filter=assignedTo('o')", p.DEPLOYER,
+     None, "role-assignments.list"),
+    ("GET", "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-1", p.DEPLOYER, None,
+     "resource.get"),
+    ("DELETE", "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/ip", p.DEPLOYER,
+     None, "resource.delete"),
+    ("GET", "/v1.0/applications?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None, "applications.list"),
+    ("GET", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.get"),
+    ("DELETE", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.delete"),
+    ("GET", "/v1.0/servicePrincipals?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None,
+     "service-principals.list"),
+    ("DELETE", "/v1.0/servicePrincipals/0a1b", p.DEPLOYER, None, "service-principal.delete"),
+    ("GET", "/v1.0/directory/deletedItems/microsoft.graph.application", p.DEPLOYER, None,
+     "deleted-applications.list"),
+    ("GET", "/v1.0/directory/deletedItems/microsoft.graph.servicePrincipal", p.DEPLOYER, None,
+     "deleted-service-principals.list"),
+    ("DELETE", "/v1.0/directory/deletedItems/0a1b", p.DEPLOYER, None, "deleted-item.purge"),
+    ("GET", "/v1.0/groups?$filter=startswith(displayName,'haymaker-r-')", p.GRAPH_IDENTITY, None,
+     "identity.groups.list"),
+    ("GET", "/v1.0/groups/0a1b", p.GRAPH_IDENTITY, None, "identity.group.get"),
+    ("DELETE", "/v1.0/groups/0a1b", p.GRAPH_IDENTITY, None, "identity.group.delete"),
+    ("GET", "/v1.0/directory/deletedItems/microsoft.graph.group", p.GRAPH_IDENTITY, None,
+     "identity.deleted-groups.list"),
+    ("DELETE", "/v1.0/directory/deletedItems/0a1b", p.GRAPH_IDENTITY, "group", "identity.deleted-group.purge"),
+    ("GET", "/v1.0/applications", p.GRAPH_IDENTITY, None, "identity.applications.list"),
+    ("DELETE", "/v1.0/applications/0a1b", p.GRAPH_IDENTITY, None, "identity.application.delete"),
+    ("GET", "/v1.0/servicePrincipals", p.GRAPH_IDENTITY, None, "identity.service-principals.list"),
+    ("GET", "/v1.0/directory/deletedItems/microsoft.graph.application", p.GRAPH_IDENTITY, None,
+     "identity.deleted-applications.list"),
+    ("DELETE", "/v1.0/directory/deletedItems/0a1b", p.GRAPH_IDENTITY, "application", "identity.deleted-item.purge"),
+    ("POST", "/Tables", p.DEPLOYER, None, "ledger.create-table"),
+    ("POST", "/$batch", p.DEPLOYER, None, "ledger.upsert"),
+    ("PUT", "/runs(PartitionKey='2026-11',RowKey='r')", p.DEPLOYER, None, "ledger.update"),
+    ("MERGE", "/runs(PartitionKey='2026-11',RowKey='r')", p.DEPLOYER, None, "ledger.merge"),
+    ("GET", "/runs()?$filter=PartitionKey eq '2026-11'", p.DEPLOYER, None, "ledger.query"),
+    ("PUT", "/reports/20261121t0600z-7f3a/truth.json", p.DEPLOYER, None, "reports.upload"),
+]
+
+
+@pytest.mark.parametrize("method, path, principal, objects, key", REQUESTS)
+def test_a_recorded_request_maps_to_its_row(method, path, principal, objects, key):
+    op = p.match_request(method, path, principal=principal, objects=objects)
+    assert op is not None and op.key == key
+
+
+def test_every_row_with_an_http_shape_has_an_example_request_and_unknown_requests_match_none():
+    rows = {op.key for op in (*p.ADAPTER_CALLS, *p.IDENTITY_CALLS, *p.DATA_CALLS) if op.path}
+    assert {r[-1] for r in REQUESTS} == rows
+    assert p.match_request("PATCH", "/v1.0/applications/0a1b") is None
+    assert p.match_request("POST", "/v1.0/applications/0a1b/addPassword") is None
+    assert p.match_request("DELETE", "/subscriptions/s1") is None
+
+
+def test_role_patterns_follow_azure_wildcards():
+    contributor = p.ROLE_DEFINITIONS["Contributor"]
+    assert p.role_allows(contributor, "Microsoft.KeyVault/locations/deletedVaults/purge/action", p.ACTION)
+    assert not p.role_allows(contributor, "Microsoft.Authorization/roleAssignments/write", p.ACTION)
+    assert not p.role_allows(contributor, "microsoft.authorization/locks/delete", p.ACTION)
+    assert not p.role_allows(contributor, "Microsoft.Storage/storageAccounts/tableServices/tables/entities/read",
+                             p.DATA_ACTION)
+    rbac = p.ROLE_DEFINITIONS["Role Based Access Control Administrator"]
+    assert p.role_allows(rbac, "Microsoft.App/jobs/read", p.ACTION)
+    assert not p.role_allows(rbac, "Microsoft.App/jobs/write", p.ACTION)
