@@ -22,6 +22,28 @@ from haymaker.errors import HayMakerError
 GROUP_TYPE = "microsoft.resources/subscriptions/resourcegroups"
 ENTRA_KINDS = {"application": "applications", "service_principal": "servicePrincipals", "group": "groups"}
 DELETED_TYPES = {"application": "application", "service_principal": "servicePrincipal", "group": "group"}
+# What each principal looks after in the directory (haymaker/permissions.py): the run deployer owns the
+# agents' applications and service principals (Application.ReadWrite.OwnedBy); a Graph scenario's
+# borrowed identity owns what its agent created, groups (Group.Read.All to find them) and applications.
+DEPLOYER_KINDS = ("application", "service_principal")
+
+
+def identity_kinds(graph_permissions) -> tuple[str, ...]:
+    """The directory objects a borrowed identity with these Graph permissions can find and remove."""
+    perms = set(graph_permissions)
+    kinds = ("group",) if perms & {"Group.Read.All", "Group.ReadWrite.All"} else ()
+    if perms & {"Application.Read.All", "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All"}:
+        kinds += ("application", "service_principal")
+    return kinds
+
+
+@dataclass(frozen=True)
+class Borrowed:
+    """A Graph scenario's borrowed identity, as a run used it."""
+
+    scenario: str
+    client_id: str
+    graph_permissions: tuple[str, ...] = ()
 
 
 class AzureError(HayMakerError):
@@ -38,6 +60,7 @@ class Leftover:
     type: str = ""
     location: str = ""
     resource_group: str = ""
+    via: str = ""  # the client id of the borrowed identity that owns a directory object ("" = the deployer)
 
 
 def run_resources_query(run_id: str) -> str:
@@ -144,18 +167,30 @@ class GraphClient:
 
 
 class Azure:
-    def __init__(self, *, credential, subscription_id: str, endpoints: Endpoints | None = None, **client_options):
-        """``client_options`` go to every SDK client (e.g. ``connection_verify``, ``retry_total``)."""
+    def __init__(self, *, credential, subscription_id: str, endpoints: Endpoints | None = None,
+                 credential_for=None, **client_options):
+        """``credential_for(client_id)`` signs in as a borrowed identity (None: everything with
+        ``credential``); ``client_options`` go to every SDK client (e.g. ``connection_verify``)."""
         self.credential = credential
         self.subscription_id = subscription_id
         self.endpoints = endpoints or Endpoints()
+        self._credential_for = credential_for
         self._options = client_options
         self._clients: dict[str, object] = {}
 
     @classmethod
-    def connect(cls, subscription_id: str, endpoints: Endpoints | None = None, **client_options) -> "Azure":
-        return cls(credential=azure_credential(endpoints), subscription_id=subscription_id, endpoints=endpoints,
-                   **client_options)
+    def connect(cls, subscription_id: str, endpoints: Endpoints | None = None, env=None, **client_options) -> "Azure":
+        import os
+
+        from haymaker.cloud import in_github_actions
+
+        env = dict(os.environ if env is None else env)
+        credential_for = None
+        if in_github_actions(env):
+            # The borrowed identities trust the deployer's GitHub subjects: the same OIDC token signs in as them.
+            credential_for = lambda client_id: azure_credential(endpoints, {**env, "AZURE_CLIENT_ID": client_id})  # noqa: E731
+        return cls(credential=azure_credential(endpoints, env), subscription_id=subscription_id, endpoints=endpoints,
+                   credential_for=credential_for, **client_options)
 
     # clients, built on first use -----------------------------------------------------------------
     def _client(self, name: str):
@@ -191,7 +226,13 @@ class Azure:
             return CognitiveServicesManagementClient(self.credential, self.subscription_id, **arm)
         if name == "graph":
             return GraphClient(self.credential, self.endpoints, **self._options)
+        if name.startswith("graph:"):
+            credential = self._credential_for(name.removeprefix("graph:")) if self._credential_for else self.credential
+            return GraphClient(credential, self.endpoints, **self._options)
         raise KeyError(name)
+
+    def _graph(self, via: str = "") -> "GraphClient":
+        return self._client(f"graph:{via}" if via else "graph")
 
     def _call(self, doing: str, operation, *, missing_ok: bool = False):
         """Run one SDK call; 404 is None when ``missing_ok``; errors say what failed in the service's words."""
@@ -236,9 +277,10 @@ class Azure:
                 return rows
 
     # what a run left ----------------------------------------------------------------------------------
-    def run_leftovers(self, run_id: str) -> list[Leftover]:
+    def run_leftovers(self, run_id: str, borrowed: tuple[Borrowed, ...] = ()) -> list[Leftover]:
         """Live things of the run: tagged groups and resources (ARM's own group listing, plus Resource
-        Graph's suggestions confirmed by a direct read), and Entra objects named ``haymaker-<run_id>-``."""
+        Graph's suggestions confirmed by a direct read), and directory objects named ``haymaker-<run_id>-``
+        that the deployer or one of the run's borrowed identities owns."""
         found: dict[str, Leftover] = {}
         tag = f"tagName eq 'haymaker-run' and tagValue eq '{run_id.replace(chr(39), '')}'"
         groups = self._call("list resource groups", lambda: list(self._client("resources").resource_groups.list(filter=tag)))
@@ -248,24 +290,36 @@ class Azure:
             item = leftover_of_row(row)
             if item.id.lower() not in found and self.exists(item):
                 found[item.id.lower()] = item
-        return list(found.values()) + self.entra_objects(run_id)
+        return list(found.values()) + self._directory(run_id, borrowed, deleted=False)
 
-    def entra_objects(self, run_id: str) -> list[Leftover]:
-        graph = self._client("graph")
-        out = []
-        for kind, collection in ENTRA_KINDS.items():
-            for o in graph.list(f"/{collection}", {"$filter": app_filter(run_id), "$select": "id,displayName"}):
-                out.append(Leftover(kind, o["id"], o["displayName"]))
+    def entra_objects(self, run_id: str, via: str = "", kinds: tuple[str, ...] = DEPLOYER_KINDS) -> list[Leftover]:
+        graph, out = self._graph(via), []
+        for kind in kinds:
+            for o in graph.list(f"/{ENTRA_KINDS[kind]}", {"$filter": app_filter(run_id), "$select": "id,displayName"}):
+                out.append(Leftover(kind, o["id"], o["displayName"], via=via))
         return out
 
-    def soft_deleted(self, run_id: str) -> list[Leftover]:
-        """What the directory and the subscription keep after a delete: Entra deleted items named for the
-        run, and soft-deleted Key Vaults and Cognitive Services accounts of the run's resource groups."""
-        graph, out = self._client("graph"), []
-        for kind, odata in DELETED_TYPES.items():
-            for o in graph.list(f"/directory/deletedItems/microsoft.graph.{odata}",
+    def deleted_entra_objects(self, run_id: str, via: str = "", kinds: tuple[str, ...] = DEPLOYER_KINDS) -> list[Leftover]:
+        graph, out = self._graph(via), []
+        for kind in kinds:
+            for o in graph.list(f"/directory/deletedItems/microsoft.graph.{DELETED_TYPES[kind]}",
                                 {"$filter": app_filter(run_id), "$select": "id,displayName"}):
-                out.append(Leftover(f"deleted_{kind}", o["id"], o["displayName"]))
+                out.append(Leftover(f"deleted_{kind}", o["id"], o["displayName"], via=via))
+        return out
+
+    def _directory(self, run_id: str, borrowed: tuple[Borrowed, ...], *, deleted: bool) -> list[Leftover]:
+        """The deployer's objects, then each borrowed identity's; an object two of them see is listed once."""
+        listing = self.deleted_entra_objects if deleted else self.entra_objects
+        found = {x.id: x for x in listing(run_id)}
+        for b in borrowed:
+            for x in listing(run_id, b.client_id, identity_kinds(b.graph_permissions)):
+                found.setdefault(x.id, x)
+        return list(found.values())
+
+    def soft_deleted(self, run_id: str, borrowed: tuple[Borrowed, ...] = ()) -> list[Leftover]:
+        """What the directory and the subscription keep after a delete: deleted directory objects named
+        for the run, and soft-deleted Key Vaults and Cognitive Services accounts of the run's groups."""
+        out = self._directory(run_id, borrowed, deleted=True)
         prefix = entra_prefix(run_id).lower()
         vaults = self._call("list deleted Key Vaults", lambda: list(self._client("keyvault").vaults.list_deleted()))
         for v in vaults:
@@ -292,9 +346,9 @@ class Azure:
             return self._call(f"read {item.id}", lambda: self._client("resources").resources.get_by_id(
                 item.id, api_version=version), missing_ok=True) is not None
         if item.kind in ENTRA_KINDS:
-            return self._client("graph").exists(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
+            return self._graph(item.via).exists(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
         if item.kind.removeprefix("deleted_") in DELETED_TYPES:
-            return self._client("graph").exists(f"/directory/deletedItems/{item.id}")
+            return self._graph(item.via).exists(f"/directory/deletedItems/{item.id}")
         if item.kind == "deleted_key_vault":
             return self._call(f"read deleted Key Vault {item.name}", lambda: self._client("keyvault").vaults.get_deleted(
                 item.name, item.location), missing_ok=True) is not None
@@ -313,9 +367,9 @@ class Azure:
             self._call(f"delete {item.id}", lambda: self._client("resources").resources.begin_delete_by_id(
                 item.id, api_version=version).result(), missing_ok=True)
         elif item.kind in ENTRA_KINDS:
-            self._client("graph").delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
+            self._graph(item.via).delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
         elif item.kind.removeprefix("deleted_") in DELETED_TYPES:
-            self._client("graph").delete(f"/directory/deletedItems/{item.id}")
+            self._graph(item.via).delete(f"/directory/deletedItems/{item.id}")
         elif item.kind == "deleted_key_vault":
             self._call(f"purge Key Vault {item.name}", lambda: self._client("keyvault").vaults.begin_purge_deleted(
                 item.name, item.location).result(), missing_ok=True)
@@ -352,5 +406,5 @@ def _group_of(resource_id: str) -> str:
     return match.group(1) if match else ""
 
 
-__all__ = ["Azure", "AzureAuthError", "AzureError", "Endpoints", "GraphClient", "Leftover", "app_filter",
-           "orphans_query", "run_resources_query"]
+__all__ = ["Azure", "AzureAuthError", "AzureError", "Borrowed", "Endpoints", "GraphClient", "Leftover", "app_filter",
+           "identity_kinds", "orphans_query", "run_resources_query"]

@@ -30,6 +30,7 @@ DELETE_ORDER = ("resource_group", "resource", "application", "service_principal"
                 "deleted_application", "deleted_service_principal", "deleted_group",
                 "deleted_key_vault", "deleted_cognitive_account")
 SETTLE_READS = 5
+UNPURGEABLE = ("deleted_group",)  # Graph lets no application permanently delete a group
 
 
 class RunFailed(HayMakerError):
@@ -93,6 +94,19 @@ def check_account(expected_subscription: str | None, expected_tenant: str | None
                            "AZURE_TENANT_ID")
 
 
+def lease_identities(spec: RunSpec, stacks, graph_pools: dict[str, int]) -> RunSpec:
+    """The spec with a Graph identity slot leased for each of its Graph scenarios (refused when none is free)."""
+    import dataclasses
+
+    from haymaker.graphlease import lease_graph_identities
+
+    graph = [s for s in spec.scenarios if s in graph_pools]
+    if not graph:
+        return spec
+    leases = lease_graph_identities(graph, graph_pools, stacks, own_stack=spec.stack_name)
+    return dataclasses.replace(spec, graph_leases=tuple(sorted(leases.items())))
+
+
 def verification_outcome(found_before: list, remaining: list) -> str:
     """verified: nothing was left; forced: leftovers were deleted; failed: something remains.
 
@@ -108,7 +122,8 @@ def by_kind(*groups: tuple[str, list]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for label, items in groups:
         for item in items:
-            out.setdefault(item.kind, {"found": 0, "remaining": 0, "purged": 0})[label] += 1
+            counts = out.setdefault(item.kind, {"found": 0, "remaining": 0, "purged": 0})
+            counts[label] = counts.get(label, 0) + 1
     return dict(sorted(out.items()))
 
 
@@ -123,15 +138,18 @@ class TeardownResult:
     leftovers_remaining: list = field(default_factory=list)  # what is still there (live or soft-deleted)
     error: str = ""
     purged: list = field(default_factory=list)  # soft-deleted items purged
+    # Deleted groups: no application permission may purge one, so they stay in the directory's deleted
+    # items for 30 days (counted against the borrowed identity that created them, not the deployer).
+    retained: list = field(default_factory=list)
 
     @property
     def kinds(self) -> dict[str, dict[str, int]]:
         return by_kind(("found", self.leftovers_found), ("remaining", self.leftovers_remaining),
-                       ("purged", self.purged))
+                       ("purged", self.purged), ("retained", self.retained))
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        for key in ("leftovers_found", "leftovers_remaining", "purged"):
+        for key in ("leftovers_found", "leftovers_remaining", "purged", "retained"):
             d[key] = [asdict(x) for x in getattr(self, key)]
         d["by_kind"] = self.kinds
         return d
@@ -167,9 +185,14 @@ class Lifecycle:
                             on_retry=on_retry, message_of=lambda e: getattr(e, "text", str(e)))
 
     # up -----------------------------------------------------------------------------------------------
-    def up(self, spec: RunSpec, settings, *, on_demand_limit: int, cost_usd: float) -> UpResult:
+    def up(self, spec: RunSpec, settings, *, on_demand_limit: int, cost_usd: float,
+           graph_pools: dict[str, int] | None = None) -> UpResult:
+        """``graph_pools``: slots per Graph scenario (the platform's pool size); the run leases one of
+        each of its Graph scenarios' identities, so no two live runs share an agent identity."""
         now = self.clock.now()
-        check_on_demand_limit(spec, self.driver.list_run_stacks(), now, on_demand_limit)
+        stacks = self.driver.list_run_stacks()
+        check_on_demand_limit(spec, stacks, now, on_demand_limit)
+        spec = lease_identities(spec, stacks, graph_pools or {})
         record = _run_record(spec, status="deploying", cost_usd=cost_usd)
         self.ledger.upsert_run(record)
         started = time.monotonic()
@@ -222,28 +245,47 @@ class Lifecycle:
         if dry_run:
             return TeardownResult(run_id, "planned", False)
         destroyed, error = True, ""
+        borrowed = self._borrowed(run_id)
         try:
-            self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=True))
+            self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False))
         except GaveUp as e:
             destroyed, error = False, str(e.error)
         try:
-            found = self.azure.run_leftovers(run_id)
+            found = self.azure.run_leftovers(run_id, borrowed)
             remaining = self.force_delete_items(found) if found else []
             # A repeat look with every source that is not an index, to catch what the first one missed.
-            remaining += [x for x in self.azure.run_leftovers(run_id) if x not in remaining] if found else []
-            purged, unpurged = self._purge(run_id)
+            remaining += [x for x in self.azure.run_leftovers(run_id, borrowed) if x not in remaining] if found else []
+            purged, unpurged, retained = self._purge(run_id, borrowed)
         except HayMakerError as e:
             return self._record_teardown(TeardownResult(run_id, "failed", destroyed, error=f"{error} {e}".strip()))
         remaining += unpurged
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
             outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
-        if not destroyed and not remaining:
+        # The stack goes last: while it exists, its Graph identity lease holds (haymaker/graphlease.py).
+        if not remaining:
             try:
-                self.driver.remove(stack)
-            except HayMakerError as e:
-                error += f"; stack not removed: {e}"
-        return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error, purged))
+                self._retry(f"remove {stack}", lambda: self.driver.remove(stack, force=not destroyed))
+            except GaveUp as e:
+                error = f"{error}; stack not removed: {e.error}".lstrip("; ")
+        return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error, purged,
+                                                     retained))
+
+    def _borrowed(self, run_id: str) -> tuple:
+        """The Graph identities the run borrowed (from the ledger's agents): teardown signs in as each to
+        remove the directory objects its agent created."""
+        from haymaker.azure import Borrowed
+        from scenarios.catalog import load_catalog
+
+        try:
+            agents = self.ledger.list_agents(run_id)
+            catalog = load_catalog()
+        except Exception as e:  # noqa: BLE001 - without it teardown still removes what the deployer owns
+            self.echo(f"{run_id}: cannot read the run's agents ({e}): directory objects of Graph scenarios are "
+                      "not looked for")
+            return ()
+        return tuple(Borrowed(a.scenario, a.client_id, catalog[a.scenario].graph_permissions) for a in agents
+                     if a.scenario in catalog and catalog[a.scenario].graph_permissions and a.client_id)
 
     def force_delete_items(self, leftovers: list) -> list:
         """Delete groups first (their resources go with them), then loose resources, then Entra
@@ -274,17 +316,20 @@ class Lifecycle:
             self.clock.sleep(self.backoff.delay(attempt, self.rng))
         return pending
 
-    def _purge(self, run_id: str) -> tuple[list, list]:
-        """Purge the run's soft-deleted items; a second look catches what the deletes just put there."""
+    def _purge(self, run_id: str, borrowed: tuple = ()) -> tuple[list, list, list]:
+        """Purge the run's soft-deleted items; a second look catches what the deletes just put there.
+        Returns (purged, still there, retained): deleted groups are retained, no one here may purge them."""
         purged: list = []
         for _ in range(2):
-            batch = [x for x in self.azure.soft_deleted(run_id) if x not in purged]
+            batch = [x for x in self.azure.soft_deleted(run_id, borrowed)
+                     if x not in purged and x.kind not in UNPURGEABLE]
             if not batch:
                 break
             remaining = self.force_delete_items(batch)
             purged += [x for x in batch if x not in remaining]
-        left = self.azure.soft_deleted(run_id)
-        return [x for x in purged if x not in left], left
+        left = self.azure.soft_deleted(run_id, borrowed)
+        retained = [x for x in left if x.kind in UNPURGEABLE]
+        return [x for x in purged if x not in left], [x for x in left if x.kind not in UNPURGEABLE], retained
 
     def _record_teardown(self, result: TeardownResult) -> TeardownResult:
         status = {"verified": "verified", "forced": "forced"}.get(result.outcome, "teardown_failed")

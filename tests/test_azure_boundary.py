@@ -16,10 +16,11 @@ import pytest
 
 from haymaker.azure import Azure, AzureError, Leftover
 from haymaker.cloud import AzureAuthError, azure_credential
+from haymaker.ledger import AgentRecord
 from haymaker.lifecycle import Clock, Lifecycle
 from haymaker.retry import Backoff
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID, SUBSCRIPTION_ID, TENANT_ID
-from tests.fakes.login import aad_error
+from tests.fakes.login import aad_error, claims_of
 from tests.fakes.server import Reply, error
 from tests.test_lifecycle import FakeLedger
 
@@ -30,10 +31,14 @@ TAGS = {"AzureHayMaker-managed": "true", "haymaker-run": RUN}
 ROOT = Path(__file__).resolve().parents[1]
 
 
+IDENTITY = "9a1b2c3d-0000-4000-8000-0000000000g3"  # identity-03's borrowed platform identity, slot 0
+IDENTITY_03_PERMISSIONS = ["Group.Create", "Group.Read.All", "User.Read.All"]
+
+
 def connect(cloud, **options) -> Azure:
-    credential = azure_credential(cloud.endpoints(), cloud.github_actions_env())
-    return Azure(credential=credential, subscription_id=SUBSCRIPTION_ID, endpoints=cloud.endpoints(),
-                 connection_verify=cloud.ca_file, **options)
+    """As `haymaker reap` connects in GitHub Actions: OIDC for the deployer and for borrowed identities."""
+    return Azure.connect(SUBSCRIPTION_ID, cloud.endpoints(), env=cloud.github_actions_env(),
+                         connection_verify=cloud.ca_file, **options)
 
 
 class DestroyingDriver:
@@ -46,16 +51,18 @@ class DestroyingDriver:
         self.calls.append(("destroy", name))
         self._destroy()
 
-    def remove(self, name):
+    def remove(self, name, force=False):
         self.calls.append(("remove", name))
 
     def list_run_stacks(self):
         return []
 
 
-def lifecycle(cloud, driver=None, azure=None):
+def lifecycle(cloud, driver=None, azure=None, agents=()):
     sleeps = []
-    life = Lifecycle(driver=driver or DestroyingDriver(), azure=azure or connect(cloud), ledger=FakeLedger(),
+    ledger = FakeLedger()
+    ledger.agents.extend(AgentRecord(RUN, scenario, "started", client_id=client) for scenario, client in agents)
+    life = Lifecycle(driver=driver or DestroyingDriver(), azure=azure or connect(cloud), ledger=ledger,
                      clock=Clock(sleep=sleeps.append), backoff=Backoff(attempts=4, base_seconds=1),
                      rng=random.Random(3), echo=lambda *_: None)
     return life, sleeps
@@ -206,37 +213,39 @@ def test_graph_listings_are_consistent_queries_that_see_a_delete_at_once(fake_cl
 
 # --- symptom 7 and the whole teardown --------------------------------------------------------------------
 
-def populate_every_kind(cloud, run=RUN):
+def populate_every_kind(cloud, run=RUN, identity=IDENTITY):
     prefix, tags = f"haymaker-{run}-", {**TAGS, "haymaker-run": run}
     cloud.arm.add_group(f"{prefix}identity-03", tags)
     cloud.arm.add_resource(f"{prefix}identity-03", "Microsoft.Storage/storageAccounts", "stdirhyg1", tags)
     cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{prefix}site", tags)  # outside its group
-    app = cloud.graph.add("applications", f"{prefix}identity-03")
-    cloud.graph.add("servicePrincipals", f"{prefix}identity-03", appId=app["appId"])
-    cloud.graph.add("servicePrincipals", f"{prefix}orphan-sp")  # an agent-made SP without its app
-    cloud.graph.add("groups", f"{prefix}lift-operations")
-    cloud.graph.add_deleted("groups", f"{prefix}rental-desk")
+    app = cloud.graph.add("applications", f"{prefix}compute-01")  # an agent's own application (the deployer's)
+    cloud.graph.add("servicePrincipals", f"{prefix}compute-01", appId=app["appId"])
+    cloud.graph.add("servicePrincipals", f"{prefix}orphan-sp")  # a service principal without its application
+    cloud.graph.add("groups", f"{prefix}lift-operations", owner=identity)  # made by identity-03's agent
+    cloud.graph.add_deleted("groups", f"{prefix}rental-desk", owner=identity)
     cloud.graph.add_deleted("applications", f"{prefix}old-app")
     cloud.arm.add_deleted("vault", f"kv{run[-4:]}", f"{prefix}security-01")
     cloud.arm.add_deleted("cognitive", "lang1", f"{prefix}ai-ml-02")
 
 
 def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(fake_cloud):
+    fake_cloud.borrowable_identity(IDENTITY, IDENTITY_03_PERMISSIONS)
     populate_every_kind(fake_cloud)
-    populate_every_kind(fake_cloud, OTHER)  # another live run: not ours to touch
+    populate_every_kind(fake_cloud, OTHER, identity="another-runs-identity")  # another live run: not ours
     fake_cloud.arm.page_size = fake_cloud.graph.page_size = 1  # every listing pages
     fake_cloud.arm.fail("DELETE", "/resourcegroups/[^/]+$", error(409, "Conflict", "Operation on this or a dependent "
                         "resource is in progress: AnotherOperationInProgress"))
     fake_cloud.graph.fail("DELETE", "/groups/", Reply(429, {"error": {"code": "TooManyRequests", "message": "slow down"}},
                                                       {"Retry-After": "1"}))
-    life, sleeps = lifecycle(fake_cloud)
+    life, sleeps = lifecycle(fake_cloud, agents=[("identity-03-entra-users-groups", IDENTITY),
+                                                 ("compute-01-linux-vm-web-server", "agent-app-client-id")])
     result = life.teardown(RUN)
     assert result.outcome == "forced", result.error
     assert result.kinds == {
         "application": {"found": 1, "remaining": 0, "purged": 0},
         "deleted_application": {"found": 0, "remaining": 0, "purged": 2},
         "deleted_cognitive_account": {"found": 0, "remaining": 0, "purged": 1},
-        "deleted_group": {"found": 0, "remaining": 0, "purged": 2},
+        "deleted_group": {"found": 0, "remaining": 0, "purged": 0, "retained": 2},
         "deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1},
         "deleted_service_principal": {"found": 0, "remaining": 0, "purged": 2},
         "group": {"found": 1, "remaining": 0, "purged": 0},
@@ -245,24 +254,42 @@ def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(f
         "service_principal": {"found": 2, "remaining": 0, "purged": 0},
     }
     assert not [n for n in fake_cloud.graph.live_names() if n.startswith(PREFIX)]
-    assert not [o for o in fake_cloud.graph.deleted.values() if o["displayName"].startswith(PREFIX)]
+    # Only the deleted groups stay: no application permission may purge a group.
+    assert sorted(o["displayName"] for o in fake_cloud.graph.deleted.values() if o["displayName"].startswith(PREFIX)) \
+        == [f"{PREFIX}lift-operations", f"{PREFIX}rental-desk"]
     assert not [g for g in fake_cloud.arm.groups if RUN in g] and not [d for d in fake_cloud.arm.deleted if RUN in d.resource_group]
     assert len([g for g in fake_cloud.arm.groups if OTHER in g]) == 1  # the other run is untouched
     assert len(fake_cloud.graph.live_names()) == 4
     assert [s.status for s in fake_cloud.arm.seen("DELETE", "/resourcegroups/[^/]+$")] == [409, 202]  # retried by us
     assert len(sleeps) >= 1
     assert [s.status for s in fake_cloud.graph.seen("DELETE", "/groups/")] == [429, 204]  # retried by the pipeline
+    # The group went as the identity that owns it; the deployer, which holds no group permission, never asked.
+    (deleted,) = [s for s in fake_cloud.graph.seen("DELETE", "/groups/") if s.status == 204]
+    assert claims_of(deleted.headers["authorization"].split()[1])["appid"] == IDENTITY
+    assert all(claims_of(s.headers["authorization"].split()[1])["appid"] == IDENTITY
+               for s in fake_cloud.graph.seen(None, "/groups"))
+    assert fake_cloud.arm.requests and all(s.status < 500 for s in fake_cloud.arm.requests + fake_cloud.graph.requests)
+
+
+def test_the_deployer_alone_can_neither_see_nor_delete_a_graph_agents_group(fake_cloud):
+    group = fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
+    azure = connect(fake_cloud)
+    with pytest.raises(AzureError, match="403 Authorization_RequestDenied"):
+        azure.entra_objects(RUN, kinds=("group",))
+    with pytest.raises(AzureError, match="403 Authorization_RequestDenied"):
+        azure.delete(Leftover("group", group["id"], group["displayName"]))
 
 
 def test_what_cannot_be_deleted_is_reported_remaining_and_failed(fake_cloud):
-    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations")
-    fake_cloud.graph.fail("DELETE", "/groups/", Reply(403, {"error": {"code": "Authorization_RequestDenied",
+    fake_cloud.graph.add("applications", f"{PREFIX}compute-01")
+    fake_cloud.graph.fail("DELETE", "/applications/", Reply(403, {"error": {"code": "Authorization_RequestDenied",
                           "message": "Insufficient privileges to complete the operation."}}), times=10)
     life, _ = lifecycle(fake_cloud)
     result = life.teardown(RUN)
     assert result.outcome == "failed"
-    assert [(x.kind, x.name) for x in result.leftovers_remaining] == [("group", f"{PREFIX}lift-operations")]
-    assert len(fake_cloud.graph.seen("DELETE", "/groups/")) == 1  # a refusal is not retried
+    assert [(x.kind, x.name) for x in result.leftovers_remaining] == [("application", f"{PREFIX}compute-01")]
+    assert len(fake_cloud.graph.seen("DELETE", "/applications/")) == 1  # a refusal is not retried
+    assert ("remove", f"run-{RUN}") not in life.driver.calls  # the stack stays for the next reap
 
 
 # --- jobs -------------------------------------------------------------------------------------------

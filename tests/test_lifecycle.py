@@ -100,10 +100,10 @@ class FakeAzure:
         self.calls.append("subscription_tenant")
         return self.tenant
 
-    def run_leftovers(self, run_id):
+    def run_leftovers(self, run_id, borrowed=()):
         return [x for x in self.leftovers if run_id in x.name]
 
-    def soft_deleted(self, run_id):
+    def soft_deleted(self, run_id, borrowed=()):
         return [x for x in self.soft if run_id in x.name]
 
     def exists(self, item):
@@ -164,13 +164,13 @@ class FakeDriver:
             raise self.up_errors.pop(0)
         return self.outputs, len(self.outputs.get("inventory") or []) * 7
 
-    def destroy(self, name, remove=True):
+    def destroy(self, name, remove=False):
         self.calls.append(("destroy", name))
         error = self.destroy_errors.get(name)
         if error:
             raise error
 
-    def remove(self, name):
+    def remove(self, name, force=False):
         self.calls.append(("remove", name))
 
 
@@ -189,6 +189,9 @@ class FakeLedger:
 
     def add_event(self, run_id, kind, data):
         self.events.append((run_id, kind, data))
+
+    def list_agents(self, run_id=None):
+        return [a for a in self.agents if a.run_id == run_id]
 
 
 class Settings:

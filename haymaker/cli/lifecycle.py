@@ -31,6 +31,14 @@ def _confirm(question: str, yes: bool) -> None:
         raise InvalidInput("aborted: nothing was changed")
 
 
+def graph_pools(environment: str, catalog) -> dict[str, int]:
+    """Slots of each Graph scenario's identity pool, as the environment's platform provisions them."""
+    from stacks.config import load_platform_settings
+
+    size = load_platform_settings(environment).graph_identity_pool_size
+    return {s.name: size for s in catalog.scenarios.values() if s.graph_permissions}
+
+
 def build_lifecycle(cfg, environment: str):
     """The real lifecycle: Automation-API driver, Azure adapters and the ledger, from configuration.
     Tests replace this function."""
@@ -80,7 +88,9 @@ def up(
     life = build_lifecycle(cfg, env)
     check_account(cfg.get("subscription_id"), cfg.get("tenant_id"), life.azure, plan.settings.subscription_id)
     limit = load_selection(plan.catalog).max_live_on_demand_runs
-    result = life.up(spec, plan.settings, on_demand_limit=limit, cost_usd=plan.cost_usd)
+    result = life.up(spec, plan.settings, on_demand_limit=limit, cost_usd=plan.cost_usd,
+                     graph_pools=graph_pools(env, plan.catalog))
+    spec = result.spec  # with the Graph identity leases
     if as_json:
         emit_json({"run": spec.to_dict(), "inventory": result.inventory, "jobs": result.jobs,
                    "deploy_seconds": round(result.deploy_seconds, 1),

@@ -54,9 +54,16 @@ class FakeCloud:
         self.trust_deployer()
 
     def trust_deployer(self) -> None:
-        """The run deployer signs in with GitHub's OIDC token (no secret) and holds its Graph permission."""
+        """The run deployer signs in with GitHub's OIDC token (no secret) and holds its Graph permission;
+        what a test adds to the directory without an owner is the deployer's (it made the agents' apps)."""
         self.login.federated[DEPLOYER_CLIENT_ID] = GITHUB_SUBJECT
         self.login.roles[(DEPLOYER_CLIENT_ID, self.graph.base_url)] = ["Application.ReadWrite.OwnedBy"]
+        self.graph.default_owner = DEPLOYER_CLIENT_ID
+
+    def borrowable_identity(self, client_id: str, graph_permissions: list[str]) -> None:
+        """A platform Graph identity: it trusts the deployer's GitHub subject and holds its scenario's roles."""
+        self.login.federated[client_id] = GITHUB_SUBJECT
+        self.login.roles[(client_id, self.graph.base_url)] = list(graph_permissions)
 
     def github_actions_env(self) -> dict[str, str]:
         """What a GitHub Actions job with `id-token: write` and the repository's variables has."""

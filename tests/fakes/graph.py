@@ -7,6 +7,12 @@ Bodies and errors follow the Graph reference: collections are ``{"@odata.context
 ``startswith(displayName,'…')`` as a default (consistent) query. A request that asks for *advanced
 query* mode (``ConsistencyLevel: eventual``) is answered from an eventually consistent index: here,
 one that has not seen the latest deletes yet — the opposite of what a delete-then-re-list check needs.
+
+Permissions are enforced from the caller's token (its ``appid`` and ``roles`` claims), as the Graph
+permissions reference describes them for application permissions: ``Application.ReadWrite.OwnedBy``
+sees and deletes only the applications and service principals the caller owns; groups are listed with
+``Group.Read.All`` and deleted by their owner (or ``Group.ReadWrite.All``); a deleted group can be
+purged only with ``Group.ReadWrite.All``. Anything else is 403 ``Authorization_RequestDenied``.
 """
 
 from __future__ import annotations
@@ -15,9 +21,18 @@ import copy
 import re
 import uuid
 
+from tests.fakes.login import claims_of
 from tests.fakes.server import Reply, Request, Service
 
 KINDS = {"applications": "application", "servicePrincipals": "servicePrincipal", "groups": "group"}
+READ_ALL = {"applications": {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"},
+            "servicePrincipals": {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"},
+            "groups": {"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All"}}
+WRITE_ALL = {"applications": {"Application.ReadWrite.All"}, "servicePrincipals": {"Application.ReadWrite.All"},
+             "groups": {"Group.ReadWrite.All"}}
+OWNED = {"applications": {"Application.ReadWrite.OwnedBy"}, "servicePrincipals": {"Application.ReadWrite.OwnedBy"},
+         "groups": {"Group.Create"}}
+DENIED = "Insufficient privileges to complete the operation."
 
 
 def graph_error(status: int, code: str, message: str) -> Reply:
@@ -32,6 +47,7 @@ class FakeGraph(Service):
     def __init__(self):
         super().__init__()
         self.page_size = 100
+        self.default_owner = ""  # the client id that owns what a test adds without saying
         self.reset_state()
         collections = "(?P<kind>applications|servicePrincipals|groups)"
         self.route("GET", rf"/v1\.0/{collections}", self._list)
@@ -57,18 +73,38 @@ class FakeGraph(Service):
         self.reset_state()
         self.page_size = 100
 
-    def add(self, kind: str, display_name: str, **extra) -> dict:
-        obj = {"id": str(uuid.uuid4()), "displayName": display_name, **extra}
+    def add(self, kind: str, display_name: str, owner: str | None = None, **extra) -> dict:
+        obj = {"id": str(uuid.uuid4()), "displayName": display_name, **extra,
+               "_owners": [self.default_owner if owner is None else owner]}
         if kind in ("applications", "servicePrincipals"):
             obj.setdefault("appId", str(uuid.uuid4()))
         self.objects[kind][obj["id"]] = obj
         return obj
 
-    def add_deleted(self, kind: str, display_name: str) -> dict:
+    def add_deleted(self, kind: str, display_name: str, owner: str | None = None) -> dict:
         obj = {"id": str(uuid.uuid4()), "displayName": display_name, "@odata.type": f"#microsoft.graph.{KINDS[kind]}",
-               "deletedDateTime": "2026-11-21T13:50:00Z"}
+               "deletedDateTime": "2026-11-21T13:50:00Z", "_owners": [self.default_owner if owner is None else owner]}
         self.deleted[obj["id"]] = obj
         return obj
+
+    # who may do what ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _caller(r: Request) -> tuple[str, set[str]]:
+        claims = claims_of(r.headers["authorization"].split(" ", 1)[1])
+        return claims.get("appid", ""), set(claims.get("roles") or [])
+
+    def _visible(self, r: Request, kind: str, obj: dict) -> bool:
+        app, roles = self._caller(r)
+        return bool(roles & READ_ALL[kind]) or (bool(roles & OWNED[kind]) and app in obj.get("_owners", [])
+                                                and kind != "groups")
+
+    def _may_list(self, r: Request, kind: str) -> bool:
+        roles = self._caller(r)[1]
+        return bool(roles & (READ_ALL[kind] | (OWNED[kind] if kind != "groups" else set())))
+
+    def _may_delete(self, r: Request, kind: str, obj: dict) -> bool:
+        app, roles = self._caller(r)
+        return bool(roles & WRITE_ALL[kind]) or (bool(roles & OWNED[kind]) and app in obj.get("_owners", []))
 
     def remove(self, kind: str, object_id: str) -> None:
         """What a stack destroy does to an Entra object: it goes to the deleted items."""
@@ -93,7 +129,9 @@ class FakeGraph(Service):
         page = items[start:start + self.page_size]
         select = [f for f in r.query.get("$select", "").split(",") if f]
         body = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{collection}",
-                "value": [{k: v for k, v in o.items() if not select or k in select or k == "@odata.type"} for o in page]}
+                "value": [{k: v for k, v in o.items() if not k.startswith("_") and (not select or k in select
+                                                                                  or k == "@odata.type")}
+                          for o in page]}
         if start + self.page_size < len(items):
             body["@odata.nextLink"] = (f"{self.base_url}{r.path}?$skiptoken={start + self.page_size}"
                                        + (f"&$filter={flt}" if flt else "")
@@ -101,16 +139,24 @@ class FakeGraph(Service):
         return Reply(200, body)
 
     def _list(self, r: Request) -> Reply:
+        kind = r.params["kind"]
+        if not self._may_list(r, kind):
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
         source = self.objects
         if r.headers.get("consistencylevel", "").lower() == "eventual" and self._eventual is not None:
             source = self._eventual
-        return self._filtered(r, list(source[r.params["kind"]].values()), r.params["kind"])
+        return self._filtered(r, [o for o in source[kind].values() if self._visible(r, kind, o)], kind)
 
     def _get(self, r: Request) -> Reply:
-        obj = self.objects[r.params["kind"]].get(r.params["id"])
+        kind = r.params["kind"]
+        obj = self.objects[kind].get(r.params["id"])
         if obj is None:
-            return self._missing(r.params["id"])
-        return Reply(200, {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{r.params['kind']}/$entity", **obj})
+            return self._missing(r.params["id"]) if self._may_list(r, kind) else graph_error(
+                403, "Authorization_RequestDenied", DENIED)
+        if not self._visible(r, kind, obj):
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
+        return Reply(200, {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{kind}/$entity",
+                           **{k: v for k, v in obj.items() if not k.startswith("_")}})
 
     @staticmethod
     def _missing(object_id: str) -> Reply:
@@ -122,10 +168,12 @@ class FakeGraph(Service):
         kind = r.params["kind"]
         if self._eventual is None:  # the index catches up with nothing until the next test says so
             self._eventual = copy.deepcopy(self.objects)
-        obj = self.objects[kind].pop(r.params["id"], None)
+        obj = self.objects[kind].get(r.params["id"])
         if obj is None:
             return self._missing(r.params["id"])
-        self._soft_delete(kind, obj)
+        if not self._may_delete(r, kind, obj):
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
+        self._soft_delete(kind, self.objects[kind].pop(r.params["id"]))
         if kind == "applications":  # Entra deletes an application's service principal with it
             for sp in [s for s in self.objects["servicePrincipals"].values() if s.get("appId") == obj.get("appId")]:
                 self._soft_delete("servicePrincipals", self.objects["servicePrincipals"].pop(sp["id"]))
@@ -135,15 +183,32 @@ class FakeGraph(Service):
         self.deleted[obj["id"]] = {**obj, "@odata.type": f"#microsoft.graph.{KINDS[kind]}",
                                    "deletedDateTime": "2026-11-21T14:00:00Z"}
 
+    @staticmethod
+    def _kind_of(obj: dict) -> str:
+        odata = obj["@odata.type"].rsplit(".", 1)[-1]
+        return next(k for k, v in KINDS.items() if v == odata)
+
     def _list_deleted(self, r: Request) -> Reply:
-        items = [o for o in self.deleted.values() if o["@odata.type"] == f"#microsoft.graph.{r.params['type']}"]
+        kind = next(k for k, v in KINDS.items() if v == r.params["type"])
+        if not self._may_list(r, kind):
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
+        items = [o for o in self.deleted.values() if self._kind_of(o) == kind and self._visible(r, kind, o)]
         return self._filtered(r, items, f"directory/deletedItems/microsoft.graph.{r.params['type']}")
 
     def _get_deleted(self, r: Request) -> Reply:
         obj = self.deleted.get(r.params["id"])
-        return Reply(200, obj) if obj else self._missing(r.params["id"])
+        if obj is None:
+            return self._missing(r.params["id"])
+        return Reply(200, {k: v for k, v in obj.items() if not k.startswith("_")})
 
     def _purge(self, r: Request) -> Reply:
-        if self.deleted.pop(r.params["id"], None) is None:
+        obj = self.deleted.get(r.params["id"])
+        if obj is None:
             return self._missing(r.params["id"])
+        kind = self._kind_of(obj)
+        # Only a *ReadWrite.All permission purges a group; an owner with OwnedBy purges its applications.
+        allowed = self._may_delete(r, kind, obj) if kind != "groups" else bool(self._caller(r)[1] & WRITE_ALL[kind])
+        if not allowed:
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
+        del self.deleted[r.params["id"]]
         return Reply(204)
