@@ -224,6 +224,10 @@ class Azure:
             from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
             return CognitiveServicesManagementClient(self.credential, self.subscription_id, **arm)
+        if name == "authorization":
+            from azure.mgmt.authorization import AuthorizationManagementClient
+
+            return AuthorizationManagementClient(self.credential, self.subscription_id, **arm)
         if name == "graph":
             return GraphClient(self.credential, self.endpoints, **self._options)
         if name.startswith("graph:"):
@@ -261,6 +265,14 @@ class Azure:
         sub = self._call(f"read subscription {self.subscription_id}",
                          lambda: self._client("subscriptions").subscriptions.get(self.subscription_id))
         return sub.tenant_id
+
+    def role_definitions_of(self, object_id: str) -> list[str]:
+        """Role definition ids assigned to a principal (directly or through its groups) at the subscription."""
+        scope = f"/subscriptions/{self.subscription_id}"
+        found = self._call("list role assignments", lambda: list(
+            self._client("authorization").role_assignments.list_for_subscription(
+                filter=f"assignedTo('{object_id.replace(chr(39), '')}')")))
+        return [a.role_definition_id for a in found if (a.scope or "").lower() in (scope.lower(), "/")]
 
     # Resource Graph ---------------------------------------------------------------------------------
     def query(self, kql: str) -> list[dict]:

@@ -23,11 +23,29 @@ log = logging.getLogger("haymaker.driver")
 
 INSTALL_HINT = ("install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/, e.g. "
                 "`curl -fsSL https://get.pulumi.com | sh`) and make sure `pulumi` is on PATH")
+# File and blob ("diy") backends keep stack tags only from this CLI on; runs are found and reaped by
+# their tags (haymaker:expires), so an older CLI would fail every `up`.
+MIN_CLI_VERSION = (3, 211, 0)
 PLUGINS = {"azure-native": "pulumi-azure-native", "azuread": "pulumi-azuread"}
 
 
 class PulumiCliMissing(HayMakerError):
     """No Pulumi CLI: nothing was created."""
+
+
+class PulumiCliTooOld(HayMakerError):
+    """A Pulumi CLI older than MIN_CLI_VERSION: nothing was created."""
+
+
+def check_cli_version(version: str | None) -> None:
+    try:
+        found = tuple(int(p) for p in str(version).lstrip("v").split("-")[0].split(".")[:3])
+    except ValueError:
+        found = ()
+    if len(found) != 3 or found < MIN_CLI_VERSION:
+        need = ".".join(map(str, MIN_CLI_VERSION))
+        raise PulumiCliTooOld(f"Pulumi CLI {version} is older than {need}, the first whose file and blob backends keep "
+                              f"stack tags, which runs are found and reaped by: upgrade it ({INSTALL_HINT})")
 
 
 class StackError(HayMakerError):
@@ -68,8 +86,12 @@ def _translate(e: Exception, doing: str) -> HayMakerError:
 
 
 def _last_error_line(text: str) -> str:
-    lines = [l.strip() for l in text.splitlines() if "error" in l.lower()]
-    return lines[-1][:400] if lines else text.strip()[-400:]
+    """The engine's own error line (``error: …``), else the last line that mentions an error."""
+    lines = [l.strip() for l in text.splitlines()]
+    marked = [l for l in lines if l.startswith("error:") or ": error:" in l]
+    mentioned = [l for l in lines if "error" in l.lower()]
+    found = marked or mentioned
+    return found[-1][:400] if found else text.strip()[-400:]
 
 
 def backend_url(configured: str | None, root: Path = REPO_ROOT) -> str:
@@ -94,12 +116,15 @@ class RunStackDriver:
     """Create/select, configure, deploy, read and destroy ``run-<run_id>`` stacks."""
 
     def __init__(self, *, backend: str | None = None, secrets_provider: str | None = None,
-                 work_dir: Path = REPO_ROOT, on_output=log.info, policy_config: Path | None = None):
+                 work_dir: Path = REPO_ROOT, on_output=log.info, policy_config: Path | None = None, on_event=None):
+        """``on_event(stack_name, engine_event)`` receives the engine's events of `up` and `destroy`."""
         self.backend = backend_url(backend, work_dir)
         self.secrets_provider = secrets_provider
         self.work_dir = work_dir
         self.on_output = on_output
         self.policy_config = policy_config
+        self.on_event = on_event
+        self._ws = None
 
     def _options(self):
         from pulumi import automation as auto
@@ -115,22 +140,30 @@ class RunStackDriver:
                                           secrets_provider=self.secrets_provider)
 
     def _workspace(self):
+        """The workspace, once per driver; refuses a missing or too old CLI before any stack is touched."""
         from pulumi import automation as auto
 
-        opts = self._options()
-        try:
-            return auto.LocalWorkspace(work_dir=opts.work_dir, env_vars=opts.env_vars,
-                                       secrets_provider=opts.secrets_provider)
-        except Exception as e:  # noqa: BLE001 - translated
-            raise _translate(e, "open the Pulumi workspace") from e
+        if self._ws is None:
+            opts = self._options()
+            try:
+                ws = auto.LocalWorkspace(work_dir=opts.work_dir, env_vars=opts.env_vars,
+                                         secrets_provider=opts.secrets_provider)
+            except Exception as e:  # noqa: BLE001 - translated
+                raise _translate(e, "open the Pulumi workspace") from e
+            check_cli_version(str(ws.pulumi_version))
+            self._ws = ws
+        return self._ws
+
+    def _events(self, stack_name: str):
+        return (lambda event: self.on_event(stack_name, event)) if self.on_event else None
 
     def prepare(self, spec: RunSpec, settings: EnvironmentSettings):
         """Create or select the run's stack, pin plugins, and set its config and tags before `up`."""
         from pulumi import automation as auto
 
+        ws = self._workspace()
         try:
-            stack = auto.create_or_select_stack(stack_name=spec.stack_name, work_dir=str(self.work_dir),
-                                                opts=self._options())
+            stack = auto.Stack.create_or_select(spec.stack_name, ws)
             for name, version in plugin_versions().items():
                 stack.workspace.install_plugin(name, f"v{version}")
             stack.set_all_config({k: auto.ConfigValue(value=v, secret=s)
@@ -147,7 +180,8 @@ class RunStackDriver:
         packs = [str(self.work_dir / "policies")]
         configs = [str(self.policy_config)] if self.policy_config else None
         try:
-            result = stack.up(on_output=self.on_output, policy_packs=packs, policy_pack_configs=configs)
+            result = stack.up(on_output=self.on_output, on_event=self._events(stack.name), policy_packs=packs,
+                              policy_pack_configs=configs)
         except Exception as e:  # noqa: BLE001 - translated
             raise _translate(e, f"deploy {stack.name}") from e
         if result.summary.result != "succeeded":
@@ -158,31 +192,35 @@ class RunStackDriver:
     def outputs(self, stack_name: str) -> dict:
         from pulumi import automation as auto
 
+        ws = self._workspace()
         try:
-            stack = auto.select_stack(stack_name=stack_name, work_dir=str(self.work_dir), opts=self._options())
+            stack = auto.Stack.select(stack_name, ws)
             return {k: v.value for k, v in stack.outputs().items()}
         except Exception as e:  # noqa: BLE001 - translated
             raise _translate(e, f"read the outputs of {stack_name}") from e
 
-    def destroy(self, stack_name: str, remove: bool = True) -> None:
+    def destroy(self, stack_name: str, remove: bool = False) -> None:
+        """Delete the stack's resources; keep the stack unless ``remove`` (teardown removes it last)."""
         from pulumi import automation as auto
 
+        ws = self._workspace()
         try:
-            stack = auto.select_stack(stack_name=stack_name, work_dir=str(self.work_dir), opts=self._options())
-            result = stack.destroy(on_output=self.on_output)
+            stack = auto.Stack.select(stack_name, ws)
+            result = stack.destroy(on_output=self.on_output, on_event=self._events(stack_name))
             if result.summary.result != "succeeded":
                 raise StackError(f"destroy of {stack_name} ended {result.summary.result}")
             if remove:
-                stack.workspace.remove_stack(stack_name)
+                ws.remove_stack(stack_name)
         except HayMakerError:
             raise
         except Exception as e:  # noqa: BLE001 - translated
             raise _translate(e, f"destroy {stack_name}") from e
 
-    def remove(self, stack_name: str) -> None:
-        """Remove a stack whose resources were deleted out of band (after a forced cleanup)."""
+    def remove(self, stack_name: str, force: bool = False) -> None:
+        """Remove the stack; ``force`` when its state still lists resources deleted out of band."""
+        ws = self._workspace()
         try:
-            self._workspace().remove_stack(stack_name, force=True)
+            ws.remove_stack(stack_name, force=force or None)
         except Exception as e:  # noqa: BLE001 - translated
             raise _translate(e, f"remove {stack_name}") from e
 

@@ -331,9 +331,12 @@ class Ledger:
             if connection_string:
                 service = TableServiceClient.from_connection_string(connection_string, **CLIENT_OPTIONS)
             elif endpoint:
-                from azure.identity import DefaultAzureCredential  # slow to import; only Azure needs it
+                # GitHub OIDC client assertions in Actions (tokens outlive the job's first ten minutes),
+                # DefaultAzureCredential elsewhere: the same credential as the lifecycle's.
+                from haymaker.cloud import Endpoints, azure_credential
 
-                service = TableServiceClient(endpoint, credential=DefaultAzureCredential(), **CLIENT_OPTIONS)
+                service = TableServiceClient(endpoint, credential=azure_credential(Endpoints.from_config(config)),
+                                             **CLIENT_OPTIONS)
             else:
                 service = TableServiceClient.from_connection_string(AZURITE, **CLIENT_OPTIONS)
         except ValueError:  # the SDK's message could quote the string: say where it came from instead

@@ -168,8 +168,10 @@ class UpResult:
 
 class Lifecycle:
     def __init__(self, *, driver, azure, ledger, clock: Clock | None = None, backoff: Backoff = Backoff(),
-                 audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info):
+                 audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info, progress=None):
+        """``progress``: a haymaker.progress.Progress that shows each scenario's state (None: nothing)."""
         self.driver, self.azure, self.ledger = driver, azure, ledger
+        self.progress = progress
         self.clock = clock or Clock()
         self.backoff = backoff
         self.audit_dir = audit_dir
@@ -193,6 +195,7 @@ class Lifecycle:
         stacks = self.driver.list_run_stacks()
         check_on_demand_limit(spec, stacks, now, on_demand_limit)
         spec = lease_identities(spec, stacks, graph_pools or {})
+        self._show_runs(spec.run_id, list(spec.scenarios))
         record = _run_record(spec, status="deploying", cost_usd=cost_usd)
         self.ledger.upsert_run(record)
         started = time.monotonic()
@@ -201,6 +204,7 @@ class Lifecycle:
             outputs, created = self._retry("up", lambda: self.driver.up(stack))
         except GaveUp as e:
             seconds = time.monotonic() - started
+            self._show(spec.run_id, None, "deploy failed")
             teardown = self.teardown(spec.run_id)
             self.ledger.update_run(spec.run_id, status="failed", deploy_seconds=seconds,
                                    ended_at=self.clock.now(), detail=f"up failed: {e.error}; teardown {teardown.outcome}")
@@ -211,6 +215,8 @@ class Lifecycle:
         inventory = outputs.get("inventory") or []
         run_rg = (outputs.get("run") or {}).get("run_resource_group", "")
         jobs = self.check_jobs(inventory, run_rg, spec.started_at + timedelta(minutes=settings.start_delay_minutes))
+        for scenario, state in jobs.items():
+            self._show(spec.run_id, scenario, state)
         self.ledger.update_run(spec.run_id, status="running", deploy_seconds=seconds,
                                resources_created=created)
         self.ledger.upsert_agents([_agent_record(spec.run_id, entry, jobs.get(entry["scenario"], ""))
@@ -245,11 +251,14 @@ class Lifecycle:
         if dry_run:
             return TeardownResult(run_id, "planned", False)
         destroyed, error = True, ""
-        borrowed = self._borrowed(run_id)
+        agents = self._agents(run_id)
+        borrowed = self._borrowed(agents)
+        self._show_runs(run_id, [a.scenario for a in agents] or ["(run)"], "destroying")
         try:
             self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False))
         except GaveUp as e:
             destroyed, error = False, str(e.error)
+        self._show(run_id, None, "verifying")
         try:
             found = self.azure.run_leftovers(run_id, borrowed)
             remaining = self.force_delete_items(found) if found else []
@@ -271,21 +280,33 @@ class Lifecycle:
         return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error, purged,
                                                      retained))
 
-    def _borrowed(self, run_id: str) -> tuple:
-        """The Graph identities the run borrowed (from the ledger's agents): teardown signs in as each to
-        remove the directory objects its agent created."""
+    def _agents(self, run_id: str) -> list:
+        """The run's agents from the ledger (their scenarios and identities)."""
+        try:
+            return list(self.ledger.list_agents(run_id))
+        except Exception as e:  # noqa: BLE001 - without them teardown still removes what the deployer owns
+            self.echo(f"{run_id}: cannot read the run's agents from the ledger ({e}): directory objects of Graph "
+                      "scenarios are not looked for")
+            return []
+
+    @staticmethod
+    def _borrowed(agents: list) -> tuple:
+        """The Graph identities the run borrowed: teardown signs in as each to remove the directory objects
+        its agent created."""
         from haymaker.azure import Borrowed
         from scenarios.catalog import load_catalog
 
-        try:
-            agents = self.ledger.list_agents(run_id)
-            catalog = load_catalog()
-        except Exception as e:  # noqa: BLE001 - without it teardown still removes what the deployer owns
-            self.echo(f"{run_id}: cannot read the run's agents ({e}): directory objects of Graph scenarios are "
-                      "not looked for")
-            return ()
+        catalog = load_catalog()
         return tuple(Borrowed(a.scenario, a.client_id, catalog[a.scenario].graph_permissions) for a in agents
                      if a.scenario in catalog and catalog[a.scenario].graph_permissions and a.client_id)
+
+    def _show_runs(self, run_id: str, scenarios: list[str], state: str = "waiting") -> None:
+        if self.progress is not None:
+            self.progress.runs(run_id, scenarios, state)
+
+    def _show(self, run_id: str, scenario: str | None, state: str) -> None:
+        if self.progress is not None:
+            self.progress.set(run_id, scenario, state)
 
     def force_delete_items(self, leftovers: list) -> list:
         """Delete groups first (their resources go with them), then loose resources, then Entra
@@ -332,6 +353,7 @@ class Lifecycle:
         return [x for x in purged if x not in left], [x for x in left if x.kind not in UNPURGEABLE], retained
 
     def _record_teardown(self, result: TeardownResult) -> TeardownResult:
+        self._show(result.run_id, None, result.outcome)
         status = {"verified": "verified", "forced": "forced"}.get(result.outcome, "teardown_failed")
         kinds = ", ".join(f"{k} {v['found']}/{v['remaining']}/{v['purged']}" for k, v in result.kinds.items())
         self.ledger.update_run(result.run_id, status=status, ended_at=self.clock.now(),

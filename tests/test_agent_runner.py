@@ -121,15 +121,17 @@ def step_names(catalog, scenario, phase):
 
 def phases_called(az: FakeAz, catalog, scenario: str) -> list[str]:
     """Which phase each az call belongs to, recognised by the step's command words."""
+    def command(argv):  # the command words, up to the first flag
+        return tuple(next((argv[:i] for i, a in enumerate(argv) if a.startswith("-")), argv))
+
     words = {}
     for phase, steps in catalog[scenario].phases.items():
         for s in steps:
-            words.setdefault(tuple(s.run.split()[1:4]), phase)
+            words.setdefault(command(s.run.split()[1:]), phase)
     out = []
     for call in az.calls():
-        key = tuple(call["argv"][:3])
-        out.append({("login", "--service-principal", "--username"): "login",
-                    ("account", "set", "--subscription"): "login"}.get(key) or words.get(key, "?"))
+        key = command(call["argv"])
+        out.append("login" if key in (("login",), ("account", "set")) else words.get(key, "?"))
     return out
 
 

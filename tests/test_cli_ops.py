@@ -8,11 +8,15 @@ from datetime import datetime, timezone
 
 import pytest
 
+from haymaker.cli import doctor as cli_doctor
 from haymaker.cli import lifecycle as cli_ops
+from haymaker.doctor import Doctor
 from haymaker.azure import Leftover
 from haymaker.cli import main
 from haymaker.lifecycle import Clock, Lifecycle
 from haymaker.retry import Backoff
+from tests.fakes.login import jwt
+from tests.fakes.pulumi_cli import FakePulumi
 from tests.test_lifecycle import FakeAzure, FakeDriver, FakeLedger, stack
 
 NOW = datetime.now(timezone.utc)
@@ -27,13 +31,35 @@ def cloud(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
 
-    def build(cfg, environment):
+    def build(cfg, environment, progress=None):
         return Lifecycle(driver=state["driver"], azure=state["azure"], ledger=FakeLedger(),
                          clock=Clock(sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
-                         audit_dir=tmp_path / "audit", rng=random.Random(0), echo=lambda *_: None)
+                         audit_dir=tmp_path / "audit", rng=random.Random(0), echo=lambda *_: None,
+                         progress=progress)
 
     monkeypatch.setattr(cli_ops, "build_lifecycle", build)
+
+    def doctor(cfg, environment):
+        # The real checks over the same stand-ins; tests/test_doctor.py runs them against local services.
+        return Doctor(cfg, environment, credential=lambda: DeployerToken(), azure=lambda: state["azure"],
+                      driver=lambda: state["driver"], ledger=lambda: state.setdefault("ledger", FakeLedger()))
+
+    monkeypatch.setattr(cli_doctor, "build_doctor", doctor)
+    FakePulumi.install(tmp_path / "pulumi", monkeypatch)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test-only")
+    state["driver"].outputs = lambda name: PLATFORM
     return state
+
+
+PLATFORM = {"managedEnvironmentId": "/subscriptions/sub-1/x", "agentPullIdentityId": "/id", "acrLoginServer": "acr"}
+
+
+class DeployerToken:
+    def get_token(self, scope):
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(jwt({"oid": "deployer-oid", "appid": "deployer", "roles": ["Application.ReadWrite.OwnedBy"]}),
+                           2_000_000_000)
 
 
 def run(capsys, *args):
@@ -74,6 +100,16 @@ def test_up_refuses_a_subscription_of_another_tenant_before_deploying(cloud, cap
     cloud["azure"].tenant = "tenant-b"
     code, _, err = run(capsys, "up", "-s", "compute-01-linux-vm-web-server", "--yes")
     assert code == 1 and "belongs to tenant tenant-b, not tenant-a" in err
+    assert cloud["driver"].calls == []
+
+
+def test_up_lists_every_missing_prerequisite_at_once_before_anything(cloud, capsys, monkeypatch):
+    cloud["azure"].tenant = "tenant-b"
+    cloud["driver"].outputs = lambda name: {}
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    code, _, err = run(capsys, "up", "-s", "compute-01-linux-vm-web-server", "--yes")
+    assert code == 1 and "3 prerequisite(s) missing; nothing was changed" in err
+    assert "state backend: " in err and "belongs to tenant tenant-b" in err and "exports no managedEnvironmentId" in err
     assert cloud["driver"].calls == []
 
 

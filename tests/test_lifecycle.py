@@ -116,6 +116,10 @@ class FakeAzure:
         self.leftovers = [x for x in self.leftovers if x.id != item.id and not x.id.startswith(item.id + "/")]
         self.soft = [x for x in self.soft if x.id != item.id]
 
+    def role_definitions_of(self, object_id):
+        return ["/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+                "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/f58310d9-a9f6-439a-9e8d-f62e7b41a168"]
+
     def job_executions(self, rg, job):
         return self.executions.get(job, [])
 
@@ -192,6 +196,11 @@ class FakeLedger:
 
     def list_agents(self, run_id=None):
         return [a for a in self.agents if a.run_id == run_id]
+
+    where = "memory"
+
+    def list_runs(self, **kw):
+        return list(self.runs.values())
 
 
 class Settings:

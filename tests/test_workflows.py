@@ -764,14 +764,8 @@ def haymaker_invocations(text: str) -> list[list[str]]:
     return calls
 
 
-# `haymaker doctor` is built on the lifecycle branch; once merged it is checked like every command.
-COMMANDS_FROM_OTHER_BRANCHES = {"doctor"}
-
-
 def check_invocation(root, args: list[str], where: str) -> None:
     command, rest = root, list(args)
-    if args[:1] and args[0] in COMMANDS_FROM_OTHER_BRANCHES and args[0] not in root.commands:
-        return
     while isinstance(getattr(command, "commands", None), dict):  # a group (typer vendors its own click)
         assert rest, f"{where}: `haymaker` needs a command"
         name = rest.pop(0)

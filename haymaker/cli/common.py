@@ -31,6 +31,10 @@ def load_cfg(environment: str | None = None):
 
 def run_app(application: typer.Typer, argv: list[str] | None = None, prog_name: str = "haymaker") -> int:
     """Run a command line; the project's errors become a message on stderr and their exit code."""
+    import logging
+
+    # The Azure SDKs log every failed credential attempt as a warning; the command reports failures itself.
+    logging.getLogger("azure").addHandler(logging.NullHandler())
     command = typer.main.get_command(application)
     try:
         command.main(args=argv, prog_name=prog_name, standalone_mode=True)

@@ -39,9 +39,10 @@ def graph_pools(environment: str, catalog) -> dict[str, int]:
     return {s.name: size for s in catalog.scenarios.values() if s.graph_permissions}
 
 
-def build_lifecycle(cfg, environment: str):
+def build_lifecycle(cfg, environment: str, progress=None):
     """The real lifecycle: Automation-API driver, Azure adapters and the ledger, from configuration.
-    Tests replace this function."""
+    Tests replace this function. ``progress`` (haymaker.progress.Progress) shows each scenario's state;
+    without one the engine's own output is echoed."""
     from haymaker import policycheck
     from haymaker.azure import Azure
     from haymaker.cloud import Endpoints
@@ -54,12 +55,22 @@ def build_lifecycle(cfg, environment: str):
         raise InvalidInput("set AZURE_SUBSCRIPTION_ID (environment, .env or `haymaker config set subscription_id`)")
     ledger = Ledger.from_config(cfg)
     ledger.flush_spool()
+    echo_engine = progress is None or not progress.console.is_terminal
     driver = RunStackDriver(backend=cfg.get("backend_url"), secrets_provider=cfg.get("secrets_provider"),
                             policy_config=policycheck.config_path(environment),
-                            on_output=lambda line: err.print(line.rstrip(), markup=False, highlight=False))
+                            on_output=(lambda line: err.print(line.rstrip(), markup=False, highlight=False))
+                            if echo_engine else (lambda line: None),
+                            on_event=progress.engine_event if progress is not None else None)
     return Lifecycle(driver=driver, azure=Azure.connect(subscription, Endpoints.from_config(cfg)), ledger=ledger,
                      audit_dir=Path(cfg.get("audit_dir")).expanduser(),
-                     echo=lambda m: err.print(m, markup=False, highlight=False))
+                     echo=lambda m: err.print(m, markup=False, highlight=False), progress=progress)
+
+
+def _progress(as_json: bool):
+    """Each scenario's state on stdout: in place in a terminal, timestamped lines otherwise, none with --json."""
+    from haymaker.progress import Progress
+
+    return Progress(out, enabled=not as_json)
 
 
 def up(
@@ -72,7 +83,9 @@ def up(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     as_json: bool = typer.Option(False, "--json", help="Write the result as JSON."),
 ) -> None:
-    """Create a run: validate, check the subscription, deploy with retries, destroy on failure."""
+    """Create a run: validate, check every prerequisite (as doctor does), deploy with retries, destroy on failure."""
+    from haymaker.cli.doctor import build_doctor
+    from haymaker.doctor import refuse_unless_ready
     from haymaker.lifecycle import check_account
     from haymaker.plan import plan_run
     from haymaker.selection import load_selection
@@ -83,25 +96,31 @@ def up(
                     run_id=run_id)
     refuse_unless_allowed(plan)
     spec = plan.spec
+    # Every missing prerequisite at once, before anything is asked or changed.
+    refuse_unless_ready(build_doctor(cfg, env).run())
     _confirm(f"Deploy {spec.stack_name} ({len(spec.scenarios)} scenarios, {spec.duration_hours} h, "
              f"~${plan.cost_usd:.2f}) to {env}?", yes)
-    life = build_lifecycle(cfg, env)
+    progress = _progress(as_json)
+    life = build_lifecycle(cfg, env, progress=progress)
     check_account(cfg.get("subscription_id"), cfg.get("tenant_id"), life.azure, plan.settings.subscription_id)
     limit = load_selection(plan.catalog).max_live_on_demand_runs
-    result = life.up(spec, plan.settings, on_demand_limit=limit, cost_usd=plan.cost_usd,
-                     graph_pools=graph_pools(env, plan.catalog))
+    with progress:
+        result = life.up(spec, plan.settings, on_demand_limit=limit, cost_usd=plan.cost_usd,
+                         graph_pools=graph_pools(env, plan.catalog))
     spec = result.spec  # with the Graph identity leases
     if as_json:
         emit_json({"run": spec.to_dict(), "inventory": result.inventory, "jobs": result.jobs,
                    "deploy_seconds": round(result.deploy_seconds, 1),
                    "audit": str(result.audit_path) if result.audit_path else None})
         return
-    table = Table(title=f"{spec.stack_name}: deployed in {result.deploy_seconds:.0f} s")
-    for col in ("scenario", "resource group", "client id", "job", "start"):
-        table.add_column(col, overflow="fold")
+    out.print(f"{spec.stack_name}: deployed in {result.deploy_seconds:.0f} s; the inventory is in "
+              f"`haymaker resources --run-id {spec.run_id}` (or --json)", markup=False, highlight=False)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("scenario", no_wrap=True, overflow="ellipsis", ratio=3)
+    table.add_column("job", no_wrap=True, overflow="ellipsis", ratio=2)
+    table.add_column("start", no_wrap=True, overflow="ellipsis", ratio=2)
     for e in result.inventory:
-        table.add_row(e["scenario"], e["resource_group_name"], e["client_id"], e["job_name"],
-                      result.jobs.get(e["scenario"], ""))
+        table.add_row(e["scenario"], e["job_name"], result.jobs.get(e["scenario"], ""))
     out.print(table)
 
 
@@ -113,7 +132,10 @@ def down(run_id: str, environment: Optional[str] = typer.Option(None, "--environ
     check_run_id(run_id)
     cfg = load_cfg(environment)
     _confirm(f"Destroy run-{run_id} and delete everything it created?", yes)
-    result = build_lifecycle(cfg, cfg.get("environment")).teardown(run_id)
+    progress = _progress(as_json)
+    life = build_lifecycle(cfg, cfg.get("environment"), progress=progress)
+    with progress:
+        result = life.teardown(run_id)
     _report_teardowns([result], as_json)
 
 
@@ -127,8 +149,9 @@ def reap(dry_run: bool = typer.Option(False, "--dry-run", help="List what is due
 
     cfg = load_cfg(environment)
     when = parse_iso(now) if now else datetime.now(timezone.utc)
-    life = build_lifecycle(cfg, cfg.get("environment"))
-    with err.status("reaping expired runs…"):
+    progress = _progress(as_json or dry_run)
+    life = build_lifecycle(cfg, cfg.get("environment"), progress=progress)
+    with progress:
         results = life.reap(now=when, parallel=parallel or cfg.get("reap_parallel"), dry_run=dry_run)
     _report_teardowns(results, as_json)
 

@@ -86,6 +86,7 @@ class FakeArm(Service):
                                  r"(?P<rg>[^/]+)/deletedAccounts/(?P<name>[^/]+)")
         s("GET", deleted_account, self._get_deleted_account)
         s("DELETE", deleted_account, self._purge_account)
+        s("GET", SUB + r"/providers/Microsoft\.Authorization/roleAssignments", self._role_assignments)
         s("GET", RG + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)/(?P<rest>.+)", self._get_resource)
         s("DELETE", RG + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)/(?P<rest>.+)", self._delete_resource)
 
@@ -102,6 +103,7 @@ class FakeArm(Service):
                                   "publicipaddresses": ["2024-05-01"]},
             "microsoft.app": {"jobs": ["2026-07-01", "2025-01-01"]},
         }
+        self.role_assignments: list[tuple[str, str]] = []  # (principal object id, role definition guid)
         self.index_lag: int | None = 0
         self._index_ghosts: dict[str, tuple[dict, int | None]] = {}  # id -> (row, queries left)
         self._operations: dict[str, tuple[int, Reply]] = {}
@@ -317,6 +319,22 @@ class FakeArm(Service):
     @staticmethod
     def _project(row: dict) -> dict:
         return {k: row[k] for k in ("id", "name", "type", "resourceGroup")}
+
+    # role assignments (RoleAssignments_ListForSubscription) -------------------------------------------------
+    def _role_assignments(self, r: Request) -> Reply:
+        refused = self._own(r)
+        if refused:
+            return refused
+        match = re.fullmatch(r"assignedTo\('([^']*)'\)", r.query.get("$filter", ""))
+        if r.query.get("$filter") and not match:
+            return error(400, "InvalidFilter", f"The filter '{r.query['$filter']}' is not supported.")
+        sub = f"/subscriptions/{self.subscription_id}"
+        return self._page(r, [
+            {"id": f"{sub}/providers/Microsoft.Authorization/roleAssignments/{i:08d}-0000-4000-8000-000000000000",
+             "name": f"{i:08d}-0000-4000-8000-000000000000", "type": "Microsoft.Authorization/roleAssignments",
+             "properties": {"roleDefinitionId": f"{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+                            "principalId": principal, "principalType": "ServicePrincipal", "scope": sub}}
+            for i, (principal, role) in enumerate(self.role_assignments) if not match or principal == match.group(1)])
 
     # Container Apps jobs ---------------------------------------------------------------------------------
     def _executions(self, r: Request) -> Reply:

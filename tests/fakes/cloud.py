@@ -75,7 +75,7 @@ class FakeCloud:
     def haymaker_env(self) -> dict[str, str]:
         """Settings that point the `haymaker` command at the stand-ins (the sovereign-cloud seam)."""
         return {"HAYMAKER_ARM_ENDPOINT": self.arm.base_url, "HAYMAKER_GRAPH_ENDPOINT": self.graph.base_url,
-                "HAYMAKER_LOGIN_ENDPOINT": self.login.base_url, "REQUESTS_CA_BUNDLE": self.ca_file}
+                "AZURE_AUTHORITY_HOST": self.login.base_url, "REQUESTS_CA_BUNDLE": self.ca_file}
 
     def stop(self) -> None:
         for server in self.servers:

@@ -1,0 +1,73 @@
+"""`haymaker doctor`: is everything `up`, `down` and `reap` need in place? Exit 1 when anything is not."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from haymaker.cli.common import emit_json, load_cfg, out
+from haymaker.errors import HayMakerError
+
+
+class NotReadyExit(HayMakerError):
+    """Some check failed (already printed)."""
+
+
+def build_doctor(cfg, environment: str):
+    """The checks over the real adapters, built from configuration on first use. Tests replace this."""
+    from functools import lru_cache
+
+    from haymaker.doctor import Doctor
+    from haymaker.settings import load_environment
+    from scenarios.catalog import load_catalog
+
+    from haymaker.cloud import Endpoints
+
+    endpoints = Endpoints.from_config(cfg)
+
+    @lru_cache(maxsize=None)
+    def azure():
+        from haymaker.azure import Azure
+
+        subscription = cfg.get("subscription_id")
+        if not subscription:
+            raise HayMakerError("needs AZURE_SUBSCRIPTION_ID (see the subscription check)")
+        return Azure.connect(subscription, endpoints)
+
+    @lru_cache(maxsize=None)
+    def credential():
+        from haymaker.cloud import azure_credential
+
+        return azure_credential(endpoints)
+
+    def driver():
+        from haymaker.driver import RunStackDriver
+
+        return RunStackDriver(backend=cfg.get("backend_url"), secrets_provider=cfg.get("secrets_provider"))
+
+    def ledger():
+        from haymaker.ledger import Ledger
+
+        return Ledger.from_config(cfg, retries=1)
+
+    settings = load_environment(environment)
+    return Doctor(cfg, environment, credential=credential, azure=azure, driver=driver, ledger=ledger, endpoints=endpoints,
+                  pinned_subscription=settings.subscription_id,
+                  needs_graph_identities=any(s.graph_permissions for s in load_catalog().scenarios.values()))
+
+
+def doctor(environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),
+           as_json: bool = typer.Option(False, "--json", help="Write the checks as JSON.")) -> None:
+    """Check every prerequisite of up, down and reap; print each as ok or failed with its fix."""
+    from haymaker.doctor import as_json as checks_json, print_checks
+
+    cfg = load_cfg(environment)
+    checks = build_doctor(cfg, cfg.get("environment")).run()
+    if as_json:
+        emit_json(checks_json(checks))
+    else:
+        print_checks(checks, out)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise NotReadyExit(f"{len(failed)} of {len(checks)} checks failed: fix them, then run `haymaker doctor` again")

@@ -1,0 +1,204 @@
+"""`haymaker doctor`: every prerequisite of `up`, `down` and `reap`, each ok or failed with its fix.
+
+`up` runs the same checks before it touches anything and lists every failed one at once. Each check
+stands alone: one failing never hides the others; a check that needs what an earlier one could not
+provide says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from haymaker.errors import HayMakerError
+
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+USER_ACCESS_ADMIN = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+DEPLOYER_GRAPH_PERMISSION = "Application.ReadWrite.OwnedBy"
+PLATFORM_OUTPUTS = ("managedEnvironmentId", "agentPullIdentityId", "acrLoginServer")
+
+
+class NotReady(HayMakerError):
+    """Prerequisites are missing: the message lists every one, with its fix."""
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        return f"{self.name}: {self.detail}" + (f": {self.fix}" if self.fix and not self.ok else "")
+
+
+def jwt_claims(token: str) -> dict:
+    """The claims of an access token, unverified: only to read what it grants."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+class Doctor:
+    """The checks, over factories the CLI builds from configuration (tests point them at stand-ins)."""
+
+    def __init__(self, cfg, environment: str, *, credential: Callable[[], object], azure: Callable[[], object],
+                 driver: Callable[[], object], ledger: Callable[[], object], endpoints=None,
+                 pinned_subscription: str | None = None, needs_graph_identities: bool = False):
+        from haymaker.cloud import Endpoints
+
+        self.cfg, self.environment = cfg, environment
+        self._credential, self._azure, self._driver, self._ledger = credential, azure, driver, ledger
+        self.endpoints = endpoints or Endpoints()
+        self.pinned_subscription = pinned_subscription
+        self.needs_graph_identities = needs_graph_identities
+        self._arm_claims: dict | None = None
+
+    def run(self) -> list[Check]:
+        return [self._guard(name, check) for name, check in (
+            ("pulumi cli", self.pulumi_cli), ("state backend", self.state_backend),
+            ("azure credential", self.credential), ("subscription", self.subscription),
+            ("platform stack", self.platform), ("ledger", self.ledger),
+            ("graph permission", self.graph_permission), ("rbac rights", self.rbac))]
+
+    @staticmethod
+    def _guard(name: str, check) -> Check:
+        try:
+            return check()
+        except Exception as e:  # noqa: BLE001 - a check that breaks is a failed check, with the reason
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return Check(name, False, first[:500])  # our errors say what to change; the SDK's say what failed
+
+    def _token(self, scope: str) -> str:
+        try:
+            return self._credential().get_token(scope).token
+        except Exception as e:  # noqa: BLE001 - reported with what to do
+            from haymaker.cloud import token_failure
+
+            raise token_failure("Azure Resource Manager" if scope == self.endpoints.arm_scope else "Microsoft Graph",
+                                e, self._credential()) from e
+
+    # --- the checks ------------------------------------------------------------------------------------
+    def pulumi_cli(self) -> Check:
+        from haymaker.driver import INSTALL_HINT, MIN_CLI_VERSION, PulumiCliTooOld, check_cli_version
+
+        import subprocess
+
+        exe = shutil.which("pulumi")
+        if exe is None:
+            return Check("pulumi cli", False, "no `pulumi` on PATH", INSTALL_HINT)
+        version = subprocess.run([exe, "version"], capture_output=True, text=True, timeout=60,
+                                 env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}).stdout.strip()
+        try:
+            check_cli_version(version)
+        except PulumiCliTooOld:
+            need = ".".join(map(str, MIN_CLI_VERSION))
+            return Check("pulumi cli", False, f"{version} at {exe} is older than {need}",
+                         f"upgrade the Pulumi CLI to {need} or newer")
+        return Check("pulumi cli", True, f"{version} at {exe}")
+
+    def state_backend(self) -> Check:
+        from haymaker.driver import backend_url
+
+        url = backend_url(self.cfg.get("backend_url"))
+        if url.startswith("file://") and not (os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None
+                                              or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")):
+            return Check("state backend", False, f"{url} encrypts stack secrets with a passphrase, and none is set",
+                         "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), or PULUMI_BACKEND_URL")
+        return Check("state backend", True, url)
+
+    def credential(self) -> Check:
+        self._arm_claims = jwt_claims(self._token(self.endpoints.arm_scope))
+        who = self._arm_claims.get("upn") or self._arm_claims.get("appid") or self._arm_claims.get("oid") or "?"
+        kind = "user" if "scp" in self._arm_claims else "application"
+        return Check("azure credential", True, f"signed in as {kind} {who} ({type(self._credential()).__name__})")
+
+    def subscription(self) -> Check:
+        sub, tenant = self.cfg.get("subscription_id"), self.cfg.get("tenant_id")
+        if not sub or not tenant:
+            return Check("subscription", False, "AZURE_SUBSCRIPTION_ID or AZURE_TENANT_ID is not set",
+                         "set both (environment, .env or `haymaker config set`) to the environment's subscription")
+        if self.pinned_subscription and self.pinned_subscription != sub:
+            return Check("subscription", False, f"{sub} is not the environment's subscription {self.pinned_subscription}",
+                         "switch AZURE_SUBSCRIPTION_ID to haymaker:subscriptionId of Pulumi.<env>.yaml")
+        actual = self._azure().subscription_tenant()
+        if actual.lower() != tenant.lower():
+            return Check("subscription", False, f"{sub} belongs to tenant {actual}, not {tenant}",
+                         "log in to the right tenant (az login --tenant …) or fix AZURE_TENANT_ID")
+        return Check("subscription", True, f"{sub} in tenant {tenant}")
+
+    def platform(self) -> Check:
+        name = self.cfg.get("platform_stack") or self.environment
+        outputs = self._driver().outputs(name)
+        wanted = PLATFORM_OUTPUTS + (("graphIdentities",) if self.needs_graph_identities else ())
+        missing = [k for k in wanted if not outputs.get(k)]
+        if missing:
+            return Check("platform stack", False, f"{name} exports no {', '.join(missing)}",
+                         f"deploy the platform of {self.environment} (a release tag; platform.yml)")
+        return Check("platform stack", True, f"{name}: {len(outputs)} outputs")
+
+    def ledger(self) -> Check:
+        ledger = self._ledger()
+        runs = ledger.list_runs(limit=1)
+        return Check("ledger", True, f"{ledger.where} ({'has runs' if runs else 'empty'})")
+
+    def graph_permission(self) -> Check:
+        claims = jwt_claims(self._token(self.endpoints.graph_scope))
+        if "scp" in claims:
+            return Check("graph permission", True, "signed in as a user: Graph rights come from your directory "
+                                                   "roles (the deployer's application permission is not checked)")
+        roles = claims.get("roles") or []
+        if DEPLOYER_GRAPH_PERMISSION not in roles:
+            return Check("graph permission", False, f"the token for Microsoft Graph carries {roles or 'no roles'}, "
+                                                    f"not {DEPLOYER_GRAPH_PERMISSION}",
+                         "deploy the platform (it grants the deployer this permission with admin consent)")
+        return Check("graph permission", True, f"{DEPLOYER_GRAPH_PERMISSION} granted")
+
+    def rbac(self) -> Check:
+        oid = (self._arm_claims or jwt_claims(self._token(self.endpoints.arm_scope))).get("oid")
+        if not oid:
+            return Check("rbac rights", False, "the ARM token names no object id", "sign in again")
+        held = {a.rsplit("/", 1)[-1].lower() for a in self._azure().role_definitions_of(oid)}
+        problems = []
+        if not held & {CONTRIBUTOR, OWNER}:
+            problems.append("Contributor (create resource groups and jobs)")
+        if not held & {RBAC_ADMIN, USER_ACCESS_ADMIN, OWNER}:
+            problems.append("Role Based Access Control Administrator (the agents' role assignments)")
+        if problems:
+            return Check("rbac rights", False, f"{oid} lacks {' and '.join(problems)} on the subscription",
+                         "deploy the platform, which grants the deployer these roles")
+        return Check("rbac rights", True, f"{len(held)} role(s) at the subscription, Contributor and role assignment "
+                                          "rights among them")
+
+
+def print_checks(checks: list[Check], console) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    for c in checks:
+        table.add_row("[green]ok[/]" if c.ok else "[red]failed[/]", c.name,
+                      c.detail + (f"\n[dim]fix:[/] {c.fix}" if not c.ok and c.fix else ""))
+    console.print(table)
+
+
+def as_json(checks: list[Check]) -> dict:
+    return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+
+
+def refuse_unless_ready(checks: list[Check]) -> None:
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise NotReady(f"{len(failed)} prerequisite(s) missing; nothing was changed:\n"
+                       + "\n".join(f"  - {c.line()}" for c in failed))

@@ -1,0 +1,146 @@
+"""`haymaker doctor`, `up` and `down` as an operator (or GitHub Actions) runs them, with nothing of
+HayMaker replaced: the real CLI, lifecycle, Automation-API driver, Azure adapters and ledger, talking to
+a stand-in `pulumi` on PATH, local HTTPS stand-ins of ARM, Graph and Entra sign-in (the deployer signs
+in with GitHub's OIDC token), and Azurite.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from haymaker.cli import main
+from haymaker.doctor import CONTRIBUTOR, RBAC_ADMIN
+from haymaker.ledger import Ledger
+from haymaker.plan import plan_run
+from haymaker.runspec import iso
+from tests.azurite import fresh_service
+from tests.fakes.cloud import DEPLOYER_CLIENT_ID
+from tests.fakes.login import jwt
+from tests.fakes.pulumi_cli import FakePulumi
+
+VM = "compute-01-linux-vm-web-server"
+GROUPS = "identity-03-entra-users-groups"
+DEPLOYER_OID = f"oid-of-{DEPLOYER_CLIENT_ID}"  # what the Entra stand-in puts in the deployer's tokens
+
+
+@pytest.fixture
+def online(fake_cloud, azurite, tmp_path, monkeypatch):
+    """GitHub Actions' environment for the run deployer, every service a local stand-in."""
+    for key, value in {**fake_cloud.github_actions_env(), **fake_cloud.haymaker_env()}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test-only")
+    fresh_service(azurite)
+    monkeypatch.setenv("HAYMAKER_LEDGER_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("HAYMAKER_AUDIT_DIR", str(tmp_path / "audit"))
+    pulumi = FakePulumi.install(tmp_path / "pulumi", monkeypatch)
+    graph_identities = {GROUPS: {"permissions": ["Group.Create", "Group.Read.All", "User.Read.All"],
+                                 "identities": [{"id": f"/identities/{GROUPS}-{n}", "clientId": f"graph-identity-{n}",
+                                                 "principalId": f"graph-principal-{n}"} for n in range(3)]}}
+    pulumi.add_stack("dev", {}, outputs={
+        "managedEnvironmentId": "/subscriptions/x/resourceGroups/haymaker-dev-platform/providers/Microsoft.App/"
+                                "managedEnvironments/haymaker-dev",
+        "agentPullIdentityId": "/identities/pull", "acrLoginServer": "haymakerdev.azurecr.io",
+        "graphIdentities": graph_identities})
+    fake_cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR), (DEPLOYER_OID, RBAC_ADMIN)]
+    return fake_cloud, pulumi, azurite
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_doctor_passes_when_every_prerequisite_is_there(online, capsys):
+    code, out, err = run(capsys, "doctor", "--json")
+    doc = json.loads(out)
+    assert (code, doc["ok"]) == (0, True), doc
+    assert [c["name"] for c in doc["checks"]] == ["pulumi cli", "state backend", "azure credential", "subscription",
+                                                  "platform stack", "ledger", "graph permission", "rbac rights"]
+    assert "v3.215.0" in doc["checks"][0]["detail"] and "ClientAssertionCredential" in doc["checks"][2]["detail"]
+
+
+def test_doctor_names_each_failure_with_its_fix(online, capsys, monkeypatch, tmp_path):
+    cloud, pulumi, _ = online
+    FakePulumi.install(tmp_path / "old-pulumi", monkeypatch, version="3.205.0")
+    cloud.login.roles.clear()  # the deployer's Graph permission was never consented
+    cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR)]  # and it cannot assign roles
+    code, out, err = run(capsys, "doctor")
+    assert code == 1 and "4 of 8 checks failed" in err, out  # the platform stack cannot be read with that CLI either
+    for fragment in ("v3.205.0", "older than 3.211.0", "upgrade the Pulumi CLI", "carries no roles",
+                     "not Application.ReadWrite.OwnedBy", "lacks Role Based Access Control Administrator"):
+        assert fragment in " ".join(out.split()), fragment
+
+
+def test_up_then_down_with_every_service_a_stand_in(online, capsys):
+    cloud, pulumi, azurite = online
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dt%H%Mz") + "-e2e0"
+    plan = plan_run(environment="dev", scenarios=[VM, GROUPS], run_id=run_id, trigger="dispatch")
+    stack = plan.spec.stack_name
+    resources = [{"urn": d.urn, "type": d.type} for d in plan.declared if d.type != "pulumi:pulumi:Stack"]
+    inventory = plan.outputs["inventory"]
+    run_rg = plan.outputs["run"]["run_resource_group"]
+    for entry in inventory:
+        cloud.arm.add_job(run_rg, entry["job_name"])  # created by `up`, not started: its minute is ahead
+    token = jwt({"appid": DEPLOYER_CLIENT_ID, "roles": ["Application.ReadWrite.OwnedBy"]})
+    # What Pulumi's providers delete on destroy, through ARM and Graph, as the deployer.
+    groups = [e["resource_group_name"] for e in inventory] + [run_rg]
+    for g in groups:
+        cloud.arm.add_group(g, {"haymaker-run": run_id, "AzureHayMaker-managed": "true"})
+    app = cloud.graph.add("applications", f"haymaker-{run_id}-{VM}")
+    pulumi.script(stack, resources=resources, outputs=plan.outputs, deletes=[
+        *[{"url": f"{cloud.arm.base_url}/subscriptions/{cloud.arm.subscription_id}/resourcegroups/{g}"
+                  "?api-version=2025-04-01", "token": token} for g in groups],
+        {"url": f"{cloud.graph.base_url}/v1.0/applications/{app['id']}", "token": token}])
+    cloud.arm.index_lag = None  # Resource Graph keeps listing the destroyed groups throughout
+
+    code, out, err = run(capsys, "up", "-s", VM, "-s", GROUPS, "--run-id", run_id, "--trigger", "dispatch", "--yes")
+    assert code == 0, err
+    tags = pulumi.state["stacks"][stack]["tags"]
+    assert tags["haymaker:graph-identities"] == f"{GROUPS}=0" and tags["haymaker:expires"] == iso(plan.spec.expires_at)
+    assert json.loads(pulumi.state["stacks"][stack]["config"]["haymaker:runSpec"])["graph_leases"] == {GROUPS: 0}
+    lines = [l for l in out.splitlines() if l[:2].isdigit()]  # progress: stdout is not a terminal here
+    for scenario in (VM, GROUPS):
+        states = [l.split(f" {scenario}: ")[1] for l in lines if f" {scenario}: " in l]
+        assert states[0] == "waiting" and states[-1].startswith("scheduled "), states
+        assert "job" in states and ("identity" in states or scenario == GROUPS), states
+    ledger = Ledger.from_config(_cfg())
+    assert ledger.get_run(run_id).status == "running"
+    assert sorted(a.scenario for a in ledger.list_agents(run_id)) == sorted([VM, GROUPS])
+
+    # The Graph scenario's agent left a group; it is its identity's to delete.
+    cloud.borrowable_identity("graph-identity-0", ["Group.Create", "Group.Read.All", "User.Read.All"])
+    _put_agent_client_id(ledger, run_id, GROUPS, "graph-identity-0")
+    cloud.graph.add("groups", f"haymaker-{run_id}-lift-operations", owner="graph-identity-0")
+
+    code, out, err = run(capsys, "down", run_id, "--yes", "--json")
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["outcome"] == "forced" and result["destroyed"] is True, result
+    assert result["by_kind"]["group"] == {"found": 1, "remaining": 0, "purged": 0}
+    assert result["by_kind"]["deleted_application"]["purged"] == 1
+    assert result["by_kind"]["deleted_group"] == {"found": 0, "remaining": 0, "purged": 0, "retained": 1}
+    assert "resource_group" not in result["by_kind"]  # the index's ghosts were read directly: gone
+    assert stack not in pulumi.state["stacks"]  # removed last, after the leftovers
+    assert ledger.get_run(run_id).status == "forced"
+    assert [c for c in pulumi.commands() if c in ("destroy", "stack rm")] == ["destroy", "stack rm"]
+
+
+def _cfg():
+    from haymaker.config import load_config
+
+    return load_config()
+
+
+def _put_agent_client_id(ledger, run_id, scenario, client_id):
+    """The inventory's client id of a Graph scenario is its borrowed identity's (as up records it)."""
+    agent = next(a for a in ledger.list_agents(run_id) if a.scenario == scenario)
+    assert agent.client_id  # up recorded one; the plan's mock value stands in for the platform's
+    agent.client_id = client_id
+    ledger.upsert_agents([agent])
