@@ -127,7 +127,7 @@ def test_a_loose_resource_is_deleted_by_id_with_the_newest_stable_api_version(fa
     assert not fake_cloud.arm.exists(site.id)
     (delete,) = fake_cloud.arm.seen("DELETE", "/providers/Microsoft.Web/sites/")
     assert delete.query["api-version"] == "2024-04-01"  # not the newer preview the provider also lists
-    assert fake_cloud.arm.seen("GET", "/operations/")  # the long-running delete was polled to its end
+    assert fake_cloud.arm.seen("GET", "/operationresults/")  # the long-running delete was polled to its end
 
 
 # --- symptom 3: 404 means gone; Resource Graph lags ---------------------------------------------------
@@ -269,6 +269,8 @@ def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(f
     assert all(claims_of(s.headers["authorization"].split()[1])["appid"] == IDENTITY
                for s in fake_cloud.graph.seen(None, "/groups"))
     assert fake_cloud.arm.requests and all(s.status < 500 for s in fake_cloud.arm.requests + fake_cloud.graph.requests)
+    unlisted = fake_cloud.unlisted_requests()
+    assert unlisted == [], "\n".join(unlisted)  # every call is in the permission table, for the identity that made it
 
 
 def test_the_deployer_alone_can_neither_see_nor_delete_a_graph_agents_group(fake_cloud):

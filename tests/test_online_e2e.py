@@ -64,6 +64,7 @@ def test_doctor_passes_when_every_prerequisite_is_there(online, capsys):
     assert [c["name"] for c in doc["checks"]] == ["pulumi cli", "state backend", "azure credential", "subscription",
                                                   "platform stack", "ledger", "graph permission", "rbac rights"]
     assert "v3.215.0" in doc["checks"][0]["detail"] and "ClientAssertionCredential" in doc["checks"][2]["detail"]
+    assert online[0].unlisted_requests() == []
 
 
 def test_doctor_names_each_failure_with_its_fix(online, capsys, monkeypatch, tmp_path):
@@ -130,6 +131,7 @@ def test_up_then_down_with_every_service_a_stand_in(online, capsys):
     assert stack not in pulumi.state["stacks"]  # removed last, after the leftovers
     assert ledger.get_run(run_id).status == "forced"
     assert [c for c in pulumi.commands() if c in ("destroy", "stack rm")] == ["destroy", "stack rm"]
+    assert cloud.unlisted_requests() == []  # up, down and the providers' deletes: all in the permission table
 
 
 def _cfg():

@@ -147,7 +147,13 @@ REQUESTS = [
     ("DELETE", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.delete"),
     ("GET", "/v1.0/servicePrincipals?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None,
      "service-principals.list"),
+    ("GET", "/v1.0/servicePrincipals/0a1b?$select=id", p.DEPLOYER, None, "service-principal.get"),
     ("DELETE", "/v1.0/servicePrincipals/0a1b", p.DEPLOYER, None, "service-principal.delete"),
+    ("GET", "/v1.0/directory/deletedItems/0a1b", p.DEPLOYER, None, "deleted-item.get"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.KeyVault/locations/swedencentral/deletedVaults/kv-1", p.DEPLOYER,
+     None, "deleted-vault.get"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.CognitiveServices/locations/swedencentral/resourceGroups/rg/"
+            "deletedAccounts/cv-1", p.DEPLOYER, None, "deleted-account.get"),
     ("GET", "/v1.0/directory/deletedItems/microsoft.graph.application", p.DEPLOYER, None,
      "deleted-applications.list"),
     ("GET", "/v1.0/directory/deletedItems/microsoft.graph.servicePrincipal", p.DEPLOYER, None,

@@ -72,7 +72,7 @@ class FakeArm(Service):
         s("GET", RG, self._get_group)
         s("DELETE", RG, self._delete_group)
         s("GET", SUB + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)", self._provider)
-        s("GET", r"/(?P<op>operations)/(?P<id>[0-9]+)", self._poll)
+        s("GET", SUB + r"/operationresults/(?P<id>[0-9]+)", self._poll)
         s("POST", r"/providers/Microsoft\.ResourceGraph/resources", self._resource_graph)
         s("GET", RG + r"/providers/Microsoft\.App/jobs/(?P<job>[^/]+)/executions", self._executions)
         s("POST", RG + r"/providers/Microsoft\.App/jobs/(?P<job>[^/]+)/start", self._start_job)
@@ -154,8 +154,8 @@ class FakeArm(Service):
     def _accepted(self, final: Reply) -> Reply:
         op = str(next(self._op_ids))
         self._operations[op] = (self.poll_count, final)
-        return Reply(202, None, {"Location": f"{self.base_url}/operations/{op}?api-version=2025-04-01",
-                                 "Retry-After": "0"})
+        location = f"{self.base_url}/subscriptions/{self.subscription_id}/operationresults/{op}?api-version=2025-04-01"
+        return Reply(202, None, {"Location": location, "Retry-After": "0"})
 
     def _poll(self, r: Request) -> Reply:
         left, final = self._operations.get(r.params["id"], (0, error(404, "NotFound", "no such operation")))

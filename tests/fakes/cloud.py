@@ -77,6 +77,25 @@ class FakeCloud:
         return {"HAYMAKER_ARM_ENDPOINT": self.arm.base_url, "HAYMAKER_GRAPH_ENDPOINT": self.graph.base_url,
                 "AZURE_AUTHORITY_HOST": self.login.base_url, "REQUESTS_CA_BUNDLE": self.ca_file}
 
+    def unlisted_requests(self) -> list[str]:
+        """Requests the stand-ins answered that no row of the permission table (haymaker/permissions.py)
+        covers for the identity that sent them: each is an operation the platform may not have granted."""
+        from haymaker.permissions import DEPLOYER, GRAPH_IDENTITY, match_request
+        from tests.fakes.login import claims_of
+
+        out = []
+        for api, service in (("arm", self.arm), ("graph", self.graph)):
+            for seen in service.requests:
+                token = seen.headers.get("authorization", " ").split(" ", 1)[1]
+                appid = claims_of(token).get("appid") if token.count(".") == 2 else None
+                principal = DEPLOYER if appid in (DEPLOYER_CLIENT_ID, None) else GRAPH_IDENTITY
+                object_id = seen.path.rstrip("/").rsplit("/", 1)[-1]
+                kind = {"groups": "group", "applications": "application",
+                        "servicePrincipals": "application"}.get(self.graph.kind_of.get(object_id, ""))
+                if match_request(seen.method, seen.path, principal=principal, api=api, objects=kind) is None:
+                    out.append(f"{principal} {seen.method} {api}{seen.path}")
+        return sorted(set(out))
+
     def stop(self) -> None:
         for server in self.servers:
             server.stop()

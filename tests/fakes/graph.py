@@ -66,6 +66,7 @@ class FakeGraph(Service):
     def reset_state(self) -> None:
         self.objects: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
         self.deleted: dict[str, dict] = {}
+        self.kind_of: dict[str, str] = {}  # every object id ever seen -> its collection, for the permission table
         self._eventual: dict[str, dict[str, dict]] | None = None  # the advanced-query index, when stale
 
     def reset(self) -> None:
@@ -79,12 +80,14 @@ class FakeGraph(Service):
         if kind in ("applications", "servicePrincipals"):
             obj.setdefault("appId", str(uuid.uuid4()))
         self.objects[kind][obj["id"]] = obj
+        self.kind_of[obj["id"]] = kind
         return obj
 
     def add_deleted(self, kind: str, display_name: str, owner: str | None = None) -> dict:
         obj = {"id": str(uuid.uuid4()), "displayName": display_name, "@odata.type": f"#microsoft.graph.{KINDS[kind]}",
                "deletedDateTime": "2026-11-21T13:50:00Z", "_owners": [self.default_owner if owner is None else owner]}
         self.deleted[obj["id"]] = obj
+        self.kind_of[obj["id"]] = kind
         return obj
 
     # who may do what ---------------------------------------------------------------------------------------
