@@ -29,6 +29,7 @@ import typer
 
 from haymaker.cli import agent
 from haymaker.cli import config
+from haymaker.cli import dispatch
 from haymaker.cli import ledger
 from haymaker.cli import lifecycle
 from haymaker.cli import plan
@@ -50,6 +51,7 @@ app.command("reap")(lifecycle.reap)
 app.command("status")(lifecycle.status)
 app.command("resources")(lifecycle.resources)
 app.command("cleanup")(lifecycle.cleanup)
+app.command("dispatch")(dispatch.dispatch)
 app.command("runs")(ledger.runs)
 app.command("agents")(ledger.agents)
 app.command("metrics")(ledger.metrics)
