@@ -224,8 +224,8 @@ class GitHub:
         rights = TOKEN_RIGHTS.format(repo=self.repo.slug)
         hint = (hints or {}).get(answer.status)
         if hint is None and answer.status == 401:
-            hint = (f"the token from {self.token.source} has expired or been revoked, or it lacks the scope to "
-                    f"call the API of {self.repo.host}: make a new one ({rights}), or run "
+            hint = (f"the token from {self.token.source} has expired, been revoked or is no token of "
+                    f"{self.repo.host}: make a new one with the scope to start workflows ({rights}), or run "
                     f"`gh auth refresh --hostname {self.repo.host}`")
         elif hint is None and answer.status == 403 and answer.headers.get("x-ratelimit-remaining") == "0":
             reset = answer.headers.get("x-ratelimit-reset", "")

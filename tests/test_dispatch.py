@@ -100,7 +100,8 @@ def test_dispatch_sends_run_yml_its_inputs_and_prints_the_run_url(github, capsys
         "dry_run": "false"}}]
     started = github.runs[-1]
     assert out.splitlines()[-1] == f"https://github.com/{SLUG}/actions/runs/{started.id}"
-    assert "checked offline: 2 scenarios · staging · 2 h" in out and "started run.yml on main" in out
+    assert out.splitlines()[0].startswith("plan checked: 2 scenarios · staging · 2 h · $")
+    assert out.splitlines()[0].endswith(" of $150 budget · policy ok") and "started run.yml on main" in out
     assert TOKEN not in out + err
 
 
@@ -132,7 +133,7 @@ def test_json_writes_one_document_and_nothing_else_on_stdout(github, capsys):
     assert doc["repository"] == SLUG and doc["workflow"] == "run.yml" and doc["ref"] == "main"
     assert doc["run"]["id"] == github.runs[-1].id and doc["run"]["html_url"].endswith(f"/runs/{github.runs[-1].id}")
     assert doc["inputs"]["scenarios"] == VM and doc["plan"]["scenarios"] == [VM]
-    assert "checked offline" in err
+    assert "plan checked" in err
 
 
 # --- a bad request never reaches GitHub -------------------------------------------------------------
@@ -250,7 +251,8 @@ def test_401_says_the_token_expired_or_lacks_scope(github, capsys, monkeypatch):
     code, _, err = dispatch(capsys, "-s", VM)
     assert code == 1
     assert "GitHub answered 401 'Bad credentials'" in err
-    assert "the token from GITHUB_TOKEN has expired or been revoked, or it lacks the scope" in err
+    assert "the token from GITHUB_TOKEN has expired, been revoked or is no token of github.com" in err
+    assert "make a new one with the scope to start workflows" in err
     assert "Actions: read and write on haymaker/haymaker" in err and "ghp_expired" not in err
 
 

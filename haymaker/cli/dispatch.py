@@ -86,11 +86,11 @@ def _dispatch(dispatcher, plan, inputs: dict, ref: str | None, watch: bool, as_j
 
 
 def checked_line(plan) -> str:
-    s = plan.spec
-    advisory = len(plan.violations)
-    return (f"checked offline: {len(s.scenarios)} scenario{'s' if len(s.scenarios) != 1 else ''} · "
-            f"{s.environment} · {s.duration_hours} h · ${plan.cost_usd:.2f} of ${plan.budget_usd:.2f} budget · "
-            f"policy {'passed' if not advisory else f'passed with {advisory} warning(s)'}")
+    """One line (under 80 columns) for what the offline checks passed; warnings went to stderr already."""
+    s, n = plan.spec, len(plan.spec.scenarios)
+    budget = f"{plan.budget_usd:.0f}" if plan.budget_usd == int(plan.budget_usd) else f"{plan.budget_usd:.2f}"
+    return (f"plan checked: {n} scenario{'s' if n != 1 else ''} · {s.environment} · {s.duration_hours} h · "
+            f"${plan.cost_usd:.2f} of ${budget} budget · policy ok")
 
 
 def build_dispatcher(github, echo):
