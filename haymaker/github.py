@@ -227,7 +227,7 @@ class GitHub:
             hint = (f"the token from {self.token.source} has expired, been revoked or is no token of "
                     f"{self.repo.host}: make a new one with the scope to start workflows ({rights}), or run "
                     f"`gh auth refresh --hostname {self.repo.host}`")
-        elif hint is None and answer.status == 403 and answer.headers.get("x-ratelimit-remaining") == "0":
+        elif hint is None and answer.status in (403, 429) and answer.headers.get("x-ratelimit-remaining") == "0":
             reset = answer.headers.get("x-ratelimit-reset", "")
             at = datetime.fromtimestamp(int(reset), timezone.utc).strftime("%H:%M UTC") if reset.isdigit() else "later"
             hint = f"the token's API rate limit is used up: try again at {at}"
