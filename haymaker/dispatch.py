@@ -48,6 +48,12 @@ class Run:
         return {"id": self.id, "html_url": self.html_url, "status": self.status, "conclusion": self.conclusion}
 
 
+@dataclass
+class Started:
+    at: datetime  # when GitHub took the dispatch, by its own clock when it says
+    run: Run | None  # None when GitHub did not say which run it started
+
+
 def workflow_inputs(environment: str, scenarios: list[str], duration: int | None, dry_run: bool) -> dict[str, str]:
     """Exactly the inputs run.yml declares, as strings (what GitHub's form sends). ``size`` only matters
     for a pick by size; run.yml ignores it when scenarios are named, but a choice input may not be empty."""
@@ -80,20 +86,24 @@ class Dispatcher:
             raise self.github.refused(answer, f"read the repository {self._slug}")
         return answer.body["default_branch"]
 
-    def start(self, ref: str, inputs: dict[str, str]) -> Run | None:
-        """Dispatch run.yml on ``ref``; the run it started, or None when it could not be found."""
+    def start(self, ref: str, inputs: dict[str, str]) -> Started:
+        """Dispatch run.yml on ``ref``: the run when GitHub says which it is, and when GitHub took the request."""
         path = f"/repos/{self._slug}/actions/workflows/{WORKFLOW}/dispatches"
         body = {"ref": ref, "inputs": inputs, "return_run_details": True}
         answer = self.github.call("POST", path, body=body)
         if answer.status == 422 and "return_run_details" in answer.message:  # an older Enterprise Server
             del body["return_run_details"]
             answer = self.github.call("POST", path, body=body)
-        if answer.status == 200 and isinstance(answer.body, dict) and answer.body.get("workflow_run_id"):
-            return Run(int(answer.body["workflow_run_id"]), answer.body.get("html_url") or self._run_page(
-                answer.body["workflow_run_id"]))
-        if answer.status in (200, 204):
-            return self.find(ref, since=(answer.date or self.clock.now()) - CREATED_SLACK)
-        raise self.github.refused(answer, f"start {WORKFLOW} on {ref!r} in {self._slug}", self._dispatch_hints(ref, answer))
+        if answer.status not in (200, 204):
+            raise self.github.refused(answer, f"start {WORKFLOW} on {ref!r} in {self._slug}",
+                                      self._dispatch_hints(ref, answer))
+        at = answer.date or self.clock.now()
+        details = answer.body if isinstance(answer.body, dict) else {}
+        if details.get("workflow_run_id"):
+            run_id = int(details["workflow_run_id"])
+            page = details.get("html_url") or f"{self.github.repo.web_url}/actions/runs/{run_id}"
+            return Started(at, Run(run_id, page))
+        return Started(at, None)
 
     def _dispatch_hints(self, ref: str, answer) -> dict[int, str]:
         said = answer.message
@@ -110,15 +120,15 @@ class Dispatcher:
                 **{s: f"a run may or may not have started: look at {self.workflow_page} before dispatching again"
                    for s in range(500, 600)}}
 
-    def _run_page(self, run_id) -> str:
-        return f"{self.github.repo.web_url}/actions/runs/{run_id}"
-
     def actor(self) -> str | None:
         """The token's user; None for a token that is no user's (a GitHub App's): then any actor's run counts."""
         answer = self.github.call("GET", "/user")
         return answer.body.get("login") if answer.status == 200 and isinstance(answer.body, dict) else None
 
-    def find(self, ref: str, since: datetime) -> Run | None:
+    def find(self, ref: str, dispatched_at: datetime) -> Run | None:
+        """The earliest workflow_dispatch run of run.yml by the token's user since the dispatch (None: none
+        showed up within the bounded polling)."""
+        since = dispatched_at - CREATED_SLACK
         params = {"event": "workflow_dispatch", "created": f">={since.strftime('%Y-%m-%dT%H:%M:%SZ')}",
                   "per_page": "50"}
         login = self.actor()

@@ -57,9 +57,10 @@ def _dispatch(dispatcher, plan, inputs: dict, ref: str | None, watch: bool, as_j
     from haymaker.dispatch import WORKFLOW, raise_unless_found
 
     ref = ref or dispatcher.default_branch()
-    run = dispatcher.start(ref, inputs)
+    started = dispatcher.start(ref, inputs)
     console = err if as_json else out
     console.print(f"started {WORKFLOW} on {ref} in {dispatcher.github.repo}", markup=False, highlight=False)
+    run = started.run or dispatcher.find(ref, started.at)
     if run is None and not watch:
         err.print(f"warning: GitHub accepted the dispatch, but its run did not show up in time: find it at "
                   f"{dispatcher.workflow_page}", markup=False, highlight=False)
