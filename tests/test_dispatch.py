@@ -237,6 +237,16 @@ def test_watch_exits_1_when_the_run_fails(github, capsys):
     assert "in progress" in err and "completed: failure" in err  # progress goes to stderr with --json
 
 
+def test_ctrl_c_stops_watching_but_not_the_run(github, capsys, monkeypatch):
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(github.clock, "sleep", interrupted)
+    code, _, err = dispatch(capsys, "-s", VM, "--watch")
+    assert code == 130
+    assert f"stopped watching; the run goes on: https://github.com/{SLUG}/actions/runs/{github.runs[-1].id}" in err
+
+
 def test_watch_retries_a_read_that_github_asks_to_retry(github, capsys):
     github.fail("GET", r"/actions/runs/\d+$", Reply(503, {"message": "Service Unavailable"}, {"Retry-After": "0"}))
     code, _, err = dispatch(capsys, "-s", VM, "--watch")
