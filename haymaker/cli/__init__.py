@@ -29,6 +29,7 @@ import typer
 
 from haymaker.cli import agent
 from haymaker.cli import config
+from haymaker.cli import dispatch
 from haymaker.cli import doctor
 from haymaker.cli import ledger
 from haymaker.cli import lifecycle
@@ -52,6 +53,7 @@ app.command("status")(lifecycle.status)
 app.command("resources")(lifecycle.resources)
 app.command("cleanup")(lifecycle.cleanup)
 app.command("doctor")(doctor.doctor)
+app.command("dispatch")(dispatch.dispatch)
 app.command("runs")(ledger.runs)
 app.command("agents")(ledger.agents)
 app.command("metrics")(ledger.metrics)
