@@ -31,6 +31,7 @@ from haymaker.cli import agent
 from haymaker.cli import config
 from haymaker.cli import ledger
 from haymaker.cli import lifecycle
+from haymaker.cli import logs
 from haymaker.cli import plan
 from haymaker.cli import policy
 from haymaker.cli import release
@@ -53,6 +54,7 @@ app.command("cleanup")(lifecycle.cleanup)
 app.command("runs")(ledger.runs)
 app.command("agents")(ledger.agents)
 app.command("metrics")(ledger.metrics)
+app.command("logs")(logs.logs)
 app.add_typer(config.app, name="config")
 app.add_typer(agent.app, name="agent")
 app.command("release-env")(release.release_env)
