@@ -36,6 +36,7 @@ from haymaker.cli import plan
 from haymaker.cli import policy
 from haymaker.cli import release
 from haymaker.cli import scenarios
+from haymaker.cli import truth
 from haymaker.cli import version
 from haymaker.cli.common import run_app
 
@@ -55,6 +56,7 @@ app.command("runs")(ledger.runs)
 app.command("agents")(ledger.agents)
 app.command("metrics")(ledger.metrics)
 app.command("logs")(logs.logs)
+app.command("truth")(truth.truth)
 app.add_typer(config.app, name="config")
 app.add_typer(agent.app, name="agent")
 app.command("release-env")(release.release_env)
