@@ -9,6 +9,7 @@ import pytest
 from haymaker.cloud import AzureAuthError, azure_credential
 from haymaker.errors import InvalidInput
 from haymaker.loganalytics import LogAnalytics, LogAnalyticsError, check_workspace
+from haymaker.permissions import match_request
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID, WORKSPACE_ID, WORKSPACE_RESOURCE_ID
 from tests.fakes.login import aad_error
 from tests.fakes.server import Reply
@@ -45,6 +46,7 @@ def test_both_workspace_forms_answer_with_typed_rows(fake_cloud, activity, works
     (seen,) = fake_cloud.log_analytics.seen("POST")
     path = f"/v1/workspaces/{WORKSPACE_ID}/query" if workspace == WORKSPACE_ID else f"/v1{WORKSPACE_RESOURCE_ID}/query"
     assert seen.path == path and seen.status == 200
+    assert match_request("POST", seen.path).key == "logs.query"  # the permission table knows this request
     # The token was asked for the Log Analytics endpoint's own scope, so it works in any cloud.
     assert fake_cloud.login.issued[-1]["aud"] == fake_cloud.log_analytics.base_url
     assert fake_cloud.log_analytics.queries[-1]["timespan"] == "2026-11-21T05:00:00.000Z/2026-11-21T07:00:00.000Z"
