@@ -33,7 +33,8 @@ LATE = timedelta(minutes=15)
 DELIVERY = timedelta(minutes=15)
 ACTIVITY_TABLE = "AzureActivity"
 ACTIVITY_COLUMNS = ("TimeGenerated", "OperationNameValue", "ActivityStatusValue", "Caller", "AppId",
-                    "CorrelationId", "_ResourceId", "ResourceGroup", "EventDataId")
+                    "CorrelationId", "_ResourceId", "ResourceGroup", "EventDataId", "CategoryValue")
+ADMINISTRATIVE = "Administrative"  # control-plane operations; Policy records are Azure Policy evaluating them
 NEAR = 256  # steps before an operation that may hold it: more than an agent runs in LATE
 MISTAKE = "declared benign mistake (expected to fail)"
 _FINAL = {"success": "Succeeded", "succeeded": "Succeeded", "failure": "Failed", "failed": "Failed"}
@@ -58,6 +59,7 @@ class Operation:
     caller: str
     first: datetime
     last: datetime
+    category: str = ADMINISTRATIVE
     statuses: list[str] = field(default_factory=list)
     events: int = 0
 
@@ -68,8 +70,9 @@ class Operation:
         return "Failed" if "Failed" in final else "Succeeded" if final else "Started"
 
     def to_dict(self) -> dict:
-        return {"operation": self.operation, "status": self.status, "resource_id": self.resource_id,
-                "correlation_id": self.correlation_id, "time": iso(self.first), "events": self.events}
+        return {"operation": self.operation, "status": self.status, "category": self.category,
+                "resource_id": self.resource_id, "correlation_id": self.correlation_id, "time": iso(self.first),
+                "events": self.events}
 
 
 @dataclass
@@ -93,12 +96,14 @@ class Step:
         return {op.lower() for op in self.expected}
 
     def comparison(self) -> tuple[list[str], list[str], list[str]]:
-        """Expected operations matched and missing, and observed ones nobody expected (each name once)."""
+        """Expected operations matched and missing, and observed ones nobody expected (each name once).
+        Azure Policy's evaluations of a step's requests are observed, but never unexpected: they follow from
+        the subscription's policy assignments, not from the step."""
         seen = {op.operation.lower() for op in self.observed}
         matched = [op for op in self.expected if op.lower() in seen]
         missing = [op for op in self.expected if op.lower() not in seen]
-        unexpected = sorted({op.operation for op in self.observed if op.operation.lower() not in self.expects},
-                            key=str.lower)
+        unexpected = sorted({op.operation for op in self.observed if op.operation.lower() not in self.expects
+                             and op.category == ADMINISTRATIVE}, key=str.lower)
         return matched, missing, unexpected
 
 
@@ -188,7 +193,8 @@ def operations_of(rows: Iterable[dict]) -> list[Operation]:
         key = (correlation.lower(), name.lower(), resource.lower())
         op = ops.get(key)
         if op is None:
-            op = ops[key] = Operation(name, resource, correlation, row.get("Caller") or "", at, at)
+            op = ops[key] = Operation(name, resource, correlation, row.get("Caller") or "", at, at,
+                                      row.get("CategoryValue") or ADMINISTRATIVE)
         op.first, op.last = min(op.first, at), max(op.last, at)
         op.statuses.append(row.get("ActivityStatusValue") or "")
         op.events += 1

@@ -226,16 +226,19 @@ def test_two_runs_overlapping_never_mix_and_the_deployer_is_platform_activity(la
 def test_unexpected_operations_and_records_outside_any_step(la, log, catalog):
     vm = agent(RUN, VM)
     t = T0 + timedelta(hours=2)
-    log.request(vm, t + timedelta(seconds=1), "Microsoft.Compute/virtualMachines/write")
+    log.request(vm, t + timedelta(seconds=1), "Microsoft.Compute/virtualMachines/write", audits=1)  # Azure Policy
     log.request(vm, t + timedelta(seconds=2), "Microsoft.Compute/virtualMachines/extensions/write")  # not declared
     log.step(vm, "operate", "tag-owner", t, 8)
     log.request(vm, t + timedelta(hours=1), "Microsoft.Network/publicIPAddresses/write")  # no step was running
     _, recs, doc = key_of(la, catalog)
     (r,) = by_step(recs, "tag-owner")
     assert r["unexpected"] == ["Microsoft.Compute/virtualMachines/extensions/write"]
+    # Azure Policy evaluated the write: shown with the step, not counted as unexpected.
+    assert [(o["operation"], o["category"]) for o in r["observed"] if o["category"] != "Administrative"] == [
+        ("Microsoft.Authorization/policies/audit/action", "Policy")]
     (scenario,) = doc["scenarios"]
     assert [op["operation"] for op in scenario["outside_steps"]] == ["Microsoft.Network/publicIPAddresses/write"]
-    assert doc["events"] == 6  # attributable to the run, in a step or not
+    assert doc["events"] == 7  # attributable to the run, in a step or not
 
 
 def test_a_result_past_the_row_limit_is_read_whole_by_splitting_the_window(la, log, catalog, fake_cloud):
@@ -273,7 +276,8 @@ def test_the_report_in_each_format(la, log, catalog):
     assert set(first) == {"run_id", "scenario", "phase", "step", "command", "start", "end", "outcome", "ok",
                           "attempts", "cadence", "label", "expected", "matched", "missing", "unexpected", "observed",
                           "in_delivery_window"}
-    assert set(first["observed"][0]) == {"operation", "status", "resource_id", "correlation_id", "time", "events"}
+    assert set(first["observed"][0]) == {"operation", "status", "category", "resource_id", "correlation_id", "time",
+                                         "events"}
     # CSV: a header and one row per step, lists space-separated.
     rows = list(csv.DictReader(io.StringIO(truthreport.to_csv(recs))))
     assert [r["step"] for r in rows] == [r["step"] for r in recs] and tuple(rows[0]) == truthreport.CSV_COLUMNS

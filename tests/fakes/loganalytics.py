@@ -194,10 +194,13 @@ class FakeLogAnalytics(Service):
 
 
 def activity_event(*, at: datetime, operation: str, status: str, caller: str, app_id: str = "", resource_id: str,
-                   correlation_id: str | None = None, subscription_id: str = "", level: str | None = None) -> dict:
+                   correlation_id: str | None = None, subscription_id: str = "", level: str | None = None,
+                   category: str = "Administrative") -> dict:
     """One Activity Log record the way the diagnostic setting writes it into ``AzureActivity``:
     ``OperationNameValue`` as ARM logs it, ``ResourceGroup`` upper-case, ``_ResourceId`` lower-case,
-    ``Caller`` the object id of a service principal or managed identity, its token's claims in ``Claims_d``."""
+    ``Caller`` the object id of a service principal or managed identity, its token's claims in ``Claims_d``.
+    Azure Policy's evaluation of a request is recorded with the request's caller and correlation id, in
+    category ``Policy``."""
     parts = resource_id.split("/")
     group = parts[4] if len(parts) > 4 and parts[3].lower() == "resourcegroups" else ""
     provider = parts[6] if len(parts) > 6 else "Microsoft.Resources"
@@ -208,12 +211,12 @@ def activity_event(*, at: datetime, operation: str, status: str, caller: str, ap
     authorization = {"action": operation, "scope": resource_id}
     method = "DELETE" if operation.lower().endswith("/delete") else "POST" if operation.lower().endswith(
         "/action") else "PUT"
-    properties = {"eventCategory": "Administrative", "entity": resource_id, "message": operation,
+    properties = {"eventCategory": category, "entity": resource_id, "message": operation,
                   "hierarchy": f"{uuid.uuid4()}/{subscription}"}
     if status == "Failure":
         properties["statusCode"] = "BadRequest"
     return {
-        "SourceSystem": "Azure", "CallerIpAddress": "20.105.0.17", "CategoryValue": "Administrative",
+        "SourceSystem": "Azure", "CallerIpAddress": "20.105.0.17", "CategoryValue": category,
         "CorrelationId": correlation, "Authorization": json.dumps(authorization), "Authorization_d": authorization,
         "Claims": json.dumps(claims), "Claims_d": claims, "Level": level or ("Error" if status == "Failure"
                                                                               else "Informational"),
@@ -224,7 +227,7 @@ def activity_event(*, at: datetime, operation: str, status: str, caller: str, ap
         "OperationId": str(uuid.uuid4()), "ResourceGroup": group.upper(), "ResourceProviderValue": provider.upper(),
         "ActivityStatusValue": status, "ActivitySubstatusValue": _SUBSTATUS.get(status, ""), "Hierarchy": "",
         "TimeGenerated": at, "SubscriptionId": subscription, "OperationName": operation, "ActivityStatus": status,
-        "ActivitySubstatus": "", "Category": "Administrative", "ResourceId": resource_id, "ResourceProvider": provider,
+        "ActivitySubstatus": "", "Category": category, "ResourceId": resource_id, "ResourceProvider": provider,
         "Resource": parts[-1] if parts else "", "Type": ACTIVITY, "_ResourceId": resource_id.lower(),
     }
 

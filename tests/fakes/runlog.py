@@ -74,30 +74,39 @@ class RunLog:
         return end
 
     def record(self, caller: str, app_id: str, at: datetime, operation: str, status: str, resource: str,
-               correlation: str | None = None) -> dict:
+               correlation: str | None = None, category: str = "Administrative") -> dict:
         return self.la.add_activity(at=at, operation=operation, status=status, caller=caller, app_id=app_id,
-                                    resource_id=resource, correlation_id=correlation)
+                                    resource_id=resource, correlation_id=correlation, category=category)
 
     def request(self, who: Agent | None, at: datetime, operation: str, resource: str | None = None, *,
-                final: str | None = "Success", took: timedelta = timedelta(seconds=20)) -> str:
-        """One ARM request: its Start record at ``at`` and its final record ``took`` later (none when
-        ``final`` is None). ``who`` None: the run deployer."""
+                final: str | None = "Success", took: timedelta = timedelta(seconds=20), accepted: bool = False,
+                audits: int = 0) -> str:
+        """One ARM request: its Start record at ``at``, an Accept record when it runs long (``accepted``),
+        its final record ``took`` later (none when ``final`` is None), and ``audits`` Azure Policy
+        evaluations of it. ``who`` None: the run deployer."""
         caller, app_id = (who.object_id, who.client_id) if who else (DEPLOYER_OBJECT_ID, DEPLOYER_CLIENT_ID)
         group = who.group if who else run_resource_group_name(self.run_id)
         resource = resource or resource_id(group, operation)
         correlation = str(uuid.uuid4())
         self.record(caller, app_id, at, operation, "Start", resource, correlation)
+        if accepted:
+            self.record(caller, app_id, at + timedelta(seconds=1), operation, "Accept", resource, correlation)
+        for n in range(audits):
+            self.record(caller, app_id, at + timedelta(seconds=1), ("Microsoft.Authorization/policies/audit/action",
+                        "Microsoft.Authorization/policies/auditIfNotExists/action")[n % 2], "Success", resource,
+                        correlation, category="Policy")
         if final:
             self.record(caller, app_id, at + took, operation, final, resource, correlation)
         return correlation
 
 
 def synthetic_run(la: FakeLogAnalytics, run_id: str, scenarios: list, start: datetime, *, hours: float = 8,
-                  operate_steps: int = 18, seed: int = 7) -> dict:
+                  operate_steps: int = 18, audits: int = 2, write_share: float = 0.0, seed: int = 7) -> dict:
     """A run of ``scenarios`` (catalog Scenario objects) over ``hours``: per agent its start line, deploy
-    steps back to back, ``operate_steps`` operate steps through the day, cleanup, its end line; each
-    expected operation as a request (two records) and each agent's group created by the deployer.
-    Returns counts of what it wrote."""
+    steps back to back, ``operate_steps`` operate steps through the day (a ``write_share`` of them drawn
+    from the steps that change something, the rest from all), cleanup, its end line; each
+    expected operation as a request (Start, Accept for writes and deletes, Success, and ``audits`` Azure
+    Policy records per write) and each agent's group created by the deployer. Returns counts of what it wrote."""
     rng = random.Random(seed)
     log = RunLog(la, run_id)
     steps = requests = 0
@@ -113,13 +122,20 @@ def synthetic_run(la: FakeLogAnalytics, run_id: str, scenarios: list, start: dat
         log.line(who, t, "agent-start", user_agent=f"haymaker/{run_id}/{scenario.name}")
         plan = [("deploy", s) for s in scenario.phases["deploy"]]
         operate = list(scenario.phases["operate"])
-        plan += [("operate", rng.choice(operate)) for _ in range(operate_steps)]
+        changing = [s for s in operate if s.expect] or operate
+        plan += [("operate", rng.choice(changing if rng.random() < write_share else operate))
+                 for _ in range(operate_steps)]
         plan += [("cleanup", s) for s in scenario.phases["cleanup"]]
-        gap = timedelta(hours=hours) / (len(plan) + 1)
-        for phase, step in plan:
-            seconds = rng.uniform(3, 90)
+        durations = [rng.uniform(3, 90) for _ in plan]
+        # The working day's steps spread over the hours the run lasts, their own time included.
+        gap = max(timedelta(seconds=5), (timedelta(hours=hours) - timedelta(seconds=sum(durations) + 2 * len(plan)))
+                  / (len(plan) + 1))
+        for (phase, step), seconds in zip(plan, durations):
             for n, op in enumerate(step.expect):
-                log.request(who, t + timedelta(seconds=1 + n), op, took=timedelta(seconds=min(seconds - 1.5, 15)))
+                # Writes and deletes run long (Start, Accept, final); Azure Policy audits each write.
+                long_running = not op.lower().endswith("/action")
+                log.request(who, t + timedelta(seconds=1 + n), op, took=timedelta(seconds=min(seconds - 1.5, 15)),
+                            accepted=long_running, audits=audits if op.lower().endswith("/write") else 0)
                 requests += 1
             log.step(who, phase, step.name, t, seconds, ok=not step.expect_failure,
                      expected_failure=step.expect_failure or None)
