@@ -108,7 +108,7 @@ def test_an_empty_workspace_says_so(operator, invoke):
 
 def test_a_partial_answer_shows_what_came_and_warns(operator, fake_cloud, invoke):
     vm = agent(LIVE, VM)
-    t = NOW - timedelta(minutes=2)
+    t = datetime.now(timezone.utc) - timedelta(minutes=1)  # inside --since 4m however long the session has run
     for step in ("a", "b", "c"):  # three lines logged in the same second: no narrower window splits them
         operator.line(vm, t, "step", phase="operate", step=step, attempt=1, ok=True, seconds=1.0,
                       delay=timedelta(0))
