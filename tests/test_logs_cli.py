@@ -16,7 +16,7 @@ from haymaker.runspec import new_run_id
 from tests.azurite import azurite, fresh_service  # noqa: F401
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID
 from tests.fakes.runlog import RunLog, agent
-from tests.test_ledger import make_run
+from tests.test_ledger import dead_connection_string, make_run
 
 VM = "compute-01-linux-vm-web-server"
 VNET = "networking-01-virtual-network"
@@ -159,3 +159,14 @@ def test_follow_polls_until_every_agent_has_ended(operator, monkeypatch, invoke)
     assert events == [(VM, "agent-start", None), (VNET, "agent-start", None), (VNET, "phase-start", "deploy"),
                       (VM, "phase-start", "cleanup"), (VM, "agent-end", None), (VNET, "agent-end", None)]
     assert sleeps == [5, 5, 5]  # it stopped once both agents had ended
+
+
+def test_a_run_the_ledger_cannot_tell_about_is_found_by_its_id(operator, fake_cloud, invoke, monkeypatch):
+    monkeypatch.setenv("HAYMAKER_LEDGER_CONNECTION_STRING", dead_connection_string())  # the ledger is down
+    written = write_day(operator)
+    result = invoke("logs", LIVE, "--json")
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stderr and "finding the run's lines by its id" in result.stderr
+    # The run's lines only (not the other run's, not az's), in the order the agents wrote them.
+    assert [json.loads(line) for line in result.stdout.splitlines()] == sorted(written, key=lambda w: w["time"])
+    assert f'Log_s contains "{LIVE}"' in fake_cloud.log_analytics.queries[-1]["query"]
