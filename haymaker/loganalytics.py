@@ -48,8 +48,8 @@ def check_workspace(value: str | None) -> str:
 
 
 def quote(value: str) -> str:
-    """A KQL string literal."""
-    return json.dumps(str(value))
+    """A KQL string literal (Kusto reads JSON's escapes; other characters stay as they are)."""
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def kql_time(t: datetime) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
 
+from haymaker.errors import InvalidInput
 from haymaker.loganalytics import kql_time, quote
 from haymaker.runspec import iso, parse_iso
 
@@ -154,18 +155,32 @@ def _outcome(event: dict, expected_failure: bool) -> str:
     return "timed out" if event.get("timed_out") else "stopped" if event.get("stopped") else "failed"
 
 
+def _window(e: dict) -> tuple[datetime, datetime] | None:
+    try:
+        end = parse_iso(e["time"])
+        start = parse_iso(e["started_at"]) if e.get("started_at") else end - timedelta(seconds=float(e["seconds"]))
+    except (KeyError, TypeError, ValueError, InvalidInput):
+        return None
+    return start, end
+
+
 def steps_of(events: Iterable[dict], expected: dict[str, dict[str, dict[str, tuple]]],
-             mistakes: dict[str, set[tuple[str, str]]]) -> list[Step]:
-    """One Step per step the agents ran, its attempts folded together. ``expected``: per scenario,
-    ``expected_operations`` of the catalog; ``mistakes``: per scenario, its (phase, step) benign mistakes."""
+             mistakes: dict[str, set[tuple[str, str]]]) -> tuple[list[Step], int]:
+    """One Step per step the agents ran, its attempts folded together, and how many step events had no
+    usable times. ``expected``: per scenario, ``expected_operations`` of the catalog; ``mistakes``: per
+    scenario, its (phase, step) benign mistakes."""
     open_steps: dict[str, Step] = {}
     out: list[Step] = []
+    unreadable = 0
     for e in events:
         if e.get("event") != "step":
             continue
         scenario, phase, name = e.get("scenario", ""), e.get("phase", ""), e.get("step", "")
-        end = parse_iso(e["time"])
-        start = parse_iso(e["started_at"]) if e.get("started_at") else end - timedelta(seconds=e.get("seconds", 0))
+        window = _window(e)
+        if window is None:
+            unreadable += 1
+            continue
+        start, end = window
         current = open_steps.get(scenario)
         attempt = int(e.get("attempt", 1))
         mistake = bool(e.get("expected_failure")) or (phase, name) in mistakes.get(scenario, set())
@@ -177,7 +192,7 @@ def steps_of(events: Iterable[dict], expected: dict[str, dict[str, dict[str, tup
                     attempt, tuple(expected.get(scenario, {}).get(phase, {}).get(name, ())), mistake, e.get("cadence"))
         open_steps[scenario] = step
         out.append(step)
-    return out
+    return out, unreadable
 
 
 # --- Activity Log records into operations -------------------------------------------------------------
@@ -234,7 +249,7 @@ def place(ops: list[Operation], steps: list[Step]) -> list[Operation]:
 def answer_key(run_id: str, *, start: datetime, end: datetime, now: datetime, events: Iterable[dict],
                rows: Iterable[dict], identities: dict[str, Identity], groups: Iterable[str],
                expected: dict, mistakes: dict) -> AnswerKey:
-    steps = steps_of(events, expected, mistakes)
+    steps, unreadable = steps_of(events, expected, mistakes)
     by_id = {i: identity.scenario for identity in identities.values() for i in identity.ids}
     clients = {identity.client_id.lower(): identity.scenario for identity in identities.values() if identity.client_id}
     groups = {g.lower() for g in groups}
@@ -251,6 +266,8 @@ def answer_key(run_id: str, *, start: datetime, end: datetime, now: datetime, ev
         outside[scenario] = place(operations_of(scenario_rows), [s for s in steps if s.scenario == scenario])
     notes = [f"{s}: no identity in the ledger, so none of its Activity Log records can be attributed"
              for s, identity in identities.items() if not identity.ids]
+    if unreadable:
+        notes.append(f"{unreadable} step line(s) without a readable time were left out")
     return AnswerKey(run_id, start, end, now, steps, identities, outside, {s: len(r) for s, r in mine.items()},
                      operations_of(platform_rows), len(platform_rows), notes)
 
@@ -264,7 +281,6 @@ def build(run_id: str, *, ledger, logs, catalog, now: datetime) -> AnswerKey:
     """The answer key of ``run_id``: who the run's agents were (ledger), what they did (their lines) and
     what the Activity Log recorded (both from ``logs``, a haymaker.loganalytics.LogAnalytics)."""
     from haymaker.agentlogs import console_query, lines_of
-    from haymaker.errors import InvalidInput
     from haymaker.loganalytics import LogAnalyticsError
     from haymaker.naming import job_name, resource_group_name, run_resource_group_name
     from scenarios.expect import expected_operations

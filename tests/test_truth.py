@@ -302,3 +302,13 @@ def test_a_scenario_without_an_identity_in_the_ledger_is_noted(la, log, catalog)
     _, recs, doc = key_of(la, catalog, ledger=NoAgents((RUN, [VM])))
     assert len(recs) == 3 and doc["matched"] == 0
     assert doc["notes"] == [f"{VM}: no identity in the ledger, so none of its Activity Log records can be attributed"]
+
+
+def test_a_step_line_without_a_readable_time_is_left_out_and_said_so(la, log, catalog):
+    vm = agent(RUN, VM)
+    log.la.add_console_line(vm.job, {"time": "yesterday", "run_id": RUN, "scenario": VM, "event": "step",
+                                     "phase": "deploy", "step": "create-vnet", "attempt": 1, "ok": True}, T0)
+    log.step(vm, "deploy", "create-nsg", T0 + timedelta(seconds=30), 10)
+    _, recs, doc = key_of(la, catalog)
+    assert [r["step"] for r in recs] == ["create-nsg"]
+    assert doc["notes"] == ["1 step line(s) without a readable time were left out"]
