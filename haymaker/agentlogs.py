@@ -142,8 +142,8 @@ def render(rows: list[tuple[str, ...]], width: int = 80, header: bool = True) ->
     step share the rest, and a name too long ends in an ellipsis instead of wrapping."""
     fixed = {"time": 8, "phase": 7, "outcome": 16, "seconds": 7}
     room = max(20, width - sum(fixed.values()) - 5)
-    scenario_width = max(10, min(30, room * 11 // 20))
-    widths = [8, scenario_width, 7, room - scenario_width, 16, 7]
+    scenario_width = max(10, min(36, room * 11 // 20))  # the catalog: names up to 36, steps up to 32
+    widths = [8, scenario_width, 7, min(35, room - scenario_width), 16, 7]  # 35: a step and " #2"
     out = []
     for row in ([HEADER] if header else []) + rows:
         cells = [_fit(cell, w) for cell, w in zip(row, widths)]
