@@ -1,9 +1,10 @@
 """The platform's ``reports`` container (azure-storage-blob): answer keys outlive the workspace's retention.
 
-In Azure, ``HAYMAKER_REPORTS_CONTAINER_URL`` (the platform's ``reportsContainerUrl`` output) with the
+In Azure, ``HAYMAKER_REPORTS_CONTAINER_URL`` (the platform's ``reportsContainerUrl`` output), or the
+``reports`` container beside the ledger's tables when only ``HAYMAKER_LEDGER_ENDPOINT`` is set, with the
 operator's Entra credential (the account allows no shared key; Storage Blob Data Contributor). Without
-it, the ``reports`` container of the account in ``HAYMAKER_LEDGER_CONNECTION_STRING``, or of Azurite on
-127.0.0.1:10000, created on first use there (in Azure the platform stack creates it).
+either, the ``reports`` container of the account in ``HAYMAKER_LEDGER_CONNECTION_STRING``, or of Azurite
+on 127.0.0.1:10000, created on first use there (in Azure the platform stack creates it).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class ReportStore:
     def from_config(cls, config, env=None) -> "ReportStore":
         from azure.storage.blob import BlobServiceClient, ContainerClient
 
-        url = config.get("reports_container_url")
+        url = config.get("reports_container_url") or _beside_ledger(config.get("ledger_endpoint"))
         if url:
             from haymaker.cloud import Endpoints, azure_credential
 
@@ -95,6 +96,17 @@ class ReportStore:
             raise ReportStoreError(f"cannot reach {self.where}: {_first(e)}: check HAYMAKER_REPORTS_CONTAINER_URL (locally: "
                                    "start Azurite with `bash scripts/azurite.sh`)") from None
         return stored
+
+
+def _beside_ledger(table_endpoint: str | None) -> str | None:
+    """The platform keeps ``reports`` in the ledger's storage account: its blob endpoint is the table
+    endpoint's with ``blob`` for ``table`` (in every Azure cloud)."""
+    if not table_endpoint:
+        return None
+    if ".table." not in table_endpoint:
+        raise InvalidInput(f"cannot tell the reports container from the ledger endpoint {table_endpoint}: set "
+                           "HAYMAKER_REPORTS_CONTAINER_URL to the platform's reportsContainerUrl output")
+    return table_endpoint.rstrip("/").replace(".table.", ".blob.", 1) + "/" + REPORTS_CONTAINER
 
 
 def _first(e: Exception) -> str:

@@ -123,3 +123,19 @@ def test_an_unreachable_reports_container_fails_after_the_report_is_written(fini
     result = invoke("truth", RUN, "--output", str(tmp_path / "key.md"))
     assert result.exit_code == 1 and "cannot reach http://127.0.0.1:9/devstoreaccount1/reports" in result.stderr
     assert (tmp_path / "key.md").read_text().startswith(f"# Answer key: run {RUN}")  # nothing is lost
+
+
+def test_in_azure_the_reports_container_is_the_one_beside_the_ledger(tmp_path):
+    from haymaker.config import load_config
+    from haymaker.errors import InvalidInput
+    from haymaker.reports import ReportStore
+
+    environ = {"HAYMAKER_LEDGER_ENDPOINT": "https://hmdevledger1a2b3c.table.core.windows.net/"}
+    config = load_config(environ=environ, cwd=tmp_path, home=tmp_path)
+    assert ReportStore.from_config(config, env={}).where == "https://hmdevledger1a2b3c.blob.core.windows.net/reports"
+    explicit = load_config(environ={**environ, "HAYMAKER_REPORTS_CONTAINER_URL": "https://other.blob.core.windows.net/"
+                                    "reports"}, cwd=tmp_path, home=tmp_path)
+    assert ReportStore.from_config(explicit, env={}).where == "https://other.blob.core.windows.net/reports"
+    odd = load_config(environ={"HAYMAKER_LEDGER_ENDPOINT": "https://ledger.example.net"}, cwd=tmp_path, home=tmp_path)
+    with pytest.raises(InvalidInput, match="set HAYMAKER_REPORTS_CONTAINER_URL"):
+        ReportStore.from_config(odd, env={})
