@@ -58,7 +58,7 @@ KEYS = [
     Key("log_analytics_workspace", "HAYMAKER_LOG_ANALYTICS_WORKSPACE",
         help="the platform's workspace: its ARM id (platform output logAnalyticsWorkspaceId) or workspace id"),
     Key("reports_container_url", "HAYMAKER_REPORTS_CONTAINER_URL",
-        help="the platform's reports container (output reportsContainerUrl); default: Azurite's"),
+        help="the platform's reports container (output reportsContainerUrl); default: beside the ledger"),
 ]
 BY_NAME = {k.name: k for k in KEYS}
 
