@@ -194,7 +194,10 @@ class PlatformEnvironment(pulumi.ComponentResource):
                 destination="log-analytics",
                 log_analytics_configuration=app.LogAnalyticsConfigurationArgs(
                     customer_id=self.workspace.customer_id,
-                    shared_key=pulumi.Output.secret(shared_key))),
+                    shared_key=pulumi.Output.secret(shared_key),
+                    # Each agent line stays whole in Log_s, where `haymaker logs` and `truth` read it; with
+                    # dynamic columns a JSON line is split into Log_<field>_* columns and Log_s is empty.
+                    dynamic_json_columns=False)),
             opts=child)
 
         self.resource_group_name = self.resource_group.name

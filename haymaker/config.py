@@ -54,6 +54,11 @@ KEYS = [
     Key("login_endpoint", "AZURE_AUTHORITY_HOST", help="Entra ID sign-in; default https://login.microsoftonline.com"),
     Key("log_analytics_endpoint", "HAYMAKER_LOG_ANALYTICS_ENDPOINT",
         help="Log Analytics query API; default https://api.loganalytics.io"),
+    # Where `haymaker logs` and `haymaker truth` read, and where `truth` keeps its reports.
+    Key("log_analytics_workspace", "HAYMAKER_LOG_ANALYTICS_WORKSPACE",
+        help="the platform's workspace: its ARM id (platform output logAnalyticsWorkspaceId) or workspace id"),
+    Key("reports_container_url", "HAYMAKER_REPORTS_CONTAINER_URL",
+        help="the platform's reports container (output reportsContainerUrl); default: beside the ledger"),
 ]
 BY_NAME = {k.name: k for k in KEYS}
 

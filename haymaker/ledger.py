@@ -102,6 +102,10 @@ class RunRecord:
     resources_orphaned: int = 0
     deploy_seconds: float | None = None
     detail: str = ""
+    # The answer key's figures (`haymaker truth`): matched / expected operations, and the Activity Log
+    # records the run's agents caused.
+    truth_coverage: float | None = None
+    truth_events: int | None = None
 
     def to_dict(self) -> dict:
         return _jsonable(self)
@@ -125,7 +129,7 @@ class AgentRecord:
 
 
 _DATETIMES = {"started_at", "expires_at", "ended_at"}
-_FLOATS = {"cost_estimate_usd", "deploy_seconds"}
+_FLOATS = {"cost_estimate_usd", "deploy_seconds", "truth_coverage"}
 _RUN_FIELDS = {f.name for f in fields(RunRecord)}
 
 
@@ -217,7 +221,7 @@ def run_summary(run: RunRecord) -> dict:
             "hours": round((run.ended_at - run.started_at).total_seconds() / 3600, 4) if run.ended_at else None,
             "deploy_seconds": run.deploy_seconds, "resources_created": run.resources_created,
             "resources_cleaned": run.resources_cleaned, "resources_orphaned": run.resources_orphaned,
-            "cost_estimate_usd": run.cost_estimate_usd}
+            "cost_estimate_usd": run.cost_estimate_usd, "truth_coverage": run.truth_coverage}
 
 
 def _agent_entity(agent: AgentRecord) -> dict:
@@ -665,6 +669,7 @@ def summarize(runs: list[dict], *, days: int, now: datetime) -> dict:
     succeeded = sum(s in SUCCEEDED for s in statuses)
     hours = [r["hours"] for r in runs if r["hours"] is not None]
     deploys = [r["deploy_seconds"] for r in runs if r["deploy_seconds"] is not None]
+    coverages = [r["truth_coverage"] for r in runs if r.get("truth_coverage") is not None]  # older rows lack it
     counts: dict[str, int] = {}
     for r in runs:
         for name in r["scenarios"]:
@@ -676,6 +681,8 @@ def summarize(runs: list[dict], *, days: int, now: datetime) -> dict:
         "success_rate": round(succeeded / finished, 4) if finished else None,
         "average_duration_hours": round(sum(hours) / len(hours), 2) if hours else None,
         "average_deploy_seconds": round(sum(deploys) / len(deploys), 1) if deploys else None,
+        "average_coverage": round(sum(coverages) / len(coverages), 4) if coverages else None,
+        "runs_with_answer_key": len(coverages),
         "scenarios_executed": sum(counts.values()),
         "most_executed": [{"scenario": name, "runs": n}
                           for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]],

@@ -102,7 +102,7 @@ class Operation:
     what: str
     needs: tuple[Need, ...]
     principal: str = DEPLOYER
-    api: str | None = None  # arm | graph | table | blob: where ``method`` and ``path`` are sent
+    api: str | None = None  # arm | graph | table | blob | loganalytics: where ``method`` and ``path`` are sent
     method: str | None = None
     path: str | None = None  # template: {name} is one segment, {resource} one or more, {any} zero or more
     objects: str | None = None  # Graph identity rows: the kind of directory object they concern
@@ -292,10 +292,13 @@ DATA_CALLS: tuple[Operation, ...] = (
     Operation("ledger.query", "runs, agents, events, metrics",
               (Need(_ENTITIES + "/read", DATA_ACTION, "ledger-tables"),), api="table", method="GET",
               path="/{entity}"),
-    Operation("reports.upload", "a run's report (the answer key) to the reports container",
+    Operation("reports.upload", "a run's answer key (`haymaker truth`) to the reports container",
               (Need("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", DATA_ACTION, "reports"),),
-              api="blob", method="PUT", path="/reports/{resource}", planned=True,
-              note="granted for the report writer; no code writes reports yet"),
+              api="blob", method="PUT", path="/reports/{resource}"),
+    Operation("logs.query", "the agents' lines and the Activity Log in the workspace (`haymaker logs`, `truth`)",
+              tuple(_arm(f"Microsoft.OperationalInsights/workspaces/{action}", "workspace") for action in (
+                  "read", "query/read", "query/ContainerAppConsoleLogs_CL/read", "query/AzureActivity/read")),
+              api="loganalytics", method="POST", path="/v1/{resource}/query"),
     Operation("image.push", "the agent-image workflow pushes the agent image",
               (_arm("Microsoft.ContainerRegistry/registries/push/write", "registry"),
                _arm("Microsoft.ContainerRegistry/registries/pull/read", "registry"))),
@@ -431,6 +434,7 @@ class Scopes:
             "graph-identity": identities,
             "ledger-tables": tables,
             "reports": [c.id + "/blobs/report.json" for c in of_type(platform, "azure-native:storage:BlobContainer")],
+            "workspace": [w.id for w in of_type(platform, "azure-native:operationalinsights:Workspace")],
             "registry": [r.id for r in of_type(platform, "azure-native:containerregistry:Registry")],
         })
 

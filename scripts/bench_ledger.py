@@ -51,11 +51,14 @@ def connection_string(port: int) -> str:
 
 
 def start_azurite() -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(["bash", str(REPO / "scripts" / "azurite.sh"), "--port", str(port)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, start_new_session=True)
+    ports = []
+    for _ in range(2):  # the Table service's port, and one for the Blob service the script also starts
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    port = ports[0]
+    process = subprocess.Popen(["bash", str(REPO / "scripts" / "azurite.sh"), "--port", str(port), "--blob-port",
+                                str(ports[1])], cwd=REPO, stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:

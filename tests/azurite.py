@@ -1,5 +1,5 @@
-"""A real Azurite for the ledger tests: started by scripts/azurite.sh on a free loopback port,
-data in memory.
+"""A real Azurite for the ledger and report tests: started by scripts/azurite.sh on free loopback ports
+(its Table and Blob services), data in memory.
 
 The session fixture ``azurite`` yields an ``Azurite``; a test can ``stop()`` and ``start()`` it to
 simulate a ledger outage (a restart comes back empty), and ``fresh_service`` gives a client over
@@ -21,6 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "azurite.sh"
 BINARY = REPO / "node_modules" / ".bin" / "azurite-table"
+BLOB_BINARY = REPO / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's development account key: public, the same in every Azurite (not a secret).
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
@@ -40,8 +41,9 @@ def accepts(port: int) -> bool:
 
 
 class Azurite:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, blob_port: int | None = None):
         self.port = port or free_port()
+        self.blob_port = blob_port or free_port()
         self.process: subprocess.Popen | None = None
         self._log = tempfile.TemporaryFile()
 
@@ -50,18 +52,23 @@ class Azurite:
         return f"http://127.0.0.1:{self.port}/devstoreaccount1"
 
     @property
+    def blob_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.blob_port}/devstoreaccount1"
+
+    @property
     def connection_string(self) -> str:
         return (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};"
-                f"TableEndpoint={self.endpoint}")
+                f"TableEndpoint={self.endpoint};BlobEndpoint={self.blob_endpoint}")
 
     def start(self, timeout: float = 30) -> None:
-        if not BINARY.exists():
+        if not (BINARY.exists() and BLOB_BINARY.exists()):
             pytest.fail(f"Azurite is not installed: run `npm ci` in {REPO} (it installs {BINARY.relative_to(REPO)})")
         # Own process group, so stop() ends the script and the node process it started, nothing else.
-        self.process = subprocess.Popen(["bash", str(SCRIPT), "--port", str(self.port)], cwd=REPO,
+        self.process = subprocess.Popen(["bash", str(SCRIPT), "--port", str(self.port), "--blob-port",
+                                         str(self.blob_port)], cwd=REPO,
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not accepts(self.port):
+        while not (accepts(self.port) and accepts(self.blob_port)):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 self._log.seek(0)
@@ -80,7 +87,7 @@ class Azurite:
                 self.process.wait()
         self.process = None
         deadline = time.monotonic() + 10
-        while accepts(self.port) and time.monotonic() < deadline:  # node may outlive bash for a moment
+        while (accepts(self.port) or accepts(self.blob_port)) and time.monotonic() < deadline:  # node may outlive bash
             time.sleep(0.05)
 
 

@@ -181,6 +181,10 @@ def test_a_transient_deploy_failure_is_retried(az, catalog):
     retries = [e for e in events if e["event"] == "retry"]
     assert [r["reason"] for r in retries] == ["throttled", "throttled"]
     assert retries[1]["delay_seconds"] > 0
+    # Each attempt says when it started: a retry starts after its backoff (the answer key's step window).
+    assert all(e["started_at"] <= e["time"] for e in tries)
+    assert tries[1]["started_at"] >= iso(datetime.fromisoformat(tries[0]["time"]) + timedelta(
+        seconds=int(retries[0]["delay_seconds"])))
 
 
 def test_a_deploy_failing_for_good_cleans_up_and_exits_non_zero(az, catalog):

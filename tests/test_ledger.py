@@ -174,10 +174,10 @@ def seed_window(led: Ledger) -> None:
                             cost_estimate_usd=3.0, deploy_seconds=100.0))
     led.upsert_run(make_run("20261115t0600z-0002", "verified", scenarios=["s1", "s3"], resources_created=8,
                             resources_cleaned=8, cost_estimate_usd=2.5, deploy_seconds=200.0,
-                            ended_at=ended("20261115t0600z-0002", 8)))
+                            ended_at=ended("20261115t0600z-0002", 8), truth_coverage=0.9, truth_events=120))
     led.upsert_run(make_run("20261002t1800z-0003", "forced", scenarios=["s1"], resources_created=4,
                             resources_cleaned=3, resources_orphaned=1, cost_estimate_usd=1.25, deploy_seconds=300.0,
-                            ended_at=ended("20261002t1800z-0003", 10)))
+                            ended_at=ended("20261002t1800z-0003", 10), truth_coverage=0.7))
     led.upsert_run(make_run("20260901t0000z-0004", "failed", scenarios=["s2", "s4"], resources_created=2,
                             resources_cleaned=2, cost_estimate_usd=0.5, ended_at=ended("20260901t0000z-0004", 0.5)))
     led.upsert_run(make_run("20260823t1200z-0005", "verified", scenarios=["s1"], resources_created=4,
@@ -197,6 +197,7 @@ def test_metrics_over_a_seeded_window(ledger, monkeypatch):
         "runs": 5, "by_status": {"running": 1, "failed": 1, "verified": 2, "forced": 1},
         "finished": 4, "succeeded": 2, "success_rate": 0.5,
         "average_duration_hours": 6.25, "average_deploy_seconds": 200.0,
+        "average_coverage": 0.8, "runs_with_answer_key": 2,
         "scenarios_executed": 8,
         "most_executed": [{"scenario": "s1", "runs": 4}, {"scenario": "s2", "runs": 2},
                           {"scenario": "s3", "runs": 1}, {"scenario": "s4", "runs": 1}],

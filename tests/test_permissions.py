@@ -177,7 +177,10 @@ REQUESTS = [
     ("PUT", "/runs(PartitionKey='2026-11',RowKey='r')", p.DEPLOYER, None, "ledger.update"),
     ("MERGE", "/runs(PartitionKey='2026-11',RowKey='r')", p.DEPLOYER, None, "ledger.merge"),
     ("GET", "/runs()?$filter=PartitionKey eq '2026-11'", p.DEPLOYER, None, "ledger.query"),
-    ("PUT", "/reports/20261121t0600z-7f3a/truth.json", p.DEPLOYER, None, "reports.upload"),
+    ("PUT", "/reports/20261121t0600z-7f3a/truth.jsonl", p.DEPLOYER, None, "reports.upload"),
+    ("POST", "/v1/subscriptions/s1/resourceGroups/haymaker-dev-platform/providers/Microsoft.OperationalInsights/"
+             "workspaces/haymaker-dev-logs/query", p.DEPLOYER, None, "logs.query"),
+    ("POST", "/v1/workspaces/5f1b2c3d-0000-4000-8000-00000000a11a/query", p.DEPLOYER, None, "logs.query"),
 ]
 
 

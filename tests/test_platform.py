@@ -139,6 +139,7 @@ def test_managed_environment_is_consumption_and_logs_to_the_workspace_with_a_sec
     logs = unwrap(env.inputs["appLogsConfiguration"])
     assert logs["destination"] == "log-analytics"
     assert logs["logAnalyticsConfiguration"]["customerId"] == dev.one(WS).outputs["customerId"]
+    assert logs["logAnalyticsConfiguration"]["dynamicJsonColumns"] is False  # agent lines stay whole in Log_s
     key = logs["logAnalyticsConfiguration"]["sharedKey"]
     assert key.startswith("mock-workspace-key-")
     assert key not in json.dumps(unwrap(dev.outputs))

@@ -205,12 +205,14 @@ class Runner:
 
     def _run(self, phase: str, step: str, command: Command, attempt: int, timeout: float, *,
              interruptible: bool = False, stdin: str | None = None, **fields) -> Outcome:
+        started = self.clock.now()  # with the event's own time (its end), the window the answer key joins on
         if timeout <= 0:
             outcome = Outcome(None, "no time left for this step", 0.0, timed_out=True)
         else:
             outcome = self.az.run(command.argv, timeout=timeout, stdin=stdin,
                                   stop=self.stop.event if interruptible else None)
-        self.log("step", phase=phase, step=step, attempt=attempt, command=command.shown, ok=outcome.ok,
+        self.log("step", phase=phase, step=step, attempt=attempt, started_at=iso(started), command=command.shown,
+                 ok=outcome.ok,
                  exit_code=outcome.code, seconds=round(outcome.seconds, 3), timed_out=outcome.timed_out or None,
                  stopped=outcome.stopped or None, stderr=None if outcome.ok else tail(outcome.stderr),
                  dry_run=self.az.dry_run or None, **fields)

@@ -33,10 +33,12 @@ from haymaker.cli import dispatch
 from haymaker.cli import doctor
 from haymaker.cli import ledger
 from haymaker.cli import lifecycle
+from haymaker.cli import logs
 from haymaker.cli import plan
 from haymaker.cli import policy
 from haymaker.cli import release
 from haymaker.cli import scenarios
+from haymaker.cli import truth
 from haymaker.cli import version
 from haymaker.cli.common import run_app
 
@@ -57,6 +59,8 @@ app.command("dispatch")(dispatch.dispatch)
 app.command("runs")(ledger.runs)
 app.command("agents")(ledger.agents)
 app.command("metrics")(ledger.metrics)
+app.command("logs")(logs.logs)
+app.command("truth")(truth.truth)
 app.add_typer(config.app, name="config")
 app.add_typer(agent.app, name="agent")
 app.command("release-env")(release.release_env)

@@ -133,6 +133,8 @@ def metrics(
         ("resources created / cleaned / orphaned",
          f"{m['resources_created']} / {m['resources_cleaned']} / {m['resources_orphaned']}"),
         ("cost estimate", f"${m['cost_estimate_usd']:.2f}"),
+        ("answer key coverage", "—" if m["average_coverage"] is None else
+         f"{m['average_coverage']:.0%} (average of {m['runs_with_answer_key']} run(s) with `haymaker truth`)"),
     ]:
         figures.add_row(name, value)
     out.print(figures)

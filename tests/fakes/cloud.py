@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.fakes.arm import FakeArm
 from tests.fakes.graph import FakeGraph
+from tests.fakes.loganalytics import FakeLogAnalytics
 from tests.fakes.login import FakeGitHubOidc, FakeLogin
 from tests.fakes.server import FakeServer, Service
 from tests.fakes.tls import Certificates, make_certificates
@@ -15,6 +16,9 @@ SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555"
 TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
 DEPLOYER_CLIENT_ID = "0d1e2f3a-0000-4000-8000-00000000d3p1"
 GITHUB_SUBJECT = "repo:haymaker/haymaker:environment:dev"
+WORKSPACE_ID = "5f1b2c3d-0000-4000-8000-00000000a11a"  # the workspace's customer id (a GUID)
+WORKSPACE_RESOURCE_ID = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/haymaker-dev-platform/providers/"
+                         "Microsoft.OperationalInsights/workspaces/haymaker-dev-logs")
 
 
 @dataclass
@@ -24,20 +28,21 @@ class FakeCloud:
     graph: FakeGraph
     login: FakeLogin
     github_oidc: FakeGitHubOidc
+    log_analytics: FakeLogAnalytics
     servers: list[FakeServer] = field(default_factory=list)
 
     @classmethod
     def start(cls, directory: Path) -> "FakeCloud":
         certificates = make_certificates(directory)
         cloud = cls(certificates, FakeArm(SUBSCRIPTION_ID, TENANT_ID), FakeGraph(), FakeLogin(TENANT_ID),
-                    FakeGitHubOidc(GITHUB_SUBJECT))
+                    FakeGitHubOidc(GITHUB_SUBJECT), FakeLogAnalytics(WORKSPACE_ID, WORKSPACE_RESOURCE_ID))
         for service in cloud.services:
             cloud.servers.append(FakeServer(service, certificates).start())
         return cloud
 
     @property
     def services(self) -> list[Service]:
-        return [self.arm, self.graph, self.login, self.github_oidc]
+        return [self.arm, self.graph, self.login, self.github_oidc, self.log_analytics]
 
     @property
     def ca_file(self) -> str:
@@ -46,7 +51,8 @@ class FakeCloud:
     def endpoints(self):
         from haymaker.azure import Endpoints
 
-        return Endpoints(arm=self.arm.base_url, graph=self.graph.base_url, login=self.login.base_url)
+        return Endpoints(arm=self.arm.base_url, graph=self.graph.base_url, login=self.login.base_url,
+                         log_analytics=self.log_analytics.base_url)
 
     def reset(self) -> None:
         for service in self.services:
@@ -75,7 +81,9 @@ class FakeCloud:
     def haymaker_env(self) -> dict[str, str]:
         """Settings that point the `haymaker` command at the stand-ins (the sovereign-cloud seam)."""
         return {"HAYMAKER_ARM_ENDPOINT": self.arm.base_url, "HAYMAKER_GRAPH_ENDPOINT": self.graph.base_url,
-                "AZURE_AUTHORITY_HOST": self.login.base_url, "REQUESTS_CA_BUNDLE": self.ca_file}
+                "AZURE_AUTHORITY_HOST": self.login.base_url, "REQUESTS_CA_BUNDLE": self.ca_file,
+                "HAYMAKER_LOG_ANALYTICS_ENDPOINT": self.log_analytics.base_url,
+                "HAYMAKER_LOG_ANALYTICS_WORKSPACE": WORKSPACE_RESOURCE_ID}
 
     def unlisted_requests(self) -> list[str]:
         """Requests the stand-ins answered that no row of the permission table (haymaker/permissions.py)

@@ -1,0 +1,318 @@
+"""The answer key of a run: every step its agents ran, joined with the Activity Log records their own
+identities caused while the step ran.
+
+Inputs: the agents' event lines (``step`` events: start, end, attempt, outcome; haymaker/agentlogs.py),
+the catalog's expected operations per step (scenarios/expect.py), each scenario's identity from the
+ledger (the service principal's object id and client id, or the borrowed managed identity's), and the
+``AzureActivity`` rows of the run's window. A row counts for a scenario when its ``Caller`` is the
+identity's object id (or client id) or its token's ``appid`` claim (``Claims_d.appid``) the client
+id; rows in the run's resource groups by anyone else are *platform activity* (the run deployer
+creating groups, jobs and role assignments). Nothing else is attributed: two runs live at once never mix.
+
+The records of one request (``Start``, ``Accept``, ``Success``/``Failure``) share ``CorrelationId``,
+operation and resource, and make one *operation*, placed at its first record: so the ``Success`` of a
+long-running operation that lands minutes after the step still belongs to the step. An operation joins
+the step whose window (start − SKEW … end + SKEW) holds it, preferring a step that expects it (clock
+skew makes back-to-back windows overlap) and then the nearest; one stamped up to LATE after a step
+that expects it joins that step. Steps that ended less than DELIVERY ago may still miss records that
+have not reached the workspace: they are marked ``in_delivery_window``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from haymaker.errors import InvalidInput
+from haymaker.loganalytics import kql_time, quote
+from haymaker.runspec import iso, parse_iso
+
+SKEW = timedelta(minutes=2)
+LATE = timedelta(minutes=15)
+DELIVERY = timedelta(minutes=15)
+ACTIVITY_TABLE = "AzureActivity"
+ACTIVITY_COLUMNS = ("TimeGenerated", "OperationNameValue", "ActivityStatusValue", "Caller", "AppId",
+                    "CorrelationId", "_ResourceId", "ResourceGroup", "EventDataId", "CategoryValue")
+ADMINISTRATIVE = "Administrative"  # control-plane operations; Policy records are Azure Policy evaluating them
+NEAR = 256  # steps before an operation that may hold it: more than an agent runs in LATE
+MISTAKE = "declared benign mistake (expected to fail)"
+_FINAL = {"success": "Succeeded", "succeeded": "Succeeded", "failure": "Failed", "failed": "Failed"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    scenario: str
+    client_id: str = ""
+    object_id: str = ""
+
+    @property
+    def ids(self) -> set[str]:
+        return {x.lower() for x in (self.client_id, self.object_id) if x}
+
+
+@dataclass
+class Operation:
+    operation: str
+    resource_id: str
+    correlation_id: str
+    caller: str
+    first: datetime
+    last: datetime
+    category: str = ADMINISTRATIVE
+    statuses: list[str] = field(default_factory=list)
+    events: int = 0
+
+    @property
+    def status(self) -> str:
+        """Failed or Succeeded when a final record arrived, Started while only Start/Accept did."""
+        final = {_FINAL[s.lower()] for s in self.statuses if s.lower() in _FINAL}
+        return "Failed" if "Failed" in final else "Succeeded" if final else "Started"
+
+    def to_dict(self) -> dict:
+        return {"operation": self.operation, "status": self.status, "category": self.category,
+                "resource_id": self.resource_id, "correlation_id": self.correlation_id, "time": iso(self.first),
+                "events": self.events}
+
+
+@dataclass
+class Step:
+    scenario: str
+    phase: str
+    step: str
+    command: str
+    start: datetime
+    end: datetime
+    ok: bool
+    outcome: str
+    attempts: int
+    expected: tuple[str, ...] = ()
+    expected_failure: bool = False
+    cadence: str | None = None
+    observed: list[Operation] = field(default_factory=list)
+
+    @property
+    def expects(self) -> set[str]:
+        return {op.lower() for op in self.expected}
+
+    def comparison(self) -> tuple[list[str], list[str], list[str]]:
+        """Expected operations matched and missing, and observed ones nobody expected (each name once).
+        Azure Policy's evaluations of a step's requests are observed, but never unexpected: they follow from
+        the subscription's policy assignments, not from the step."""
+        seen = {op.operation.lower() for op in self.observed}
+        matched = [op for op in self.expected if op.lower() in seen]
+        missing = [op for op in self.expected if op.lower() not in seen]
+        unexpected = sorted({op.operation for op in self.observed if op.operation.lower() not in self.expects
+                             and op.category == ADMINISTRATIVE}, key=str.lower)
+        return matched, missing, unexpected
+
+
+@dataclass
+class AnswerKey:
+    run_id: str
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    steps: list[Step]
+    identities: dict[str, Identity]
+    outside: dict[str, list[Operation]]  # per scenario: its identity's operations that fit no step
+    events: dict[str, int]  # per scenario: Activity Log records its identity caused
+    platform: list[Operation]
+    platform_events: int
+    notes: list[str] = field(default_factory=list)
+
+    def in_delivery_window(self, step: Step) -> bool:
+        return step.end + DELIVERY > self.generated_at
+
+
+# --- the query --------------------------------------------------------------------------------------
+
+def activity_query(start: datetime, end: datetime, identities: Iterable[Identity], groups: Iterable[str]) -> str:
+    """The run's Activity Log records: those its agents' identities caused, and those in its groups."""
+    ids = sorted({i for identity in identities for i in identity.ids})
+    clients = sorted({identity.client_id.lower() for identity in identities if identity.client_id})
+    who = [f"Caller in~ ({', '.join(map(quote, ids))})"] if ids else []
+    who += [f"AppId in~ ({', '.join(map(quote, clients))})"] if clients else []
+    who += [f"ResourceGroup in~ ({', '.join(map(quote, sorted(set(groups))))})"]
+    return "\n".join([
+        ACTIVITY_TABLE,
+        f"| where TimeGenerated between ({kql_time(start)} .. {kql_time(end)})",
+        "| extend AppId = tostring(Claims_d.appid)",
+        f"| where {' or '.join(who)}",
+        f"| project {', '.join(ACTIVITY_COLUMNS)}",
+        "| order by TimeGenerated asc",
+    ])
+
+
+# --- steps from the event lines ------------------------------------------------------------------------
+
+def _outcome(event: dict, expected_failure: bool) -> str:
+    if event.get("ok"):
+        return "ok (the mistake did not fail)" if expected_failure else "ok"
+    if expected_failure:
+        return "failed as expected"
+    return "timed out" if event.get("timed_out") else "stopped" if event.get("stopped") else "failed"
+
+
+def _window(e: dict) -> tuple[datetime, datetime] | None:
+    try:
+        end = parse_iso(e["time"])
+        start = parse_iso(e["started_at"]) if e.get("started_at") else end - timedelta(seconds=float(e["seconds"]))
+    except (KeyError, TypeError, ValueError, InvalidInput):
+        return None
+    return start, end
+
+
+def steps_of(events: Iterable[dict], expected: dict[str, dict[str, dict[str, tuple]]],
+             mistakes: dict[str, set[tuple[str, str]]]) -> tuple[list[Step], int]:
+    """One Step per step the agents ran, its attempts folded together, and how many step events had no
+    usable times. ``expected``: per scenario, ``expected_operations`` of the catalog; ``mistakes``: per
+    scenario, its (phase, step) benign mistakes."""
+    open_steps: dict[str, Step] = {}
+    out: list[Step] = []
+    unreadable = 0
+    for e in events:
+        if e.get("event") != "step":
+            continue
+        scenario, phase, name = e.get("scenario", ""), e.get("phase", ""), e.get("step", "")
+        window = _window(e)
+        if window is None:
+            unreadable += 1
+            continue
+        start, end = window
+        current = open_steps.get(scenario)
+        attempt = int(e.get("attempt", 1))
+        mistake = bool(e.get("expected_failure")) or (phase, name) in mistakes.get(scenario, set())
+        if current and attempt > 1 and (current.phase, current.step) == (phase, name) and attempt == current.attempts + 1:
+            current.attempts, current.end, current.ok = attempt, end, bool(e.get("ok"))
+            current.command, current.outcome = e.get("command", current.command), _outcome(e, mistake)
+            continue
+        step = Step(scenario, phase, name, e.get("command", ""), start, end, bool(e.get("ok")), _outcome(e, mistake),
+                    attempt, tuple(expected.get(scenario, {}).get(phase, {}).get(name, ())), mistake, e.get("cadence"))
+        open_steps[scenario] = step
+        out.append(step)
+    return out, unreadable
+
+
+# --- Activity Log records into operations -------------------------------------------------------------
+
+def operations_of(rows: Iterable[dict]) -> list[Operation]:
+    """Records of one request (same correlation id, operation and resource) as one operation."""
+    ops: dict[tuple, Operation] = {}
+    for row in rows:
+        name = row.get("OperationNameValue") or ""
+        resource = row.get("_ResourceId") or ""
+        correlation = row.get("CorrelationId") or row.get("EventDataId") or ""
+        at = row["TimeGenerated"]
+        key = (correlation.lower(), name.lower(), resource.lower())
+        op = ops.get(key)
+        if op is None:
+            op = ops[key] = Operation(name, resource, correlation, row.get("Caller") or "", at, at,
+                                      row.get("CategoryValue") or ADMINISTRATIVE)
+        op.first, op.last = min(op.first, at), max(op.last, at)
+        op.statuses.append(row.get("ActivityStatusValue") or "")
+        op.events += 1
+    return sorted(ops.values(), key=lambda op: op.first)
+
+
+def _distance(t: datetime, step: Step) -> float:
+    if step.start <= t <= step.end:
+        return 0.0
+    return min(abs((t - step.start).total_seconds()), abs((t - step.end).total_seconds()))
+
+
+def place(ops: list[Operation], steps: list[Step]) -> list[Operation]:
+    """Put each operation of one scenario on its step; returns those that fit none."""
+    steps = sorted(steps, key=lambda s: s.start)
+    starts = [s.start for s in steps]
+    outside = []
+    for op in ops:
+        name, t = op.operation.lower(), op.first
+        # Steps that started before t + SKEW (a later one cannot hold t) and ended not long before it; an
+        # agent runs one step at a time, so they are among the last few that started.
+        last = bisect_right(starts, t + SKEW)
+        near = [s for s in steps[max(0, last - NEAR):last] if t <= s.end + LATE]
+        candidates = [s for s in near if s.start - SKEW <= t <= s.end + SKEW]
+        if not candidates:
+            candidates = [s for s in near if name in s.expects]
+        if not candidates:
+            outside.append(op)
+            continue
+        best = min(candidates, key=lambda s: (name not in s.expects, _distance(t, s), -s.start.timestamp()))
+        best.observed.append(op)
+    return outside
+
+
+# --- the join -----------------------------------------------------------------------------------------
+
+def answer_key(run_id: str, *, start: datetime, end: datetime, now: datetime, events: Iterable[dict],
+               rows: Iterable[dict], identities: dict[str, Identity], groups: Iterable[str],
+               expected: dict, mistakes: dict) -> AnswerKey:
+    steps, unreadable = steps_of(events, expected, mistakes)
+    by_id = {i: identity.scenario for identity in identities.values() for i in identity.ids}
+    clients = {identity.client_id.lower(): identity.scenario for identity in identities.values() if identity.client_id}
+    groups = {g.lower() for g in groups}
+    mine: dict[str, list[dict]] = {s: [] for s in identities}
+    platform_rows = []
+    for row in rows:
+        scenario = by_id.get((row.get("Caller") or "").lower()) or clients.get((row.get("AppId") or "").lower())
+        if scenario is not None:
+            mine[scenario].append(row)
+        elif (row.get("ResourceGroup") or "").lower() in groups:
+            platform_rows.append(row)
+    outside = {}
+    for scenario, scenario_rows in mine.items():
+        outside[scenario] = place(operations_of(scenario_rows), [s for s in steps if s.scenario == scenario])
+    notes = [f"{s}: no identity in the ledger, so none of its Activity Log records can be attributed"
+             for s, identity in identities.items() if not identity.ids]
+    if unreadable:
+        notes.append(f"{unreadable} step line(s) without a readable time were left out")
+    return AnswerKey(run_id, start, end, now, steps, identities, outside, {s: len(r) for s, r in mine.items()},
+                     operations_of(platform_rows), len(platform_rows), notes)
+
+
+# --- reading a run ------------------------------------------------------------------------------------
+
+EARLY = timedelta(minutes=10)  # read from a little before the run's start: its deploy, and skewed clocks
+
+
+def build(run_id: str, *, ledger, logs, catalog, now: datetime) -> AnswerKey:
+    """The answer key of ``run_id``: who the run's agents were (ledger), what they did (their lines) and
+    what the Activity Log recorded (both from ``logs``, a haymaker.loganalytics.LogAnalytics)."""
+    from haymaker.agentlogs import console_query, lines_of
+    from haymaker.loganalytics import LogAnalyticsError
+    from haymaker.naming import job_name, resource_group_name, run_resource_group_name
+    from scenarios.expect import expected_operations
+
+    run = ledger.get_run(run_id)
+    if run is None:
+        raise InvalidInput(f"run {run_id} is not in the ledger: `haymaker runs` lists the runs it knows")
+    start = run.started_at - EARLY
+    end = min(now, max(run.expires_at, run.ended_at or run.expires_at) + LATE + DELIVERY)
+    if end <= start:
+        raise InvalidInput(f"run {run_id} starts at {iso(run.started_at)}: there is nothing to read yet")
+    agents = {a.scenario: a for a in ledger.list_agents(run_id)}
+    identities = {s: Identity(s, agents[s].client_id, agents[s].service_principal_object_id) if s in agents
+                  else Identity(s) for s in run.scenarios}
+    groups = [(agents[s].resource_group if s in agents else "") or resource_group_name(run_id, s)
+              for s in run.scenarios] + [run_resource_group_name(run_id)]
+    jobs = [job_name(run_id, s) for s in run.scenarios]
+    console = logs.rows(lambda a, b: console_query(a, b, jobs=jobs), start, end)
+    activity = logs.rows(lambda a, b: activity_query(a, b, identities.values(), groups), start, end)
+    for what, got in (("agents' lines", console), ("Activity Log records", activity)):
+        if got.partial:
+            raise LogAnalyticsError(f"Log Analytics returned only part of the {what} ({'; '.join(got.partial)}): "
+                                    "an answer key built from it would be wrong; try again later")
+    expected = {s: expected_operations(catalog[s]) for s in run.scenarios if s in catalog}
+    mistakes = {s: {(phase, step.name) for phase, steps in catalog[s].phases.items() for step in steps
+                    if step.expect_failure} for s in run.scenarios if s in catalog}
+    key = answer_key(run_id, start=start, end=end, now=now, events=[line.event for line in lines_of(
+        console.rows, run_id)], rows=activity.rows, identities=identities, groups=groups, expected=expected,
+        mistakes=mistakes)
+    key.notes += [f"{s}: not in the catalog any more, so its steps expect nothing" for s in run.scenarios
+                  if s not in catalog]
+    if not key.steps:
+        key.notes.append("no agent lines in the workspace for this run: its jobs may not have started, or their "
+                         "lines have not arrived yet")
+    return key
