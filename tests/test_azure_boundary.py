@@ -121,13 +121,14 @@ def test_the_subscription_check_reads_the_tenant_with_the_real_subscription_clie
 
 def test_a_loose_resource_is_deleted_by_id_with_the_newest_stable_api_version(fake_cloud):
     site = fake_cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{PREFIX}site", TAGS)
+    fake_cloud.arm.poll_count = 1  # still running at the first poll
     azure = connect(fake_cloud)
     (found,) = [x for x in azure.run_leftovers(RUN) if x.kind == "resource"]
     azure.delete(found)
     assert not fake_cloud.arm.exists(site.id)
     (delete,) = fake_cloud.arm.seen("DELETE", "/providers/Microsoft.Web/sites/")
     assert delete.query["api-version"] == "2024-04-01"  # not the newer preview the provider also lists
-    assert fake_cloud.arm.seen("GET", "/operationresults/")  # the long-running delete was polled to its end
+    assert [s.status for s in fake_cloud.arm.seen("GET", "/operationresults/")] == [202, 200]  # polled to its end
 
 
 # --- symptom 3: 404 means gone; Resource Graph lags ---------------------------------------------------

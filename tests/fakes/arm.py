@@ -63,7 +63,10 @@ class FakeArm(Service):
         super().__init__()
         self.subscription_id, self.tenant_id = subscription_id, tenant_id
         self.page_size = 100
-        self.poll_count = 1  # 202 answers to a long-running operation's Location before it is done
+        self.poll_count = 0  # further 202 answers to a long-running operation's Location before it is done
+        # ARM says how long to wait before polling (often 15 s; whole seconds: the SDK parses an int); the
+        # least it says here is 1 s. A value of 0 would make the SDK fall back to its own 30 s interval.
+        self.retry_after = "1"
         self._op_ids = itertools.count(1)
         self.reset_state()
         s = self.route
@@ -111,7 +114,7 @@ class FakeArm(Service):
     def reset(self) -> None:
         super().reset()
         self.reset_state()
-        self.page_size, self.poll_count = 100, 1
+        self.page_size, self.poll_count = 100, 0
 
     def group_id(self, name: str) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{name}"
@@ -155,13 +158,14 @@ class FakeArm(Service):
         op = str(next(self._op_ids))
         self._operations[op] = (self.poll_count, final)
         location = f"{self.base_url}/subscriptions/{self.subscription_id}/operationresults/{op}?api-version=2025-04-01"
-        return Reply(202, None, {"Location": location, "Retry-After": "0"})
+        return Reply(202, None, {"Location": location, "Retry-After": self.retry_after})
 
     def _poll(self, r: Request) -> Reply:
         left, final = self._operations.get(r.params["id"], (0, error(404, "NotFound", "no such operation")))
         if left > 0:
             self._operations[r.params["id"]] = (left - 1, final)
-            return Reply(202, None, {"Location": f"{self.base_url}{r.path}?api-version=2025-04-01", "Retry-After": "0"})
+            return Reply(202, None, {"Location": f"{self.base_url}{r.path}?api-version=2025-04-01",
+                                     "Retry-After": self.retry_after})
         return final
 
     # handlers -----------------------------------------------------------------------------------------
