@@ -7,30 +7,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from haymaker.ledger import AgentRecord, Ledger
+from haymaker.ledger import AgentRecord
 from haymaker.permissions import match_request
 from haymaker.runspec import check_run_id, iso, new_run_id
-from tests.azurite import azurite, fresh_service  # noqa: F401
 from tests.fakes.runlog import RunLog, agent
 from tests.test_ledger import make_run
-from tests.test_truth_cli import blobs, invoke  # noqa: F401
+from tests.test_truth_cli import blobs, invoke, ledger  # noqa: F401 - fixtures: the ledger and its environment
 
 VM = "compute-01-linux-vm-web-server"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 VNET, NSG = "Microsoft.Network/virtualNetworks/write", "Microsoft.Network/networkSecurityGroups/write"
-
-
-@pytest.fixture
-def ledger(azurite, blobs, fake_cloud, tmp_path, monkeypatch):  # noqa: F811
-    """The reaper workflow's environment: GitHub OIDC, the workspace, the ledger and the reports container."""
-    for name, value in {**fake_cloud.github_actions_env(), **fake_cloud.haymaker_env(),
-                        "HAYMAKER_LEDGER_CONNECTION_STRING": azurite.connection_string,
-                        "HAYMAKER_LEDGER_SPOOL": str(tmp_path / "spool.jsonl"), "HOME": str(tmp_path)}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    return Ledger(fresh_service(azurite), tmp_path / "spool.jsonl")
 
 
 def a_run(ledger, la, hours_ago: float, suffix: str, status: str, *, ended_ago: timedelta | None = None,
@@ -151,8 +137,9 @@ def test_run_id_and_due_go_apart_and_bad_input_is_refused_before_anything_is_rea
         ((), "give a RUN_ID (`haymaker runs` lists them), or --due for every ended run without an answer key"),
         (("--due", "--format", "csv"), "--format and --output are for one run"),
         (("--due", "--output", "key.md"), "--format and --output are for one run"),
-        ((run_id, "--limit", "3"), "--limit, --days and --json go with --due"),
-        ((run_id, "--json"), "--limit, --days and --json go with --due"),
+        ((run_id, "--limit", "3"), "--limit, --days, --now and --json go with --due"),
+        ((run_id, "--json"), "--limit, --days, --now and --json go with --due"),
+        ((run_id, "--now", iso(NOW)), "--limit, --days, --now and --json go with --due"),
         (("--due", "--limit", "0"), "--limit 0 is out of range: use 1 or more"),
         (("--due", "--days", "0"), "--days 0 is out of range"),
         (("--due", "--now", "yesterday"), "'yesterday' is not an ISO-8601 time"),

@@ -20,7 +20,7 @@ def truth(
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl (one record per step), csv, or markdown "
                                       "(the default)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE, not stdout."),
-    now: Optional[str] = typer.Option(None, help="Pretend it is this ISO-8601 time."),
+    now: Optional[str] = typer.Option(None, help="With --due: pretend it is this ISO-8601 time."),
     limit: Optional[int] = typer.Option(None, help="With --due: answer keys built at most (default "
                                         "HAYMAKER_TRUTH_DUE_LIMIT, 10); the rest wait for the next call."),
     days: Optional[int] = typer.Option(None, help="With --due: look at the runs started in the last N days "
@@ -43,14 +43,13 @@ def truth(
     if due and (fmt is not None or output is not None):
         raise InvalidInput("--format and --output are for one run: --due keeps each report in the reports container; "
                            "print one with `haymaker truth RUN_ID --format F`")
-    if not due and (limit is not None or days is not None or as_json):
-        raise InvalidInput("--limit, --days and --json go with --due; for one run's records use --format jsonl")
-    when = parse_iso(now) if now else None
+    if not due and (limit is not None or days is not None or now is not None or as_json):
+        raise InvalidInput("--limit, --days, --now and --json go with --due; for one run's records use --format jsonl")
     if due:
-        _due(when, limit, days, as_json)
+        _due(parse_iso(now) if now else None, limit, days, as_json)
         return
     check_run_id(run_id)
-    _one(run_id, fmt or "markdown", output, when)
+    _one(run_id, fmt or "markdown", output)
 
 
 def _clients():
@@ -64,7 +63,7 @@ def _clients():
     return cfg, ledger, LogAnalytics.from_config(cfg), ReportStore.from_config(cfg)
 
 
-def _one(run_id: str, fmt: str, output: Optional[Path], now) -> None:
+def _one(run_id: str, fmt: str, output: Optional[Path]) -> None:
     from datetime import datetime, timezone
 
     from haymaker import truthreport
@@ -75,7 +74,7 @@ def _one(run_id: str, fmt: str, output: Optional[Path], now) -> None:
     if fmt not in truthreport.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is unknown: use one of {', '.join(truthreport.FORMATS)}")
     _, ledger, logs, store = _clients()
-    recs, doc = make(run_id, ledger=ledger, logs=logs, catalog=load_catalog(), now=now or datetime.now(timezone.utc))
+    recs, doc = make(run_id, ledger=ledger, logs=logs, catalog=load_catalog(), now=datetime.now(timezone.utc))
     text = truthreport.render(fmt, recs, doc)
     if output is None:
         sys.stdout.write(text)
