@@ -59,6 +59,7 @@ KEYS = [
         help="the platform's workspace: its ARM id (platform output logAnalyticsWorkspaceId) or workspace id"),
     Key("reports_container_url", "HAYMAKER_REPORTS_CONTAINER_URL",
         help="the platform's reports container (output reportsContainerUrl); default: beside the ledger"),
+    Key("truth_due_limit", "HAYMAKER_TRUTH_DUE_LIMIT", 10, int, help="answer keys one `truth --due` builds at most"),
 ]
 BY_NAME = {k.name: k for k in KEYS}
 

@@ -106,6 +106,8 @@ class RunRecord:
     # records the run's agents caused.
     truth_coverage: float | None = None
     truth_events: int | None = None
+    # Attempts of `haymaker truth --due` that failed: a run that keeps failing goes behind the others.
+    truth_failures: int | None = None
 
     def to_dict(self) -> dict:
         return _jsonable(self)

@@ -45,14 +45,20 @@ def blobs(azurite):  # noqa: F811
 
 
 @pytest.fixture
-def finished_run(azurite, blobs, fake_cloud, tmp_path, monkeypatch):  # noqa: F811
-    """A run that ended hours ago: in the ledger with its agent, its lines and records in the workspace."""
+def ledger(azurite, blobs, fake_cloud, tmp_path, monkeypatch):  # noqa: F811
+    """An empty ledger, and the environment of a GitHub Actions job pointed at it, the stand-ins and the
+    reports container."""
     for name, value in {**fake_cloud.github_actions_env(), **fake_cloud.haymaker_env(),
                         "HAYMAKER_LEDGER_CONNECTION_STRING": azurite.connection_string,
                         "HAYMAKER_LEDGER_SPOOL": str(tmp_path / "spool.jsonl"), "HOME": str(tmp_path)}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    ledger = Ledger(fresh_service(azurite), tmp_path / "spool.jsonl")
+    return Ledger(fresh_service(azurite), tmp_path / "spool.jsonl")
+
+
+@pytest.fixture
+def finished_run(ledger, fake_cloud):
+    """A run that ended hours ago: in the ledger with its agent, its lines and records in the workspace."""
     vm = agent(RUN, VM)
     ledger.upsert_run(make_run(RUN, "verified", scenarios=[VM], ended_at=check_run_id(RUN) + timedelta(hours=8)))
     ledger.upsert_agents([AgentRecord(RUN, VM, "started", vm.group, vm.client_id, vm.object_id, vm.job)])

@@ -471,6 +471,54 @@ def test_reap_step_records_the_exit_code_and_still_fails(tmp_path):
         assert json.loads((tmp_path / "reap.json").read_text())[0]["outcome"] == "failed"
 
 
+def test_after_the_reaper_answer_keys_in_a_job_that_cannot_fail_the_reapers_result():
+    from haymaker.config import KEYS
+
+    j = jobs(workflow("reap"))
+    reap, truth = j["reap"], j["truth"]
+    # After the reaper whatever it found, unless the workflow was cancelled; its own failure fails only itself.
+    assert truth["needs"] == "reap" and truth["if"] == "!cancelled()" and truth["continue-on-error"] is True
+    assert truth["permissions"] == {"contents": "read", "id-token": "write"} and "environment" not in truth
+    assert "outputs" not in truth and "truth" not in j["report"]["needs"]
+    login = [s for s in steps_of(truth) if s.get("uses", "").startswith("azure/login@")]
+    assert login == [s for s in steps_of(reap) if s.get("uses", "").startswith("azure/login@")]
+    # The reaper's identity and ledger, and the workspace and container the answer keys need; no Pulumi.
+    for key in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "HAYMAKER_ENVIRONMENT",
+                "HAYMAKER_LEDGER_ENDPOINT"):
+        assert truth["env"][key] == reap["env"][key], key
+    for key in ("HAYMAKER_LOG_ANALYTICS_WORKSPACE", "HAYMAKER_REPORTS_CONTAINER_URL", "HAYMAKER_TRUTH_DUE_LIMIT"):
+        assert truth["env"][key] == f"${{{{ vars.{key} }}}}", key
+    assert set(truth["env"]) - {"AZURE_CLIENT_ID"} <= {k.env for k in KEYS}  # each one a setting haymaker reads
+    assert "pulumi" not in json.dumps(truth).lower()
+    assert step(truth, "haymaker truth --due")["run"].strip() == ".venv/bin/haymaker truth --due --json > truth.json"
+    assert ALWAYS.search(step(truth, "job summary")["if"])
+    keep = step(truth, "keep the answer-key report")
+    assert ALWAYS.search(keep["if"]) and keep["with"]["name"] == "truth" and keep["with"]["path"] == "truth.json"
+
+
+def test_answer_keys_step_fails_with_haymaker_and_the_summary_shows_its_document(tmp_path):
+    truth = jobs(workflow("reap"))["truth"]
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "haymaker").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$*" > args.txt\n'
+                                      'echo \'{"built": 1, "failed": 1, "runs": []}\'\nexit "${FAKE_EXIT:-0}"\n')
+    (bin_dir / "haymaker").chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {"PATH": os.environ["PATH"], "GITHUB_STEP_SUMMARY": str(summary)}
+    for code in (0, 1):
+        result = subprocess.run(["bash", "-e", "-c", step(truth, "haymaker truth --due")["run"]], cwd=tmp_path,
+                                text=True, capture_output=True, env={**env, "FAKE_EXIT": str(code)})
+        assert result.returncode == code, result.stderr
+        assert (tmp_path / "args.txt").read_text().split() == ["truth", "--due", "--json"]
+    result = subprocess.run(["bash", "-e", "-c", step(truth, "job summary")["run"]], cwd=tmp_path, text=True,
+                            capture_output=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert summary.read_text() == '## Answer keys\n```json\n{"built": 1, "failed": 1, "runs": []}\n```\n'
+    (tmp_path / "truth.json").write_text("")  # the command never ran
+    subprocess.run(["bash", "-e", "-c", step(truth, "job summary")["run"]], cwd=tmp_path, env=env, check=True)
+    assert summary.read_text().endswith("## Answer keys\nNo report: see the log of the truth step.\n")
+
+
 # A stand-in for `gh` that logs its arguments and answers list/api calls from environment variables.
 FAKE_GH = r"""#!/usr/bin/env bash
 printf '%s\n' "$*" >> "$GH_LOG"
