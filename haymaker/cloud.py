@@ -124,4 +124,4 @@ def token_failure(service: str, error: Exception, credential=None) -> AzureAuthE
             "sign in with `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID and a credential for "
             "DefaultAzureCredential)")
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return AzureAuthError(f"cannot get a token for {service}: {first[:400]}: {hint}")
+    return AzureAuthError(f"cannot get a token for {service}: {first[:400]}", fix=hint)

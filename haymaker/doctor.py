@@ -75,8 +75,10 @@ class Doctor:
         try:
             return check()
         except Exception as e:  # noqa: BLE001 - a check that breaks is a failed check, with the reason
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return Check(name, False, first[:500])  # our errors say what to change; the SDK's say what failed
+            fix = getattr(e, "fix", "")  # our errors say what to change; the SDK's only what failed
+            text = str(e).strip().removesuffix(f": {fix}" if fix else "")
+            first = text.splitlines()[0] if text else type(e).__name__
+            return Check(name, False, first[:500], fix)
 
     def _token(self, scope: str) -> str:
         try:

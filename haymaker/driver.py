@@ -133,9 +133,9 @@ class RunStackDriver:
         if self.backend.startswith("file://"):
             Path(self.backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
             if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
-                raise HayMakerError("the local file backend encrypts stack secrets with a passphrase: set "
-                                    "PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), or set "
-                                    "PULUMI_BACKEND_URL to your backend")
+                raise HayMakerError("the local file backend encrypts stack secrets with a passphrase",
+                                    fix="set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), or set "
+                                        "PULUMI_BACKEND_URL to your backend")
         return auto.LocalWorkspaceOptions(work_dir=str(self.work_dir), env_vars=env,
                                           secrets_provider=self.secrets_provider)
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 
 class HayMakerError(Exception):
-    """Base class; ``exit_code`` is what the command line exits with."""
+    """Base class; ``exit_code`` is what the command line exits with.
+
+    ``fix``, when given, is what to do about it; the message ends with it, and `doctor` shows it apart.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args, fix: str = ""):
+        self.fix = fix
+        if fix and args:
+            args = (f"{args[0]}: {fix}", *args[1:])
+        super().__init__(*args)
 
 
 class InvalidInput(HayMakerError):

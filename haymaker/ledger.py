@@ -396,9 +396,10 @@ class Ledger:
         except AzureError as e:
             if _unavailable(e):
                 raise LedgerUnreachable(
-                    f"the ledger at {self.where} is unreachable ({_reason(e)}): locally, start Azurite with "
-                    "`bash scripts/azurite.sh`; in Azure, set HAYMAKER_LEDGER_ENDPOINT (with an identity that "
-                    "has Storage Table Data Contributor) or HAYMAKER_LEDGER_CONNECTION_STRING") from None
+                    f"the ledger at {self.where} is unreachable ({_reason(e)})",
+                    fix="locally, start Azurite with `bash scripts/azurite.sh`; in Azure, set HAYMAKER_LEDGER_ENDPOINT "
+                        "(with an identity that has Storage Table Data Contributor) or "
+                        "HAYMAKER_LEDGER_CONNECTION_STRING") from None
             raise LedgerError(f"the ledger at {self.where} refused a read of {table} ({_reason(e)})") from None
 
     # --- writes ----------------------------------------------------------------------------------------

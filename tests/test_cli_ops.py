@@ -40,7 +40,7 @@ def cloud(monkeypatch, tmp_path):
     monkeypatch.setattr(cli_ops, "build_lifecycle", build)
 
     def doctor(cfg, environment):
-        # The real checks over the same stand-ins; tests/test_doctor.py runs them against local services.
+        # The real checks over the same stand-ins; tests/test_online_e2e.py runs them against local services.
         return Doctor(cfg, environment, credential=lambda: DeployerToken(), azure=lambda: state["azure"],
                       driver=lambda: state["driver"], ledger=lambda: state.setdefault("ledger", FakeLedger()))
 

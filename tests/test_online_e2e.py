@@ -18,7 +18,7 @@ from haymaker.plan import plan_run
 from haymaker.runspec import iso
 from tests.azurite import fresh_service
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID
-from tests.fakes.login import jwt
+from tests.fakes.login import aad_error, jwt
 from tests.fakes.pulumi_cli import FakePulumi
 
 VM = "compute-01-linux-vm-web-server"
@@ -78,6 +78,17 @@ def test_doctor_names_each_failure_with_its_fix(online, capsys, monkeypatch, tmp
                      "not Application.ReadWrite.OwnedBy", "lacks Role Based Access Control Administrator"):
         assert fragment in " ".join(out.split()), fragment
 
+
+
+def test_doctor_gives_a_refused_token_what_failed_and_what_to_do_apart(online, capsys):
+    cloud = online[0]
+    cloud.login.refuse[cloud.graph.base_url] = aad_error(
+        700213, "invalid_client", "No matching federated identity record found for presented assertion subject.")
+    code, out, err = run(capsys, "doctor", "--json")
+    graph = {c["name"]: c for c in json.loads(out)["checks"]}["graph permission"]
+    assert code == 1 and not graph["ok"]
+    assert graph["detail"].startswith("cannot get a token for Microsoft Graph: ") and "AADSTS700213" in graph["detail"]
+    assert "id-token: write" in graph["fix"] and "id-token" not in graph["detail"]  # in Actions: check the OIDC trust
 
 def test_up_then_down_with_every_service_a_stand_in(online, capsys):
     cloud, pulumi, azurite = online
