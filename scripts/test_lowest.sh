@@ -20,7 +20,7 @@ if [ ! -x node_modules/.bin/azurite-table ]; then
 fi
 
 copy=$(mktemp -d "${TMPDIR:-/tmp}/haymaker-lowest.XXXXXX")
-trap 'rm -rf "$copy"' EXIT
+trap 'rm -rf "$copy" "$copy.build.txt" "$copy.dist"' EXIT
 git ls-files -z --cached --others --exclude-standard \
   | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$copy"
 ln -s "$root/node_modules" "$copy/node_modules"
@@ -29,6 +29,10 @@ unset UV_PROJECT_ENVIRONMENT VIRTUAL_ENV
 "$PYTHON" -m uv lock --resolution lowest-direct --python "$PYTHON" --quiet
 "$PYTHON" -m uv sync --frozen --compile-bytecode --python "$PYTHON" --quiet
 .venv/bin/python -m compileall -q haymaker components stacks scenarios policies >/dev/null
+# The build backend at its lowest too (the sync above built the editable install with the newest).
+echo "hatchling==1.26.3" > "$copy.build.txt"
+"$PYTHON" -m uv build --wheel --quiet --build-constraint "$copy.build.txt" -o "$copy.dist"
+echo "wheel built with hatchling 1.26.3: $(ls "$copy.dist")"
 echo "direct dependencies at their lowest:"
 "$PYTHON" -m uv tree --frozen --depth 1 --python "$PYTHON" | tail -n +2
 .venv/bin/python -m pytest "$@"
