@@ -113,8 +113,11 @@ def step_problems(step: dict, services) -> list[tuple[str, str]]:
                               f"not ARM: add plane: {where} (and no expect)")]
         return []
     if mutates and not expect:
+        if step.get("expect_failure") and step.get("expect") == []:
+            return []  # a mistake az itself refuses: nothing reaches ARM (tests/test_azcli_parser.py proves it)
         return [("expect", f"{command!r} changes resources but declares no operations: add expect: "
-                           "[<Provider>/<type>/<write|delete|action>] listing what it causes in the Activity Log")]
+                           "[<Provider>/<type>/<write|delete|action>] listing what it causes in the Activity Log "
+                           "(or, for an expect_failure step that az refuses before sending anything, expect: [])")]
     return [(f"expect[{j}]", msg) for j, op in enumerate(expect)
             for msg in operation_problems(op, services, mutates, command)]
 

@@ -7,4 +7,6 @@ bash scripts/bootstrap.sh
 if [ ! -x node_modules/.bin/azurite-table ]; then
   npm ci --no-audit --no-fund --silent
 fi
+# The agent image's Azure CLI, whose parser checks every catalog step (tests/test_azcli_parser.py).
+bash scripts/azcli.sh
 exec .venv/bin/python -m pytest "$@"

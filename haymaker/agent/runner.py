@@ -45,6 +45,19 @@ SIGNAL_GRACE_SECONDS = 25.0
 SIGNAL_STEP_TIMEOUT = 10.0
 
 
+def login_commands(c: AgentConfig) -> tuple[Command, str | None, Command]:
+    """The sign-in, the secret it reads on stdin (None for a managed identity), and the subscription pick."""
+    if c.login == LOGIN_MANAGED_IDENTITY:  # a borrowed Graph identity attached to the job: no secret
+        login = plain_command("az", "login", "--identity", "--client-id", c.client_id, "--output", "none")
+        secret = None
+    else:
+        # az reads '@-' from stdin: the secret never appears in argv, the environment of az, or a file.
+        login = plain_command("az", "login", "--service-principal", "--username", c.client_id,
+                              "--tenant", c.tenant_id, "--password=@-", "--output", "none")
+        secret = c.client_secret
+    return login, secret, plain_command("az", "account", "set", "--subscription", c.subscription_id)
+
+
 class StopSignal:
     """Set by SIGTERM or SIGINT. The handler only records; the runner reacts between polls."""
 
@@ -127,15 +140,7 @@ class Runner:
     # phases
 
     def _login(self) -> bool:
-        c = self.config
-        # az reads '@-' from stdin: the secret never appears in argv, the environment of az, or a file.
-        login = plain_command("az", "login", "--service-principal", "--username", c.client_id,
-                              "--tenant", c.tenant_id, "--password=@-", "--output", "none")
-        secret = c.client_secret
-        if c.login == LOGIN_MANAGED_IDENTITY:  # a borrowed Graph identity attached to the job: no secret
-            login, secret = plain_command("az", "login", "--identity", "--client-id", c.client_id,
-                                          "--output", "none"), None
-        account = plain_command("az", "account", "set", "--subscription", c.subscription_id)
+        login, secret, account = login_commands(self.config)
 
         def attempt(n: int) -> Outcome:
             # Logged in but the subscription not yet visible (replication) needs a fresh login: retry both.
@@ -143,7 +148,7 @@ class Runner:
             return self._run("login", "account-set", account, n, self._login_timeout()) if outcome.ok else outcome
 
         self.log("phase-start", phase="login")
-        ok = self._with_retries("login", "login", attempt, deadline=c.expires_at)
+        ok = self._with_retries("login", "login", attempt, deadline=self.config.expires_at)
         self.log("phase-end", phase="login", ok=ok)
         return ok
 
