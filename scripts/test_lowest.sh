@@ -23,7 +23,9 @@ copy=$(mktemp -d "${TMPDIR:-/tmp}/haymaker-lowest.XXXXXX")
 trap 'rm -rf "$copy" "$copy.build.txt" "$copy.dist"' EXIT
 git ls-files -z --cached --others --exclude-standard \
   | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$copy"
+bash scripts/azcli.sh  # the image's Azure CLI, for the parser test: its own environment, not a bound
 ln -s "$root/node_modules" "$copy/node_modules"
+ln -s "$root/.azcli" "$copy/.azcli"
 cd "$copy"
 unset UV_PROJECT_ENVIRONMENT VIRTUAL_ENV
 "$PYTHON" -m uv lock --resolution lowest-direct --python "$PYTHON" --quiet
