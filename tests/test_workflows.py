@@ -272,8 +272,14 @@ def test_pr_tests_lint_and_plan():
     # the order: validate, plan, policy check
     assert runs.index(".venv/bin/haymaker scenarios validate") < runs.index(plan_cmd) \
         < runs.index(".venv/bin/haymaker policy check plan.json")
+    # Every scenario the PR changes, compared with the base: the merge commit's first parent, so the
+    # checkout must hold two commits.
+    changes = step(plan, "catalog change")
+    assert changes["run"] == ".venv/bin/haymaker scenarios diff --base HEAD^1 --markdown changes.md"
+    assert ALWAYS.search(changes["if"]) and step(plan, "check out")["with"]["fetch-depth"] == 2
     summary = step(plan, "job summary")
     assert ALWAYS.search(summary["if"]) and "GITHUB_STEP_SUMMARY" in summary["run"]
+    assert "changes.md" in summary["run"] and "changes.md" in step(plan, "keep the plan")["with"]["path"]
     assert ALWAYS.search(step(plan, "keep the plan")["if"])
 
 
@@ -582,6 +588,7 @@ def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, exist
 def test_pr_comment_edits_its_own_comment_or_posts_once(tmp_path, mine):
     comment_step = step(jobs(workflow("pr"))["comment"], "post or update")
     (tmp_path / "plan.md").write_text("## Plan\n" + "é" * 40000)  # 80,000 bytes: must be cut
+    (tmp_path / "changes.md").write_text("### What this change does to the Activity Log\n" + "ö" * 10000)
     comments = [{"id": 5, "user": {"login": "someone"}, "body": "<!-- haymaker-plan --> quoted by a human"},
                 {"id": 9, "user": {"login": "github-actions[bot]" if mine else "other-bot[bot]"},
                  "body": "<!-- haymaker-plan -->\nold plan"}]
@@ -596,8 +603,8 @@ def test_pr_comment_edits_its_own_comment_or_posts_once(tmp_path, mine):
         assert calls[1].startswith("api --method POST repos/o/r/issues/42/comments -F body=@comment.md")
     assert len(calls) == 2
     body = (tmp_path / "body.sent").read_text(encoding="utf-8")  # valid UTF-8 after the cut
-    assert body.startswith("<!-- haymaker-plan -->\n## Plan")
-    assert len(body) < 65536 and "truncated" in body
+    assert body.startswith("<!-- haymaker-plan -->\n### What this change does to the Activity Log\n")
+    assert "\n## Plan\n" in body and len(body.encode()) < 65536 and "truncated" in body
 
 
 # --- platform.yml ------------------------------------------------------------------------------------

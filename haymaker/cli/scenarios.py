@@ -80,3 +80,26 @@ def scenarios_validate(paths: List[Path] = typer.Argument(None, help="Files to c
     if errors:
         raise CatalogError(errors)
     out.print(f"{len(scenarios)} scenario files valid")
+
+
+@app.command("diff")
+def scenarios_diff(
+    base: str = typer.Option(..., "--base", help="Git revision to compare with, such as origin/main or HEAD^1."),
+    markdown_file: Optional[Path] = typer.Option(None, "--markdown", help="Also write a pull-request section here."),
+    as_json: bool = typer.Option(False, "--json", help="Write JSON to stdout."),
+) -> None:
+    """What a catalog change does to the Activity Log: each changed scenario's expected operations."""
+    from haymaker.catalogdiff import base_documents, compare, head_documents, markdown
+
+    changes = compare(base_documents(base), head_documents())
+    if markdown_file is not None:
+        markdown_file.write_text(markdown(changes, base))
+    if as_json:
+        emit_json({"base": base, "changes": [c.as_dict() for c in changes]})
+        return
+    if not changes:
+        out.print(f"no scenario file differs from {base}")
+    for c in changes:
+        out.print(f"{c.name}: {c.status}, expected operations {c.before} -> {c.after}"
+                  + (f"; new: {', '.join(c.new)}" if c.new else "")
+                  + (f"; no longer: {', '.join(c.gone)}" if c.gone else ""), markup=False, highlight=False)

@@ -1,0 +1,127 @@
+"""What a catalog change adds to the tenant's logs: expected operations per scenario, before and after.
+
+The pull-request workflow plans one run of a few scenarios; a PR may change any of the 50. This compares
+each scenario file at a git revision (the PR's base) with the working tree, so the reviewer sees the
+Activity Log operations every changed scenario will add or stop causing. Both sides are read as plain
+YAML: the base may predate today's schema, and `scenarios validate` checks the new side anyway.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from haymaker.errors import InvalidInput
+from scenarios import CATALOG_DIR
+from scenarios.catalog import NON_SCENARIO_FILES, scenario_files
+
+
+MOST_ROWS = 20  # with at most 5 operations a cell, the section stays under 15,000 characters
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    status: str  # added, changed or removed
+    before: int  # operations declared over one pass of the steps
+    after: int
+    new: tuple[str, ...]  # operations the scenario did not declare before
+    gone: tuple[str, ...]  # operations it no longer declares
+
+    def as_dict(self) -> dict:
+        return {"scenario": self.name, "status": self.status, "expected_operations_before": self.before,
+                "expected_operations_after": self.after, "new_operations": list(self.new),
+                "operations_no_longer_expected": list(self.gone)}
+
+
+def operations(doc) -> list[str]:
+    """Every operation the document's steps declare, one pass, in order (a malformed part counts as none)."""
+    phases = doc.get("phases") if isinstance(doc, dict) else None
+    found = []
+    for steps in (phases or {}).values() if isinstance(phases, dict) else ():
+        for step in steps if isinstance(steps, list) else ():
+            expect = step.get("expect") if isinstance(step, dict) else None
+            found += [op for op in expect if isinstance(op, str)] if isinstance(expect, list) else []
+    return found
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise InvalidInput(f"cannot run git to read the base catalog: {e}") from None
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+        raise InvalidInput(f"git {' '.join(args[:2])} failed: {reason}")
+    return done.stdout
+
+
+def base_documents(base: str, directory: Path | None = None) -> dict[str, object]:
+    """{file name: parsed YAML} of the scenario files at revision ``base``."""
+    directory = directory or CATALOG_DIR
+    root = Path(_git(directory, "rev-parse", "--show-toplevel").strip())
+    if subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
+                      capture_output=True).returncode != 0:
+        raise InvalidInput(f"revision {base!r} is not in this clone: fetch it (in Actions, actions/checkout with "
+                           "fetch-depth: 2 has the base as HEAD^1) or name another --base")
+    prefix = directory.resolve().relative_to(root).as_posix()
+    names = [n.rsplit("/", 1)[-1] for n in _git(root, "ls-tree", "--name-only", base, f"{prefix}/").splitlines()]
+    docs = {}
+    for name in names:
+        if name.endswith(".yaml") and name not in NON_SCENARIO_FILES:
+            try:
+                docs[name] = yaml.safe_load(_git(root, "show", f"{base}:{prefix}/{name}"))
+            except yaml.YAMLError:
+                docs[name] = None  # unreadable then: everything it declares now is new
+    return docs
+
+
+def head_documents(directory: Path | None = None) -> dict[str, object]:
+    docs = {}
+    for path in scenario_files(directory or CATALOG_DIR):
+        try:
+            docs[path.name] = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise InvalidInput(f"{path}: not valid YAML ({e}): run `haymaker scenarios validate`") from None
+    return docs
+
+
+def compare(before: dict[str, object], after: dict[str, object]) -> list[Change]:
+    """The scenario files that differ, by file name, with what each declares before and after."""
+    changes = []
+    for file in sorted(before.keys() | after.keys()):
+        old, new = before.get(file), after.get(file)
+        if file in before and file in after and old == new:
+            continue
+        status = "added" if file not in before else "removed" if file not in after else "changed"
+        doc = new if file in after else old
+        name = doc.get("name") if isinstance(doc, dict) and isinstance(doc.get("name"), str) else file[:-5]
+        was, now = operations(old), operations(new)
+        changes.append(Change(name, status, len(was), len(now), tuple(sorted(set(now) - set(was))),
+                              tuple(sorted(set(was) - set(now)))))
+    return changes
+
+
+def markdown(changes: list[Change], base: str) -> str:
+    title = "### What this change does to the Activity Log"
+    if not changes:
+        return f"{title}\n\nNo scenario file differs from `{base}`.\n"
+    lines = [title, "",
+             f"Expected ARM operations per changed scenario (one pass of its steps; operate steps repeat "
+             f"during a run), against `{base}`.", "",
+             "| scenario | change | expected ops | new operations | no longer expected |", "|---|---|---:|---|---|"]
+    for c in changes[:MOST_ROWS]:
+        lines.append(f"| `{c.name}` | {c.status} | {c.before} → {c.after} | {_ops(c.new)} | {_ops(c.gone)} |")
+    if len(changes) > MOST_ROWS:  # a PR comment has room for about 64 KB, the plan included
+        lines += ["", f"_…and {len(changes) - MOST_ROWS} more: `haymaker scenarios diff --base {base}` lists them all._"]
+    return "\n".join(lines) + "\n"
+
+
+def _ops(ops: tuple[str, ...], most: int = 5) -> str:
+    if not ops:
+        return ""
+    shown = ", ".join(f"`{op}`" for op in ops[:most])
+    return shown + (f" and {len(ops) - most} more" if len(ops) > most else "")
