@@ -693,28 +693,39 @@ def test_canary_runs_nightly_on_release_tags_and_by_hand_one_at_a_time():
 
 
 def test_canary_checks_deploys_the_cheapest_scenario_for_an_hour_then_tears_down_in_dev():
-    job = jobs(workflow("canary"))["canary"]
-    assert job["environment"] == {"name": "dev"} and job["env"]["HAYMAKER_ENVIRONMENT"] == "dev"
-    assert job["permissions"] == {"contents": "read", "id-token": "write"}
-    assert job["timeout-minutes"] >= 60 + 45  # the agent's hour, deploy and teardown
+    doc = workflow("canary")
+    assert doc["env"]["HAYMAKER_ENVIRONMENT"] == "dev"
     for key in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
                 "AZURE_SUBSCRIPTION_ID", "PULUMI_BACKEND_URL", "HAYMAKER_LEDGER_ENDPOINT"):
-        assert job["env"][key].startswith("${{ vars."), key
+        assert doc["env"][key].startswith("${{ vars."), key
+    job, teardown = jobs(doc)["canary"], jobs(doc)["teardown"]
+    for j in (job, teardown):
+        assert j["environment"] == {"name": "dev"} and uses_azure_login(j)
+        assert j["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["timeout-minutes"] >= 60 + 30  # the agent's hour and the deploy
     runs = [s.get("run", "") for s in steps_of(job)]
     order = [next(i for i, r in enumerate(runs) if needle in r) for needle in (
-        "haymaker doctor", "haymaker scenarios list --json", "haymaker up", "sleep", "haymaker down", "verified")]
+        "haymaker doctor", "haymaker scenarios list --json", "haymaker up", "sleep")]
     assert order == sorted(order)
     up = step(job, "haymaker up")
     assert "--duration 1" in up["run"] and '--scenario "$SCENARIO"' in up["run"] and "> up.json" in up["run"]
     assert up["env"]["SCENARIO"] == "${{ steps.pick.outputs.scenario }}"
-    down = step(job, "haymaker down")
-    assert down["if"] == "always() && steps.up.outputs.run-id != ''" and "> down.json" in down["run"]
-    assert ALWAYS.search(step(job, "must be verified")["if"])
-    assert ALWAYS.search(step(job, "keep the reports")["if"])
+    assert job["outputs"]["run-id"] == "${{ steps.up.outputs.run-id }}"
+    assert ALWAYS.search(step(job, "keep the deploy report")["if"])
+    # The teardown starts as the run expires: it holds the reaper's group so the two never overlap.
+    assert teardown["needs"] == "canary" and teardown["if"] == "always() && needs.canary.outputs.run-id != ''"
+    assert teardown["concurrency"] == {"group": workflow("reap")["concurrency"]["group"], "cancel-in-progress": False}
+    down = step(teardown, "haymaker down")
+    assert down["env"]["RUN_ID"] == "${{ needs.canary.outputs.run-id }}" and "> down.json" in down["run"]
+    td_runs = [s.get("run", "") for s in steps_of(teardown)]
+    assert td_runs.index(down["run"]) < td_runs.index(step(teardown, "must be verified")["run"])
+    assert ALWAYS.search(step(teardown, "must be verified")["if"])
+    assert ALWAYS.search(step(teardown, "keep the reports")["if"])
 
 
-def _run_canary_step(name: str, tmp_path: Path, haymaker: str = "", **env) -> subprocess.CompletedProcess:
-    s = step(jobs(workflow("canary"))["canary"], name)
+def _run_canary_step(name: str, tmp_path: Path, haymaker: str = "", job: str = "canary",
+                     **env) -> subprocess.CompletedProcess:
+    s = step(jobs(workflow("canary"))[job], name)
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     (bin_dir / "haymaker").write_text(haymaker or f'#!/usr/bin/env bash\nexec {shlex.quote(str(VENV_BIN / "haymaker"))} "$@"\n')
@@ -757,7 +768,7 @@ def test_canary_up_step_hands_the_run_id_and_expiry_to_the_next_steps(tmp_path):
                                           ([{"run_id": "r", "outcome": "failed"}], 1), (None, 1)])
 def test_canary_fails_unless_the_teardown_is_verified(tmp_path, report, code):
     (tmp_path / "down.json").write_text(json.dumps(report) if report is not None else "")
-    result = _run_canary_step("must be verified", tmp_path)
+    result = _run_canary_step("must be verified", tmp_path, job="teardown")
     assert result.returncode == code, result.stdout + result.stderr
     if code:
         assert "not 'verified'" in result.stdout
@@ -765,7 +776,13 @@ def test_canary_fails_unless_the_teardown_is_verified(tmp_path, report, code):
 
 def test_canary_files_one_issue_from_a_job_that_may_only_write_issues():
     report = jobs(workflow("canary"))["report"]
-    assert report["needs"] == "canary" and report["if"] == "always() && needs.canary.result == 'failure'"
+    assert report["needs"] == ["canary", "teardown"]
+    assert report["if"] == "always() && (needs.canary.result == 'failure' || needs.teardown.result == 'failure')"
+    fetch = step(report, "fetch the reports")["with"]
+    assert fetch == {"pattern": "canary-*", "merge-multiple": True}  # the deploy's and the teardown's reports
+    names = {step(jobs(workflow("canary"))[j], k)["with"]["name"] for j, k in
+             (("canary", "keep the deploy report"), ("teardown", "keep the reports"))}
+    assert names == {"canary-up", "canary-down"}
     assert report["permissions"] == {"issues": "write"} and not uses_azure_login(report)
     assert step(report, "issue")["env"]["LABEL"] == "haymaker-canary"
 
