@@ -46,6 +46,9 @@ class Identity:
     scenario: str
     client_id: str = ""
     object_id: str = ""
+    # Set for a borrowed Graph identity, which other runs use before and after this one: only its
+    # records in this group (its Azure roles reach no other) are this run's.
+    group: str = ""
 
     @property
     def ids(self) -> set[str]:
@@ -258,7 +261,9 @@ def answer_key(run_id: str, *, start: datetime, end: datetime, now: datetime, ev
     for row in rows:
         scenario = by_id.get((row.get("Caller") or "").lower()) or clients.get((row.get("AppId") or "").lower())
         if scenario is not None:
-            mine[scenario].append(row)
+            confined = identities[scenario].group.lower()
+            if not confined or (row.get("ResourceGroup") or "").lower() == confined:
+                mine[scenario].append(row)  # else: the same borrowed identity, working for another run
         elif (row.get("ResourceGroup") or "").lower() in groups:
             platform_rows.append(row)
     outside = {}
@@ -293,10 +298,13 @@ def build(run_id: str, *, ledger, logs, catalog, now: datetime) -> AnswerKey:
     if end <= start:
         raise InvalidInput(f"run {run_id} starts at {iso(run.started_at)}: there is nothing to read yet")
     agents = {a.scenario: a for a in ledger.list_agents(run_id)}
-    identities = {s: Identity(s, agents[s].client_id, agents[s].service_principal_object_id) if s in agents
+    group_of = {s: (agents[s].resource_group if s in agents else "") or resource_group_name(run_id, s)
+                for s in run.scenarios}
+    borrowed = {s for s in run.scenarios if s in catalog and catalog[s].graph_permissions}
+    identities = {s: Identity(s, agents[s].client_id, agents[s].service_principal_object_id,
+                              group_of[s] if s in borrowed else "") if s in agents
                   else Identity(s) for s in run.scenarios}
-    groups = [(agents[s].resource_group if s in agents else "") or resource_group_name(run_id, s)
-              for s in run.scenarios] + [run_resource_group_name(run_id)]
+    groups = [group_of[s] for s in run.scenarios] + [run_resource_group_name(run_id)]
     jobs = [job_name(run_id, s) for s in run.scenarios]
     console = logs.rows(lambda a, b: console_query(a, b, jobs=jobs), start, end)
     activity = logs.rows(lambda a, b: activity_query(a, b, identities.values(), groups), start, end)

@@ -17,11 +17,11 @@ import pytest
 from haymaker.cloud import azure_credential
 from haymaker.ledger import AgentRecord, RunRecord
 from haymaker.loganalytics import LogAnalytics, LogAnalyticsError
-from haymaker.naming import run_resource_group_name
+from haymaker.naming import resource_group_name, run_resource_group_name
 from haymaker.truth import DELIVERY, MISTAKE, build
 from haymaker import truthreport
 from tests.fakes.cloud import WORKSPACE_RESOURCE_ID
-from tests.fakes.runlog import DEPLOYER_OBJECT_ID, SUBSCRIPTION, RunLog, agent, resource_id
+from tests.fakes.runlog import DEPLOYER_OBJECT_ID, SUBSCRIPTION, Agent, RunLog, agent, resource_id
 
 RUN = "20261124t0600z-7f3e"
 OTHER = "20261124t0600z-0b0b"  # a second run, live at the same time
@@ -221,6 +221,34 @@ def test_two_runs_overlapping_never_mix_and_the_deployer_is_platform_activity(la
         "Microsoft.Resources/subscriptions/resourceGroups/write", "Microsoft.App/jobs/write"}
     assert all(op["caller"] == DEPLOYER_OBJECT_ID for op in platform["operations"])
     assert all(RUN.lower() in op["resource_id"].lower() for op in platform["operations"])
+
+
+def test_a_borrowed_identity_counts_only_in_its_own_runs_group(la, log, catalog):
+    """A Graph scenario's identity is the platform's, borrowed: the next run that leases it acts as the same
+    principal, inside the window this run's key still reads. Only the records in this run's group count."""
+    groups = "identity-03-entra-users-groups"
+    mine = agent(RUN, groups)
+    nxt = Agent(OTHER, groups, mine.client_id, mine.object_id)  # the same identity, leased by the next run
+    log.line(mine, T0, "agent-start")
+    log.request(mine, T0 + timedelta(seconds=2), "Microsoft.Storage/storageAccounts/write")
+    log.step(mine, "deploy", "create-report-storage", T0, 30)
+    after_ours = T0 + timedelta(hours=8, minutes=5)  # our run has expired; the next one is deploying
+    RunLog(log.la, OTHER).request(nxt, after_ours, "Microsoft.Storage/storageAccounts/write")
+    key, recs, doc = key_of(la, catalog, ledger=BorrowingLedger((RUN, [groups]), {groups: mine}))
+    assert key.end > after_ours  # the next run's request is inside the window read
+    (scenario,) = doc["scenarios"]
+    assert doc["events"] == 2 and scenario["outside_steps"] == []  # our Start and Success, nothing of theirs
+    assert by_step(recs, "create-report-storage")[0]["matched"] == ["Microsoft.Storage/storageAccounts/write"]
+
+
+class BorrowingLedger(Ledger):
+    def __init__(self, run, who: dict):
+        super().__init__(run)
+        self.who = who
+
+    def list_agents(self, run_id):
+        return [AgentRecord(run_id, s, "started", resource_group_name(run_id, s), a.client_id, a.object_id,
+                            a.job) for s, a in self.who.items()]
 
 
 def test_unexpected_operations_and_records_outside_any_step(la, log, catalog):
