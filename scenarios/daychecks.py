@@ -59,18 +59,23 @@ def _cleanup_fit(d: dict) -> list[tuple[str, str]]:
 
 
 def literal_locations(run: str) -> list[str]:
-    """Values of --location/-l that are not the run's own ${LOCATION}."""
+    """Values of --location/-l, and the regionName= of a --locations list (az cosmosdb), that are not the
+    run's own ${LOCATION}."""
     try:
         argv = split_step(run)
     except ValueError:
         return []  # check_step reports the quoting
-    found = []
+    found, in_list = [], False
     for i, arg in enumerate(argv):
         flag, eq, value = arg.partition("=")
+        if arg.startswith("-"):
+            in_list = flag == "--locations"
         if flag in _LOCATION_FLAGS:
             value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
             if value != "${LOCATION}":
                 found.append(value)
+        elif in_list and flag.lower() == "regionname" and value != "${LOCATION}":
+            found.append(value)
     return found
 
 
@@ -84,7 +89,7 @@ def _location_problems(d: dict) -> list[tuple[str, str]]:
                 used.add(value)
                 if value not in declared:
                     out.append((f"phases.{phase}[{i}].run",
-                                f"--location {value} is not the run's location: use --location ${{LOCATION}}, or, when "
+                                f"location {value} is not the run's location: use ${{LOCATION}}, or, when "
                                 f"the service is offered only there, add {value} to the scenario's locations: and to "
                                 "allowed-locations scenarioLocations in policies/config.<env>.json"))
     out.extend(("locations", f"{name!r} is named by no step's --location: remove it")

@@ -177,13 +177,22 @@ def write(tmp_path: Path, name: str, edit) -> Path:
         {"name": "peek-next-door", "expect_failure": True, "run": "az vm show -g other-rg --name vm-web"}),
      "names another resource group"),
     (lambda d: d["phases"]["deploy"][0].update(run=d["phases"]["deploy"][0]["run"].replace("${LOCATION}", "eastus")),
-     "--location eastus is not the run's location: use --location ${LOCATION}, or, when the service is offered only "
+     "location eastus is not the run's location: use ${LOCATION}, or, when the service is offered only "
      "there, add eastus to the scenario's locations:"),
     (lambda d: d.update(locations=["eastus"]), "locations: 'eastus' is named by no step's --location: remove it"),
 ])
 def test_the_validator_says_what_to_change(tmp_path, edit, message):
     scenario, problems = check_file(write(tmp_path, "compute-01-linux-vm-web-server", edit))
     assert scenario is None and any(message in p for p in problems), problems
+
+
+def test_a_region_in_a_locations_list_is_a_location_too(tmp_path):
+    def elsewhere(d):
+        d["phases"]["deploy"][0]["run"] = d["phases"]["deploy"][0]["run"].replace("regionName=${LOCATION}",
+                                                                                  "regionName=eastus")
+
+    scenario, problems = check_file(write(tmp_path, "databases-02-cosmos-db", elsewhere))
+    assert scenario is None and any("location eastus is not the run's location" in p for p in problems), problems
 
 
 def test_a_declared_buffer_makes_room_for_long_cleanup_steps(tmp_path):
