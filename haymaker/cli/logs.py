@@ -31,10 +31,10 @@ def logs(
     from haymaker.loganalytics import LogAnalytics
 
     cfg = load_cfg()
+    la = LogAnalytics.from_config(cfg)  # first: without a workspace there is nothing to read, whatever the run
     target = _target(cfg, run_id, scenario)
     now = datetime.now(timezone.utc)
     start = now - agentlogs.parse_duration(since) if since else target["start"]
-    la = LogAnalytics.from_config(cfg)
 
     def read(low: datetime, high: datetime) -> list:
         got = la.rows(lambda a, b: agentlogs.console_query(a, b, jobs=target["jobs"], run_id=target["run_id"]),
