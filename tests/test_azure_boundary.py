@@ -307,6 +307,42 @@ def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(f
     assert unlisted == [], "\n".join(unlisted)  # every call is in the permission table, for the identity that made it
 
 
+def test_what_an_application_scenarios_identity_created_goes_as_that_identity_and_nothing_is_left(fake_cloud):
+    """identity-01's agent creates applications and service principals as its borrowed identity (found from
+    the stack's lease and the platform's output): teardown reads, deletes and purges them as it."""
+    fake_cloud.borrowable_identity(APPS_IDENTITY, IDENTITY_01_PERMISSIONS)
+    agent_app = fake_cloud.graph.add("applications", f"{PREFIX}compute-01")  # the deployer's: an agent's own
+    app = fake_cloud.graph.add("applications", f"{PREFIX}billing-api", owner=APPS_IDENTITY)
+    fake_cloud.graph.add("servicePrincipals", f"{PREFIX}billing-api", owner=APPS_IDENTITY, appId=app["appId"])
+    fake_cloud.graph.add("servicePrincipals", f"{PREFIX}billing-worker", owner=APPS_IDENTITY)
+    fake_cloud.graph.add_deleted("applications", f"{PREFIX}old-api", owner=APPS_IDENTITY)
+    fake_cloud.graph.add("applications", f"haymaker-{OTHER}-billing-api", owner=APPS_IDENTITY)  # another run's
+    owner = {o["id"]: o["_owners"][0] for objs in fake_cloud.graph.objects.values() for o in objs.values()}
+    owner.update({o["id"]: o["_owners"][0] for o in fake_cloud.graph.deleted.values()})
+    fake_cloud.graph.page_size = 1
+    driver = leased_run(f"{APPS}=1", (APPS, IDENTITY_01_PERMISSIONS, ["another-runs-identity", APPS_IDENTITY]))
+    life, _ = lifecycle(fake_cloud, driver)
+    result = life.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", "")
+    assert result.kinds == {
+        "application": {"found": 2, "remaining": 0, "purged": 0},
+        "deleted_application": {"found": 0, "remaining": 0, "purged": 3},
+        "deleted_service_principal": {"found": 0, "remaining": 0, "purged": 2},
+        "service_principal": {"found": 2, "remaining": 0, "purged": 0},
+    }
+    assert fake_cloud.graph.live_names() == [f"haymaker-{OTHER}-billing-api"]
+    assert not [o for o in fake_cloud.graph.deleted.values() if o["displayName"].startswith(PREFIX)]
+    # Each object went as its owner: the agent's application as the deployer, the rest as the identity.
+    deletes = [s for s in fake_cloud.graph.seen("DELETE") if s.status == 204]
+    assert {s.path.rsplit("/", 1)[-1]: appid_of(s) for s in deletes if "/applications/" in s.path} == {
+        agent_app["id"]: DEPLOYER_CLIENT_ID, app["id"]: APPS_IDENTITY}
+    assert all(appid_of(s) == owner.get(s.path.rsplit("/", 1)[-1], appid_of(s)) for s in deletes)
+    assert ("remove", f"run-{RUN}") in driver.calls
+    assert all(s.status < 500 for s in fake_cloud.graph.requests)
+    unlisted = fake_cloud.unlisted_requests()
+    assert unlisted == [], "\n".join(unlisted)  # every call is in the permission table, for the identity that made it
+
+
 def test_with_the_ledger_unreachable_the_stacks_lease_names_the_identity_whose_group_is_left(fake_cloud, tmp_path):
     """The ledger's agents cannot be read; the run stack's lease tag and the platform's graphIdentities
     output still say which identity the Graph agent borrowed, so its group is found and deleted as it."""
