@@ -391,6 +391,32 @@ def test_a_teardown_that_cannot_tell_which_identities_the_run_borrowed_fails_and
     assert "teardown_failed" in life.ledger.spool_path.read_text()
 
 
+def arm_throttled(operation: str) -> Reply:
+    """ARM's answer when a subscription's request bucket is empty: 429 and Retry-After in whole seconds."""
+    return error(429, "SubscriptionRequestsThrottled", f"Number of '{operation}' requests for subscription "
+                 f"'{SUBSCRIPTION_ID}' actor '{DEPLOYER_CLIENT_ID}' exceeded. Please try again after '1' seconds.",
+                 {"Retry-After": "1"})
+
+
+def test_arm_throttling_is_waited_out_by_the_sdk_pipeline_and_the_teardown_still_ends_forced(fake_cloud):
+    fake_cloud.arm.add_group(f"{PREFIX}compute-01", TAGS)
+    fake_cloud.arm.add_deleted("vault", f"kv{RUN[-4:]}", f"{PREFIX}security-01")
+    fake_cloud.arm.fail("GET", "/resourcegroups$", arm_throttled("read"))  # the listing of the run's groups
+    fake_cloud.arm.fail("DELETE", "/resourcegroups/[^/]+$", arm_throttled("delete"))
+    fake_cloud.arm.fail("POST", "/deletedVaults/[^/]+/purge$", arm_throttled("write"))
+    life, sleeps = lifecycle(fake_cloud)
+    result = life.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", "")
+    assert result.kinds == {"deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1},
+                            "resource_group": {"found": 1, "remaining": 0, "purged": 0}}
+    assert not fake_cloud.arm.groups and not fake_cloud.arm.deleted
+    assert [s.status for s in fake_cloud.arm.seen("GET", "/resourcegroups$")][:2] == [429, 200]
+    assert [s.status for s in fake_cloud.arm.seen("DELETE", "/resourcegroups/[^/]+$")] == [429, 202]
+    assert [s.status for s in fake_cloud.arm.seen("POST", "/purge$")] == [429, 202]
+    assert sleeps == []  # the lifecycle never saw an error: the SDK's pipeline retried after Retry-After
+    assert fake_cloud.unlisted_requests() == []
+
+
 def test_the_deployer_alone_can_neither_see_nor_delete_a_graph_agents_group(fake_cloud):
     group = fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
     azure = connect(fake_cloud)
