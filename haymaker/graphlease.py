@@ -105,3 +105,24 @@ def lease_graph_identities(graph_scenarios: Iterable[str], pools: Mapping[str, i
     if problems:
         raise Refused("; ".join(problems))
     return leases
+
+
+def leased_identities(lease_tag: str | None, graph_identities) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """scenario -> (clientId, Graph permissions) of each identity a run stack's lease tag names, from the
+    platform's ``graphIdentities`` output: what `up` leased and the run program attached. Raises
+    InvalidInput when a lease names a scenario or slot the output does not provide."""
+    leases = parse_leases(lease_tag)
+    if leases and not isinstance(graph_identities, Mapping):
+        raise InvalidInput("the platform stack exports no graphIdentities")
+    found, missing = {}, []
+    for scenario, slot in sorted(leases.items()):
+        entry = graph_identities.get(scenario) or {}
+        identities = entry.get("identities") or []
+        client_id = identities[slot].get("clientId") if slot < len(identities) else None
+        if not client_id:
+            missing.append(f"{scenario}={slot}")
+            continue
+        found[scenario] = (client_id, tuple(entry.get("permissions") or ()))
+    if missing:
+        raise InvalidInput(f"the platform's graphIdentities output has no identity for the lease {', '.join(missing)}")
+    return found

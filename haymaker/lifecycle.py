@@ -168,9 +168,12 @@ class UpResult:
 
 class Lifecycle:
     def __init__(self, *, driver, azure, ledger, clock: Clock | None = None, backoff: Backoff = Backoff(),
-                 audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info, progress=None):
-        """``progress``: a haymaker.progress.Progress that shows each scenario's state (None: nothing)."""
+                 audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info, progress=None,
+                 platform_stack: str | None = None):
+        """``progress``: a haymaker.progress.Progress that shows each scenario's state (None: nothing);
+        ``platform_stack``: the stack whose ``graphIdentities`` output resolves a run's identity leases."""
         self.driver, self.azure, self.ledger = driver, azure, ledger
+        self.platform_stack = platform_stack
         self.progress = progress
         self.clock = clock or Clock()
         self.backoff = backoff
@@ -244,16 +247,17 @@ class Lifecycle:
         return status
 
     # teardown -----------------------------------------------------------------------------------------
-    def teardown(self, run_id: str, *, dry_run: bool = False) -> TeardownResult:
+    def teardown(self, run_id: str, *, dry_run: bool = False, tags: dict | None = None) -> TeardownResult:
         """Destroy the stack, then prove nothing is left: force-delete what remains, purge what the
-        directory and the subscription keep soft-deleted, and confirm each by direct reads."""
+        directory and the subscription keep soft-deleted, and confirm each by direct reads.
+        ``tags``: the run stack's tags when the caller has just listed them (None: read them)."""
         stack = f"run-{run_id}"
         if dry_run:
             return TeardownResult(run_id, "planned", False)
         destroyed, error = True, ""
         agents = self._agents(run_id)
-        borrowed = self._borrowed(agents)
-        self._show_runs(run_id, [a.scenario for a in agents] or ["(run)"], "destroying")
+        borrowed, unknown = self._borrowed(run_id, agents, tags)
+        self._show_runs(run_id, [a.scenario for a in agents or []] or ["(run)"], "destroying")
         try:
             self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False))
         except GaveUp as e:
@@ -266,13 +270,16 @@ class Lifecycle:
             remaining += [x for x in self.azure.run_leftovers(run_id, borrowed) if x not in remaining] if found else []
             purged, unpurged, retained = self._purge(run_id, borrowed)
         except HayMakerError as e:
-            return self._record_teardown(TeardownResult(run_id, "failed", destroyed, error=f"{error} {e}".strip()))
+            return self._record_teardown(TeardownResult(run_id, "failed", destroyed,
+                                                        error=" ".join(filter(None, (error, unknown, str(e))))))
         remaining += unpurged
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
             outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
+        if unknown:  # what the run's Graph identities created was never looked for: nothing is proven
+            outcome, error = "failed", "; ".join(filter(None, (error, unknown)))
         # The stack goes last: while it exists, its Graph identity lease holds (haymaker/graphlease.py).
-        if not remaining:
+        if not remaining and not unknown:
             try:
                 self._retry(f"remove {stack}", lambda: self.driver.remove(stack, force=not destroyed))
             except GaveUp as e:
@@ -280,19 +287,49 @@ class Lifecycle:
         return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error, purged,
                                                      retained))
 
-    def _agents(self, run_id: str) -> list:
-        """The run's agents from the ledger (their scenarios and identities)."""
+    def _agents(self, run_id: str) -> list | None:
+        """The run's agents from the ledger (their scenarios and identities); None when it cannot be read."""
         try:
             return list(self.ledger.list_agents(run_id))
-        except Exception as e:  # noqa: BLE001 - without them teardown still removes what the deployer owns
-            self.echo(f"{run_id}: cannot read the run's agents from the ledger ({e}): directory objects of Graph "
-                      "scenarios are not looked for")
-            return []
+        except Exception as e:  # noqa: BLE001 - the stack's lease tag still says which identities the run used
+            self.echo(f"{run_id}: cannot read the run's agents from the ledger ({e})")
+            return None
+
+    def _borrowed(self, run_id: str, agents: list | None, tags: dict | None) -> tuple[tuple, str]:
+        """The Graph identities the run borrowed (teardown signs in as each to remove the directory objects
+        its agent created), and why they cannot be known ("" when they can).
+
+        The record is the run stack's lease tag, resolved through the platform's ``graphIdentities``
+        output as `up` resolved it; the ledger's agents only once the stack is gone."""
+        from haymaker.azure import Borrowed
+        from haymaker.graphlease import LEASE_TAG, leased_identities
+
+        stack, doing = f"run-{run_id}", "list the run stacks"
+        try:
+            if tags is None:
+                tags = next((s.tags or {} for s in self.driver.list_run_stacks() if s.name == stack), None)
+            if tags is None:
+                if agents is None:
+                    return (), (f"the Graph identities {stack} borrowed are unknown (its stack is gone and the ledger's "
+                                "agents cannot be read): the directory objects their agents created were not looked for")
+                return self._ledger_borrowed(agents), ""
+            if not tags.get(LEASE_TAG):
+                return (), ""
+            doing = f"read the graphIdentities output of platform stack {self.platform_stack or '(none configured)'}"
+            if not self.platform_stack:
+                raise InvalidInput("set HAYMAKER_PLATFORM_STACK or the environment")
+            outputs = self._retry(f"read {self.platform_stack}", lambda: self.driver.outputs(self.platform_stack))
+            doing = f"resolve the lease {LEASE_TAG}={tags[LEASE_TAG]}"
+            leased = leased_identities(tags[LEASE_TAG], outputs.get("graphIdentities"))
+        except Exception as e:  # noqa: BLE001 - reported in the outcome, never a crash of the teardown
+            return (), (f"cannot {doing}: {getattr(e, 'error', e)}: the Graph identities {stack} borrowed are unknown, "
+                        "so the directory objects their agents created were not looked for; the stack is kept (its "
+                        "lease holds) for the next reap")
+        return tuple(Borrowed(s, client_id, perms) for s, (client_id, perms) in leased.items()), ""
 
     @staticmethod
-    def _borrowed(agents: list) -> tuple:
-        """The Graph identities the run borrowed: teardown signs in as each to remove the directory objects
-        its agent created."""
+    def _ledger_borrowed(agents: list) -> tuple:
+        """The borrowed identities the ledger's agents name (client id, the catalog's Graph permissions)."""
         from haymaker.azure import Borrowed
         from scenarios.catalog import load_catalog
 
@@ -369,16 +406,16 @@ class Lifecycle:
         if parallel < 1:
             raise InvalidInput("--parallel must be at least 1")
         due = select_expired(self.driver.list_run_stacks(), now or self.clock.now())
-        ids = [s.name.removeprefix("run-") for s in due]
 
-        def one(run_id: str) -> TeardownResult:
+        def one(stack) -> TeardownResult:
+            run_id = stack.name.removeprefix("run-")
             try:
-                return self.teardown(run_id, dry_run=dry_run)
+                return self.teardown(run_id, dry_run=dry_run, tags=stack.tags or {})
             except Exception as e:  # noqa: BLE001 - one run's failure is reported, not propagated
                 return TeardownResult(run_id, "failed", False, error=str(e))
 
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            return list(pool.map(one, ids))
+            return list(pool.map(one, due))
 
     # audit ---------------------------------------------------------------------------------------------
     def _audit(self, spec: RunSpec, outcome: str, inventory: list, seconds: float, **extra) -> Path | None:

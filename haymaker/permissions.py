@@ -131,6 +131,7 @@ def _graph(permission: str) -> Need:
 
 
 OWNED_BY = "Application.ReadWrite.OwnedBy"
+READ_APPS = "Application.Read.All"
 ROLE_ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
 ROLE_ASSIGNMENT_DELETE = "Microsoft.Authorization/roleAssignments/delete"
 
@@ -258,21 +259,37 @@ IDENTITY_CALLS: tuple[Operation, ...] = (
     Operation("identity.deleted-group.purge", "purge a group from deleted items", (), principal=GRAPH_IDENTITY,
               objects="group", api="graph", method="DELETE", path="/directory/deletedItems/{id}", supported=False,
               note="no application permission may permanently delete a group: deleted groups stay 30 days"),
+    # Applications and service principals an agent created as its identity (identity-01, identity-04):
+    # reads with Application.Read.All, deletes and purges as their owner (Graph v1.0 reference, least privileged).
     Operation("identity.applications.list", "the run's applications the agent created",
-              (_BORROW, _graph("Application.Read.All")), principal=GRAPH_IDENTITY, objects="application",
+              (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application",
               api="graph", method="GET", path="/applications"),
+    Operation("identity.application.get", "direct read: is the application gone", (_BORROW, _graph(READ_APPS)),
+              principal=GRAPH_IDENTITY, objects="application", api="graph", method="GET", path="/applications/{id}"),
     Operation("identity.application.delete", "delete an application the agent created", (_BORROW, _graph(OWNED_BY)),
               principal=GRAPH_IDENTITY, objects="application", api="graph", method="DELETE",
               path="/applications/{id}", note="the creator owns it"),
     Operation("identity.service-principals.list", "the service principals the agent created",
-              (_BORROW, _graph("Application.Read.All")), principal=GRAPH_IDENTITY, objects="application",
+              (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application",
               api="graph", method="GET", path="/servicePrincipals"),
-    Operation("identity.deleted-applications.list", "its applications in deleted items", (_BORROW, _graph(OWNED_BY)),
+    Operation("identity.service-principal.get", "direct read: is the service principal gone",
+              (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application", api="graph",
+              method="GET", path="/servicePrincipals/{id}"),
+    Operation("identity.service-principal.delete", "delete a service principal the agent created",
+              (_BORROW, _graph(OWNED_BY)), principal=GRAPH_IDENTITY, objects="application", api="graph",
+              method="DELETE", path="/servicePrincipals/{id}", note="the creator owns it"),
+    Operation("identity.deleted-applications.list", "its applications in deleted items", (_BORROW, _graph(READ_APPS)),
               principal=GRAPH_IDENTITY, objects="application", api="graph", method="GET",
               path="/directory/deletedItems/microsoft.graph.application"),
-    Operation("identity.deleted-item.purge", "purge its application from deleted items", (_BORROW, _graph(OWNED_BY)),
-              principal=GRAPH_IDENTITY, objects="application", api="graph", method="DELETE",
-              path="/directory/deletedItems/{id}"),
+    Operation("identity.deleted-service-principals.list", "its service principals in deleted items",
+              (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application", api="graph",
+              method="GET", path="/directory/deletedItems/microsoft.graph.servicePrincipal"),
+    Operation("identity.deleted-item.get", "direct read: is its deleted application or service principal purged",
+              (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application", api="graph",
+              method="GET", path="/directory/deletedItems/{id}"),
+    Operation("identity.deleted-item.purge", "purge its application or service principal from deleted items",
+              (_BORROW, _graph(OWNED_BY)), principal=GRAPH_IDENTITY, objects="application", api="graph",
+              method="DELETE", path="/directory/deletedItems/{id}"),
 )
 
 _ENTITIES = "Microsoft.Storage/storageAccounts/tableServices/tables/entities"

@@ -16,12 +16,15 @@ import pytest
 
 from haymaker.azure import Azure, AzureError, Leftover
 from haymaker.cloud import AzureAuthError, azure_credential
-from haymaker.ledger import AgentRecord
+from haymaker.driver import RunStack, StackMissing
+from haymaker.graphlease import LEASE_TAG
+from haymaker.ledger import AgentRecord, LedgerUnreachable
 from haymaker.lifecycle import Clock, Lifecycle
 from haymaker.retry import Backoff
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID, SUBSCRIPTION_ID, TENANT_ID
 from tests.fakes.login import aad_error, claims_of
 from tests.fakes.server import Reply, error
+from tests.test_ledger import dead_ledger
 from tests.test_lifecycle import FakeLedger
 
 RUN = "20261121t0600z-7f3a"
@@ -33,6 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 IDENTITY = "9a1b2c3d-0000-4000-8000-0000000000g3"  # identity-03's borrowed platform identity, slot 0
 IDENTITY_03_PERMISSIONS = ["Group.Create", "Group.Read.All", "User.Read.All"]
+GROUPS = "identity-03-entra-users-groups"
+APPS = "identity-01-service-principals"
+APPS_IDENTITY = "9a1b2c3d-0000-4000-8000-0000000000a1"  # identity-01's borrowed platform identity
+IDENTITY_01_PERMISSIONS = ["Application.ReadWrite.OwnedBy", "Application.Read.All"]
+PLATFORM = "dev"
 
 
 def connect(cloud, **options) -> Azure:
@@ -42,10 +50,13 @@ def connect(cloud, **options) -> Azure:
 
 
 class DestroyingDriver:
-    """Stands in for the Pulumi engine: its destroy does what a real destroy does to the cloud."""
+    """Stands in for the Pulumi engine: its destroy does what a real destroy does to the cloud. ``stacks``:
+    the run stacks that exist (none: the run's stack is gone); ``platform``: the outputs of the platform
+    stack ``dev``, or the error reading them raises."""
 
-    def __init__(self, destroy=lambda: None):
+    def __init__(self, destroy=lambda: None, stacks=(), platform=None):
         self._destroy, self.calls = destroy, []
+        self.stacks, self.platform = list(stacks), platform
 
     def destroy(self, name, remove=True):
         self.calls.append(("destroy", name))
@@ -55,17 +66,39 @@ class DestroyingDriver:
         self.calls.append(("remove", name))
 
     def list_run_stacks(self):
-        return []
+        return list(self.stacks)
+
+    def outputs(self, name):
+        self.calls.append(("outputs", name))
+        if isinstance(self.platform, Exception):
+            raise self.platform
+        if name != PLATFORM or self.platform is None:
+            raise StackMissing(f"cannot read the outputs of {name}: no such stack")
+        return self.platform
 
 
-def lifecycle(cloud, driver=None, azure=None, agents=()):
+def leased_run(lease: str, *pools) -> DestroyingDriver:
+    """The run's stack with its lease tag, as `up` made it, and the platform's graphIdentities output:
+    ``pools`` are (scenario, permissions, client id of each slot)."""
+    return DestroyingDriver(stacks=[RunStack(f"run-{RUN}", {LEASE_TAG: lease})], platform={"graphIdentities": {
+        scenario: {"permissions": list(perms), "identities": [
+            {"id": f"/identities/{scenario}-{n}", "clientId": c, "principalId": f"p-{c}"} for n, c in enumerate(clients)]}
+        for scenario, perms, clients in pools}})
+
+
+def lifecycle(cloud, driver=None, azure=None, agents=(), ledger=None):
     sleeps = []
-    ledger = FakeLedger()
-    ledger.agents.extend(AgentRecord(RUN, scenario, "started", client_id=client) for scenario, client in agents)
+    if ledger is None:
+        ledger = FakeLedger()
+        ledger.agents.extend(AgentRecord(RUN, scenario, "started", client_id=client) for scenario, client in agents)
     life = Lifecycle(driver=driver or DestroyingDriver(), azure=azure or connect(cloud), ledger=ledger,
                      clock=Clock(sleep=sleeps.append), backoff=Backoff(attempts=4, base_seconds=1),
-                     rng=random.Random(3), echo=lambda *_: None)
+                     rng=random.Random(3), echo=lambda *_: None, platform_stack=PLATFORM)
     return life, sleeps
+
+
+def appid_of(seen) -> str:
+    return claims_of(seen.headers["authorization"].split()[1])["appid"]
 
 
 # --- symptom 1: every SDK symbol the code imports resolves -------------------------------------------
@@ -272,6 +305,116 @@ def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(f
     assert fake_cloud.arm.requests and all(s.status < 500 for s in fake_cloud.arm.requests + fake_cloud.graph.requests)
     unlisted = fake_cloud.unlisted_requests()
     assert unlisted == [], "\n".join(unlisted)  # every call is in the permission table, for the identity that made it
+
+
+def test_what_an_application_scenarios_identity_created_goes_as_that_identity_and_nothing_is_left(fake_cloud):
+    """identity-01's agent creates applications and service principals as its borrowed identity (found from
+    the stack's lease and the platform's output): teardown reads, deletes and purges them as it."""
+    fake_cloud.borrowable_identity(APPS_IDENTITY, IDENTITY_01_PERMISSIONS)
+    agent_app = fake_cloud.graph.add("applications", f"{PREFIX}compute-01")  # the deployer's: an agent's own
+    app = fake_cloud.graph.add("applications", f"{PREFIX}billing-api", owner=APPS_IDENTITY)
+    fake_cloud.graph.add("servicePrincipals", f"{PREFIX}billing-api", owner=APPS_IDENTITY, appId=app["appId"])
+    fake_cloud.graph.add("servicePrincipals", f"{PREFIX}billing-worker", owner=APPS_IDENTITY)
+    fake_cloud.graph.add_deleted("applications", f"{PREFIX}old-api", owner=APPS_IDENTITY)
+    fake_cloud.graph.add("applications", f"haymaker-{OTHER}-billing-api", owner=APPS_IDENTITY)  # another run's
+    owner = {o["id"]: o["_owners"][0] for objs in fake_cloud.graph.objects.values() for o in objs.values()}
+    owner.update({o["id"]: o["_owners"][0] for o in fake_cloud.graph.deleted.values()})
+    fake_cloud.graph.page_size = 1
+    driver = leased_run(f"{APPS}=1", (APPS, IDENTITY_01_PERMISSIONS, ["another-runs-identity", APPS_IDENTITY]))
+    life, _ = lifecycle(fake_cloud, driver)
+    result = life.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", "")
+    assert result.kinds == {
+        "application": {"found": 2, "remaining": 0, "purged": 0},
+        "deleted_application": {"found": 0, "remaining": 0, "purged": 3},
+        "deleted_service_principal": {"found": 0, "remaining": 0, "purged": 2},
+        "service_principal": {"found": 2, "remaining": 0, "purged": 0},
+    }
+    assert fake_cloud.graph.live_names() == [f"haymaker-{OTHER}-billing-api"]
+    assert not [o for o in fake_cloud.graph.deleted.values() if o["displayName"].startswith(PREFIX)]
+    # Each object went as its owner: the agent's application as the deployer, the rest as the identity.
+    deletes = [s for s in fake_cloud.graph.seen("DELETE") if s.status == 204]
+    assert {s.path.rsplit("/", 1)[-1]: appid_of(s) for s in deletes if "/applications/" in s.path} == {
+        agent_app["id"]: DEPLOYER_CLIENT_ID, app["id"]: APPS_IDENTITY}
+    assert all(appid_of(s) == owner.get(s.path.rsplit("/", 1)[-1], appid_of(s)) for s in deletes)
+    assert ("remove", f"run-{RUN}") in driver.calls
+    assert all(s.status < 500 for s in fake_cloud.graph.requests)
+    unlisted = fake_cloud.unlisted_requests()
+    assert unlisted == [], "\n".join(unlisted)  # every call is in the permission table, for the identity that made it
+
+
+def test_with_the_ledger_unreachable_the_stacks_lease_names_the_identity_whose_group_is_left(fake_cloud, tmp_path):
+    """The ledger's agents cannot be read; the run stack's lease tag and the platform's graphIdentities
+    output still say which identity the Graph agent borrowed, so its group is found and deleted as it."""
+    ledger = dead_ledger(tmp_path)
+    with pytest.raises(LedgerUnreachable):
+        ledger.list_agents(RUN)
+    fake_cloud.borrowable_identity(IDENTITY, IDENTITY_03_PERMISSIONS)
+    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
+    driver = leased_run(f"{GROUPS}=1", (GROUPS, IDENTITY_03_PERMISSIONS, ["another-runs-identity", IDENTITY]),
+                        (APPS, IDENTITY_01_PERMISSIONS, [APPS_IDENTITY]))
+    life, _ = lifecycle(fake_cloud, driver, ledger=ledger)
+    result = life.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", "")
+    assert result.kinds["group"] == {"found": 1, "remaining": 0, "purged": 0}
+    assert not [n for n in fake_cloud.graph.live_names() if n.startswith(PREFIX)]
+    assert [appid_of(s) for s in fake_cloud.graph.seen("DELETE", "/groups/")] == [IDENTITY]
+    assert ("outputs", PLATFORM) in driver.calls and ("remove", f"run-{RUN}") in driver.calls
+    assert '"forced"' in ledger.spool_path.read_text()  # the outcome waits in the spool for the ledger
+    assert fake_cloud.unlisted_requests() == []
+
+
+@pytest.mark.parametrize("make_driver, says", [
+    (lambda: DestroyingDriver(stacks=[RunStack(f"run-{RUN}", {LEASE_TAG: f"{GROUPS}=0"})]),
+     "cannot read the graphIdentities output of platform stack dev: cannot read the outputs of dev: no such stack"),
+    (lambda: leased_run(f"{GROUPS}=1", (GROUPS, IDENTITY_03_PERMISSIONS, [IDENTITY])),
+     f"cannot resolve the lease {LEASE_TAG}={GROUPS}=1: the platform's graphIdentities output has no identity for "
+     f"the lease {GROUPS}=1"),
+    (DestroyingDriver, f"the Graph identities run-{RUN} borrowed are unknown (its stack is gone and the ledger's "
+                       "agents cannot be read)"),
+], ids=["platform-unreadable", "slot-not-in-platform", "stack-gone"])
+def test_a_teardown_that_cannot_tell_which_identities_the_run_borrowed_fails_and_keeps_the_stack(
+        fake_cloud, tmp_path, make_driver, says):
+    driver = make_driver()
+    fake_cloud.borrowable_identity(IDENTITY, IDENTITY_03_PERMISSIONS)
+    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
+    fake_cloud.arm.add_group(f"{PREFIX}identity-03", TAGS)
+    life, _ = lifecycle(fake_cloud, driver, ledger=dead_ledger(tmp_path))
+    result = life.teardown(RUN)
+    assert result.outcome == "failed" and says in result.error, result.error
+    assert "were not looked for" in result.error
+    # What the deployer owns still goes; the group, unseen, is not claimed gone, and the lease holds.
+    assert [x.kind for x in result.leftovers_found] == ["resource_group"] and result.leftovers_remaining == []
+    assert not fake_cloud.arm.groups
+    assert fake_cloud.graph.live_names() == [f"{PREFIX}lift-operations"]
+    assert ("destroy", f"run-{RUN}") in driver.calls and ("remove", f"run-{RUN}") not in driver.calls
+    assert "teardown_failed" in life.ledger.spool_path.read_text()
+
+
+def arm_throttled(operation: str) -> Reply:
+    """ARM's answer when a subscription's request bucket is empty: 429 and Retry-After in whole seconds."""
+    return error(429, "SubscriptionRequestsThrottled", f"Number of '{operation}' requests for subscription "
+                 f"'{SUBSCRIPTION_ID}' actor '{DEPLOYER_CLIENT_ID}' exceeded. Please try again after '1' seconds.",
+                 {"Retry-After": "1"})
+
+
+def test_arm_throttling_is_waited_out_by_the_sdk_pipeline_and_the_teardown_still_ends_forced(fake_cloud):
+    fake_cloud.arm.add_group(f"{PREFIX}compute-01", TAGS)
+    fake_cloud.arm.add_deleted("vault", f"kv{RUN[-4:]}", f"{PREFIX}security-01")
+    fake_cloud.arm.fail("GET", "/resourcegroups$", arm_throttled("read"))  # the listing of the run's groups
+    fake_cloud.arm.fail("DELETE", "/resourcegroups/[^/]+$", arm_throttled("delete"))
+    fake_cloud.arm.fail("POST", "/deletedVaults/[^/]+/purge$", arm_throttled("write"))
+    life, sleeps = lifecycle(fake_cloud)
+    result = life.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", "")
+    assert result.kinds == {"deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1},
+                            "resource_group": {"found": 1, "remaining": 0, "purged": 0}}
+    assert not fake_cloud.arm.groups and not fake_cloud.arm.deleted
+    assert [s.status for s in fake_cloud.arm.seen("GET", "/resourcegroups$")][:2] == [429, 200]
+    assert [s.status for s in fake_cloud.arm.seen("DELETE", "/resourcegroups/[^/]+$")] == [429, 202]
+    assert [s.status for s in fake_cloud.arm.seen("POST", "/purge$")] == [429, 202]
+    assert sleeps == []  # the lifecycle never saw an error: the SDK's pipeline retried after Retry-After
+    assert fake_cloud.unlisted_requests() == []
 
 
 def test_the_deployer_alone_can_neither_see_nor_delete_a_graph_agents_group(fake_cloud):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 import pytest
 
 from haymaker.errors import InvalidInput, Refused
-from haymaker.graphlease import (LEASE_TAG, lease_graph_identities, offline_graph_identities, parse_leases,
-                                 pool_sizes)
+from haymaker.graphlease import (LEASE_TAG, lease_graph_identities, leased_identities, offline_graph_identities,
+                                 parse_leases, pool_sizes)
 from haymaker.mockrun import MOCK_SUBSCRIPTION_ID
 from haymaker.runspec import RunSpec
 
@@ -76,3 +76,15 @@ def test_run_spec_carries_its_leases_through_its_stack_config():
         replace(spec, graph_leases={"security-02-entra-id-groups": 0})
     with pytest.raises(InvalidInput, match="slot -1 is not a whole number"):
         replace(spec, graph_leases={GROUPS: -1})
+
+
+def test_teardown_resolves_a_stacks_lease_through_the_platform_output_as_up_did():
+    platform = offline_graph_identities("dev", MOCK_SUBSCRIPTION_ID, pool_size=2)
+    assert leased_identities(f"{APPS}=0,{GROUPS}=1", platform) == {
+        APPS: (platform[APPS]["identities"][0]["clientId"], ("Application.ReadWrite.OwnedBy", "Application.Read.All")),
+        GROUPS: (platform[GROUPS]["identities"][1]["clientId"], ("Group.Create", "Group.Read.All", "User.Read.All"))}
+    assert leased_identities(None, None) == {}  # a run without Graph scenarios needs no platform output
+    with pytest.raises(InvalidInput, match="the platform stack exports no graphIdentities"):
+        leased_identities(f"{GROUPS}=0", None)
+    with pytest.raises(InvalidInput, match=f"has no identity for the lease {GROUPS}=2"):
+        leased_identities(f"{GROUPS}=2", platform)

@@ -104,6 +104,23 @@ def test_graph_identities_need_their_scenarios_permissions_and_the_deployers_sub
     assert all(f"{groups}:1" in m for m in missing)
 
 
+def test_an_application_scenarios_identity_needs_what_teardown_does_as_it(platform, every_scenario, catalog):
+    """identity-01 and identity-04 create applications as their identity: teardown reads, deletes and purges
+    them as it, so a slot without Application.Read.All fails the check for each read."""
+    apps = "identity-01-service-principals"
+    grants = [g for g in p.platform_grants(platform[0])
+              if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:2" and g.name == "Application.Read.All")]
+    missing = _check(platform, every_scenario, catalog, grants=grants).missing
+    assert sorted(missing) == [f"identity.{row} (graph-identity:{apps}:2): needs Application.Read.All" for row in (
+        "application.get", "applications.list", "deleted-applications.list", "deleted-item.get",
+        "deleted-service-principals.list", "service-principal.get", "service-principals.list")]
+    owned = [g for g in p.platform_grants(platform[0])
+             if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:0" and g.name == "Application.ReadWrite.OwnedBy")]
+    assert sorted(_check(platform, every_scenario, catalog, grants=owned).missing) == [
+        f"identity.{row} (graph-identity:{apps}:0): needs Application.ReadWrite.OwnedBy" for row in (
+            "application.delete", "deleted-item.purge", "service-principal.delete")]
+
+
 def test_teardown_directory_work_follows_what_each_scenario_creates(catalog):
     kinds = {s.name: p.created_directory_objects(s) for s in catalog.scenarios.values() if s.graph_permissions}
     assert kinds == {"identity-01-service-principals": {"application"}, "identity-03-entra-users-groups": {"group"},
@@ -167,10 +184,18 @@ REQUESTS = [
      "identity.deleted-groups.list"),
     ("DELETE", "/v1.0/directory/deletedItems/0a1b", p.GRAPH_IDENTITY, "group", "identity.deleted-group.purge"),
     ("GET", "/v1.0/applications", p.GRAPH_IDENTITY, None, "identity.applications.list"),
+    ("GET", "/v1.0/applications/0a1b?$select=id", p.GRAPH_IDENTITY, "application", "identity.application.get"),
     ("DELETE", "/v1.0/applications/0a1b", p.GRAPH_IDENTITY, None, "identity.application.delete"),
     ("GET", "/v1.0/servicePrincipals", p.GRAPH_IDENTITY, None, "identity.service-principals.list"),
+    ("GET", "/v1.0/servicePrincipals/0a1b?$select=id", p.GRAPH_IDENTITY, "application",
+     "identity.service-principal.get"),
+    ("DELETE", "/v1.0/servicePrincipals/0a1b", p.GRAPH_IDENTITY, "application", "identity.service-principal.delete"),
     ("GET", "/v1.0/directory/deletedItems/microsoft.graph.application", p.GRAPH_IDENTITY, None,
      "identity.deleted-applications.list"),
+    ("GET", "/v1.0/directory/deletedItems/microsoft.graph.servicePrincipal", p.GRAPH_IDENTITY, None,
+     "identity.deleted-service-principals.list"),
+    ("GET", "/v1.0/directory/deletedItems/0a1b?$select=id", p.GRAPH_IDENTITY, "application",
+     "identity.deleted-item.get"),
     ("DELETE", "/v1.0/directory/deletedItems/0a1b", p.GRAPH_IDENTITY, "application", "identity.deleted-item.purge"),
     ("POST", "/Tables", p.DEPLOYER, None, "ledger.create-table"),
     ("POST", "/$batch", p.DEPLOYER, None, "ledger.upsert"),

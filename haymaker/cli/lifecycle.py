@@ -63,7 +63,8 @@ def build_lifecycle(cfg, environment: str, progress=None):
                             on_event=progress.engine_event if progress is not None else None)
     return Lifecycle(driver=driver, azure=Azure.connect(subscription, Endpoints.from_config(cfg)), ledger=ledger,
                      audit_dir=Path(cfg.get("audit_dir")).expanduser(),
-                     echo=lambda m: err.print(m, markup=False, highlight=False), progress=progress)
+                     echo=lambda m: err.print(m, markup=False, highlight=False), progress=progress,
+                     platform_stack=cfg.get("platform_stack") or environment)  # as `doctor` reads it
 
 
 def _progress(as_json: bool):

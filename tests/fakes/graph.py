@@ -202,6 +202,8 @@ class FakeGraph(Service):
         obj = self.deleted.get(r.params["id"])
         if obj is None:
             return self._missing(r.params["id"])
+        if not self._visible(r, self._kind_of(obj), obj):
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
         return Reply(200, {k: v for k, v in obj.items() if not k.startswith("_")})
 
     def _purge(self, r: Request) -> Reply:
