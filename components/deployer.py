@@ -14,9 +14,11 @@ Its rights are what a run needs and no more:
 - Storage Table Data Contributor on the ledger account, Storage Blob Data Contributor on the
   ``reports`` container (shared keys are off, so these are the only way in) and AcrPush on the
   agents' registry (the agent-image workflow pushes with it);
-- Microsoft Graph ``Application.ReadWrite.OwnedBy``: create agent applications and manage only the
-  applications it owns. It does not own its own application (owners are the platform's deployer),
-  so it cannot add a credential to itself.
+- Microsoft Graph ``Application.ReadWrite.OwnedBy``: create agent applications and manage (and purge)
+  only the applications it owns. It does not own its own application (owners are the platform's
+  deployer), so it cannot add a credential to itself. ``Application.Read.All``: list and read the
+  directory's deleted applications and service principals, which teardown purges (the Graph reference
+  names no narrower permission for these reads). Neither grants anything.
 
 The platform stack itself is deployed by a more privileged identity (an operator, or a bootstrap
 principal holding Owner or User Access Administrator on the subscription and, in Entra ID, the right
@@ -37,7 +39,9 @@ from haymaker.errors import InvalidInput
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"
-GRAPH_PERMISSION = "Application.ReadWrite.OwnedBy"
+# OwnedBy: create the agents' applications and manage (and purge) only those. Read.All: list and read
+# deleted items, for which the Graph reference names nothing narrower (neither can grant anything).
+GRAPH_PERMISSIONS = {"owned-by": "Application.ReadWrite.OwnedBy", "read-apps": "Application.Read.All"}
 RBAC_ADMIN = "Role Based Access Control Administrator"
 MAX_CONDITION_LENGTH = 8192  # Azure refuses role assignment conditions over 8 KB
 
@@ -168,12 +172,12 @@ class DeploymentIdentity(pulumi.ComponentResource):
         ]
         if args.registry_id is not None:
             self.role_assignments.append(give("acrpush", "AcrPush", args.registry_id, "agent image push"))
-        self.graph_permission = azuread.AppRoleAssignment(
-            f"{name}-graph-owned-by",
-            app_role_id=GRAPH_APP_ROLES[GRAPH_PERMISSION],
+        self.graph_permissions = [azuread.AppRoleAssignment(
+            f"{name}-graph-{key}",
+            app_role_id=GRAPH_APP_ROLES[permission],
             principal_object_id=principal,
             resource_object_id=args.graph_service_principal_id,
-            opts=child)
+            opts=child) for key, permission in GRAPH_PERMISSIONS.items()]
 
         self.client_id = self.application.client_id
         self.service_principal_object_id = principal

@@ -14,7 +14,7 @@ Two readings that matter for teardown:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from haymaker.cloud import AzureAuthError, Endpoints, azure_credential, token_failure
 from haymaker.errors import HayMakerError
@@ -50,6 +50,10 @@ class AzureError(HayMakerError):
     """An Azure or Graph call failed; the message carries the service's status, code and words."""
 
 
+class GraphDenied(AzureError):
+    """Graph answered 403: this caller may not do it (another may)."""
+
+
 @dataclass(frozen=True)
 class Leftover:
     # resource_group | resource | application | service_principal | group (live), or a soft-deleted
@@ -61,6 +65,9 @@ class Leftover:
     location: str = ""
     resource_group: str = ""
     via: str = ""  # the client id of the borrowed identity that owns a directory object ("" = the deployer)
+    # Others that listed it too. Application.Read.All lets several see an object only its owner may delete,
+    # and deleted items do not say who owned them: a refusal (403) tries the next one.
+    also: tuple[str, ...] = ()
 
 
 def run_resources_query(run_id: str) -> str:
@@ -136,8 +143,9 @@ class GraphClient:
             body = response.json().get("error", {})
         except ValueError:
             body = {}
-        return AzureError(f"cannot {doing}: Graph {response.status_code} {body.get('code', '')}: "
-                          f"{body.get('message', response.text()[:300])}")
+        kind = GraphDenied if response.status_code == 403 else AzureError
+        return kind(f"cannot {doing}: Graph {response.status_code} {body.get('code', '')}: "
+                    f"{body.get('message', response.text()[:300])}")
 
     def list(self, path: str, params: dict[str, str]) -> list[dict]:
         from urllib.parse import urlencode
@@ -325,8 +333,19 @@ class Azure:
         found = {x.id: x for x in listing(run_id)}
         for b in borrowed:
             for x in listing(run_id, b.client_id, identity_kinds(b.graph_permissions)):
-                found.setdefault(x.id, x)
+                first = found.setdefault(x.id, x)
+                if first is not x:
+                    found[x.id] = replace(first, also=(*first.also, b.client_id))
         return list(found.values())
+
+    def _as_whoever_may(self, item: Leftover, act):
+        """``act(graph client)`` as the item's first lister, then as each other one Graph refused it to."""
+        for n, via in enumerate((item.via, *item.also)):
+            try:
+                return act(self._graph(via))
+            except GraphDenied:
+                if n == len(item.also):
+                    raise
 
     def soft_deleted(self, run_id: str, borrowed: tuple[Borrowed, ...] = ()) -> list[Leftover]:
         """What the directory and the subscription keep after a delete: deleted directory objects named
@@ -358,9 +377,9 @@ class Azure:
             return self._call(f"read {item.id}", lambda: self._client("resources").resources.get_by_id(
                 item.id, api_version=version), missing_ok=True) is not None
         if item.kind in ENTRA_KINDS:
-            return self._graph(item.via).exists(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
+            return self._as_whoever_may(item, lambda g: g.exists(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
         if item.kind.removeprefix("deleted_") in DELETED_TYPES:
-            return self._graph(item.via).exists(f"/directory/deletedItems/{item.id}")
+            return self._as_whoever_may(item, lambda g: g.exists(f"/directory/deletedItems/{item.id}"))
         if item.kind == "deleted_key_vault":
             return self._call(f"read deleted Key Vault {item.name}", lambda: self._client("keyvault").vaults.get_deleted(
                 item.name, item.location), missing_ok=True) is not None
@@ -379,9 +398,9 @@ class Azure:
             self._call(f"delete {item.id}", lambda: self._client("resources").resources.begin_delete_by_id(
                 item.id, api_version=version).result(), missing_ok=True)
         elif item.kind in ENTRA_KINDS:
-            self._graph(item.via).delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}")
+            self._as_whoever_may(item, lambda g: g.delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
         elif item.kind.removeprefix("deleted_") in DELETED_TYPES:
-            self._graph(item.via).delete(f"/directory/deletedItems/{item.id}")
+            self._as_whoever_may(item, lambda g: g.delete(f"/directory/deletedItems/{item.id}"))
         elif item.kind == "deleted_key_vault":
             self._call(f"purge Key Vault {item.name}", lambda: self._client("keyvault").vaults.begin_purge_deleted(
                 item.name, item.location).result(), missing_ok=True)

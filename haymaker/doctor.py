@@ -20,7 +20,7 @@ CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
 USER_ACCESS_ADMIN = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
-DEPLOYER_GRAPH_PERMISSION = "Application.ReadWrite.OwnedBy"
+DEPLOYER_GRAPH_PERMISSIONS = ("Application.ReadWrite.OwnedBy", "Application.Read.All")
 PLATFORM_OUTPUTS = ("managedEnvironmentId", "agentPullIdentityId", "acrLoginServer")
 
 
@@ -159,11 +159,12 @@ class Doctor:
             return Check("graph permission", True, "signed in as a user: Graph rights come from your directory "
                                                    "roles (the deployer's application permission is not checked)")
         roles = claims.get("roles") or []
-        if DEPLOYER_GRAPH_PERMISSION not in roles:
+        missing = [p for p in DEPLOYER_GRAPH_PERMISSIONS if p not in roles]
+        if missing:
             return Check("graph permission", False, f"the token for Microsoft Graph carries {roles or 'no roles'}, "
-                                                    f"not {DEPLOYER_GRAPH_PERMISSION}",
-                         "deploy the platform (it grants the deployer this permission with admin consent)")
-        return Check("graph permission", True, f"{DEPLOYER_GRAPH_PERMISSION} granted")
+                                                    f"not {' and '.join(missing)}",
+                         "deploy the platform (it grants the deployer these permissions with admin consent)")
+        return Check("graph permission", True, f"{' and '.join(DEPLOYER_GRAPH_PERMISSIONS)} granted")
 
     def rbac(self) -> Check:
         oid = (self._arm_claims or jwt_claims(self._token(self.endpoints.arm_scope))).get("oid")

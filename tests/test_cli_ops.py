@@ -58,7 +58,7 @@ class DeployerToken:
     def get_token(self, scope):
         from azure.core.credentials import AccessToken
 
-        return AccessToken(jwt({"oid": "deployer-oid", "appid": "deployer", "roles": ["Application.ReadWrite.OwnedBy"]}),
+        return AccessToken(jwt({"oid": "deployer-oid", "appid": "deployer", "roles": ["Application.ReadWrite.OwnedBy", "Application.Read.All"]}),
                            2_000_000_000)
 
 

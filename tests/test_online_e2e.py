@@ -100,7 +100,7 @@ def test_up_then_down_with_every_service_a_stand_in(online, capsys):
     run_rg = plan.outputs["run"]["run_resource_group"]
     for entry in inventory:
         cloud.arm.add_job(run_rg, entry["job_name"])  # created by `up`, not started: its minute is ahead
-    token = jwt({"appid": DEPLOYER_CLIENT_ID, "roles": ["Application.ReadWrite.OwnedBy"]})
+    token = jwt({"appid": DEPLOYER_CLIENT_ID, "roles": ["Application.ReadWrite.OwnedBy", "Application.Read.All"]})
     # What Pulumi's providers delete on destroy, through ARM and Graph, as the deployer.
     groups = [e["resource_group_name"] for e in inventory] + [run_rg]
     for g in groups:

@@ -303,11 +303,11 @@ def test_condition_follows_the_role_table():
         agent_roles_condition([])
 
 
-def test_graph_permission_is_application_readwrite_ownedby_only(dev):
-    (grant,) = [g for g in dev.of_type(GRAPH) if g.inputs["principalObjectId"] == dev.one(SP).outputs["objectId"]]
-    assert grant.inputs["appRoleId"] == GRAPH_APP_ROLES["Application.ReadWrite.OwnedBy"]
-    assert grant.inputs["resourceObjectId"] == MOCK_GRAPH_SP_OBJECT_ID
-    assert grant.inputs["principalObjectId"] == dev.one(SP).outputs["objectId"]
+def test_the_deployers_graph_permissions_are_owned_by_and_read_apps_only(dev):
+    grants = [g for g in dev.of_type(GRAPH) if g.inputs["principalObjectId"] == dev.one(SP).outputs["objectId"]]
+    assert sorted(g.inputs["appRoleId"] for g in grants) == sorted(
+        GRAPH_APP_ROLES[p] for p in ("Application.ReadWrite.OwnedBy", "Application.Read.All"))
+    assert {g.inputs["resourceObjectId"] for g in grants} == {MOCK_GRAPH_SP_OBJECT_ID}
 
 
 # --- the Graph identities runs borrow ---------------------------------------------------------------

@@ -63,7 +63,8 @@ class FakeCloud:
         """The run deployer signs in with GitHub's OIDC token (no secret) and holds its Graph permission;
         what a test adds to the directory without an owner is the deployer's (it made the agents' apps)."""
         self.login.federated[DEPLOYER_CLIENT_ID] = GITHUB_SUBJECT
-        self.login.roles[(DEPLOYER_CLIENT_ID, self.graph.base_url)] = ["Application.ReadWrite.OwnedBy"]
+        self.login.roles[(DEPLOYER_CLIENT_ID, self.graph.base_url)] = ["Application.ReadWrite.OwnedBy",
+                                                                       "Application.Read.All"]
         self.graph.default_owner = DEPLOYER_CLIENT_ID
 
     def borrowable_identity(self, client_id: str, graph_permissions: list[str]) -> None:

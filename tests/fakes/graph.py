@@ -10,7 +10,8 @@ one that has not seen the latest deletes yet — the opposite of what a delete-t
 
 Permissions are enforced from the caller's token (its ``appid`` and ``roles`` claims), as the Graph
 permissions reference describes them for application permissions: ``Application.ReadWrite.OwnedBy``
-sees and deletes only the applications and service principals the caller owns; groups are listed with
+sees and deletes only the applications and service principals the caller owns (and purges them from
+deleted items, which only ``Application.Read.All`` lists and reads); groups are listed with
 ``Group.Read.All`` and deleted by their owner (or ``Group.ReadWrite.All``); a deleted group can be
 purged only with ``Group.ReadWrite.All``. Anything else is 403 ``Authorization_RequestDenied``.
 """
@@ -191,9 +192,14 @@ class FakeGraph(Service):
         odata = obj["@odata.type"].rsplit(".", 1)[-1]
         return next(k for k, v in KINDS.items() if v == odata)
 
+    def _may_read_deleted(self, r: Request, kind: str) -> bool:
+        """Listing or reading deleted items takes a read-all permission (Group.Read.All, Application.Read.All):
+        the reference names no owned-by form for these reads, though an owner may purge (below)."""
+        return bool(self._caller(r)[1] & READ_ALL[kind])
+
     def _list_deleted(self, r: Request) -> Reply:
         kind = next(k for k, v in KINDS.items() if v == r.params["type"])
-        if not self._may_list(r, kind):
+        if not self._may_read_deleted(r, kind):
             return graph_error(403, "Authorization_RequestDenied", DENIED)
         items = [o for o in self.deleted.values() if self._kind_of(o) == kind and self._visible(r, kind, o)]
         return self._filtered(r, items, f"directory/deletedItems/microsoft.graph.{r.params['type']}")
@@ -202,7 +208,7 @@ class FakeGraph(Service):
         obj = self.deleted.get(r.params["id"])
         if obj is None:
             return self._missing(r.params["id"])
-        if not self._visible(r, self._kind_of(obj), obj):
+        if not self._may_read_deleted(r, self._kind_of(obj)):
             return graph_error(403, "Authorization_RequestDenied", DENIED)
         return Reply(200, {k: v for k, v in obj.items() if not k.startswith("_")})
 
