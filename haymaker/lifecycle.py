@@ -254,14 +254,19 @@ class Lifecycle:
         stack = f"run-{run_id}"
         if dry_run:
             return TeardownResult(run_id, "planned", False)
-        destroyed, error = True, ""
+        from haymaker.driver import StackMissing
+
+        destroyed, error, stack_gone = True, "", False
         agents = self._agents(run_id)
         borrowed, unknown = self._borrowed(run_id, agents, tags)
         self._show_runs(run_id, [a.scenario for a in agents or []] or ["(run)"], "destroying")
         try:
             self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False))
         except GaveUp as e:
-            destroyed, error = False, str(e.error)
+            if isinstance(e.error, StackMissing):  # torn down already (a reap, a second `down`): verify anyway
+                stack_gone = True
+            else:
+                destroyed, error = False, str(e.error)
         self._show(run_id, None, "verifying")
         try:
             found = self.azure.run_leftovers(run_id, borrowed)
@@ -279,7 +284,7 @@ class Lifecycle:
         if unknown:  # what the run's Graph identities created was never looked for: nothing is proven
             outcome, error = "failed", "; ".join(filter(None, (error, unknown)))
         # The stack goes last: while it exists, its Graph identity lease holds (haymaker/graphlease.py).
-        if not remaining and not unknown:
+        if not remaining and not unknown and not stack_gone:
             try:
                 self._retry(f"remove {stack}", lambda: self.driver.remove(stack, force=not destroyed))
             except GaveUp as e:

@@ -145,6 +145,21 @@ def test_up_then_down_with_every_service_a_stand_in(online, capsys):
     assert cloud.unlisted_requests() == []  # up, down and the providers' deletes: all in the permission table
 
 
+def test_down_of_a_run_already_torn_down_verifies_that_nothing_is_left(online, capsys):
+    """The reaper (or an earlier `down`) removed the stack: a second teardown has nothing to destroy and
+    nothing to remove, and still proves nothing of the run is left."""
+    cloud, pulumi, _ = online
+    run_id = "20261128t0230z-c0de"
+    code, out, err = run(capsys, "down", run_id, "--yes", "--json")
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert (result["outcome"], result["destroyed"], result["error"]) == ("verified", True, ""), result
+    assert [c for c in pulumi.commands() if c in ("destroy", "stack rm")] == []  # no stack to destroy or remove
+    cloud.arm.add_group(f"haymaker-{run_id}-vm", {"haymaker-run": run_id})  # unless something is left
+    code, out, _ = run(capsys, "down", run_id, "--yes", "--json")
+    assert json.loads(out)[0]["outcome"] == "forced" and f"haymaker-{run_id}-vm" not in cloud.arm.groups
+
+
 def _cfg():
     from haymaker.config import load_config
 
