@@ -62,7 +62,11 @@ def _git(root: Path, *args: str) -> str:
 def base_documents(base: str, directory: Path | None = None) -> dict[str, object]:
     """{file name: parsed YAML} of the scenario files at revision ``base``."""
     directory = directory or CATALOG_DIR
-    root = Path(_git(directory, "rev-parse", "--show-toplevel").strip())
+    try:
+        root = Path(_git(directory, "rev-parse", "--show-toplevel").strip())
+    except InvalidInput as e:
+        raise InvalidInput(f"the catalog at {directory} is not in a git clone, so there is no {base!r} to compare "
+                           f"with: run it in a clone of the repository ({e})") from None
     if subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
                       capture_output=True).returncode != 0:
         raise InvalidInput(f"revision {base!r} is not in this clone: fetch it (in Actions, actions/checkout with "

@@ -60,7 +60,7 @@ def test_a_pr_that_adds_changes_and_removes_scenarios(pr):
     assert markdown([], "origin/main").endswith("No scenario file differs from `origin/main`.\n")
 
 
-def test_a_base_the_clone_does_not_have_says_how_to_fetch_it(capsys):
+def test_a_base_the_clone_does_not_have_says_how_to_fetch_it(pr, capsys):
     code = main(["scenarios", "diff", "--base", "no-such-revision", "--json"])
     err = capsys.readouterr().err
     assert code == 1 and "revision 'no-such-revision' is not in this clone" in err and "fetch-depth: 2" in err
@@ -73,3 +73,13 @@ def test_the_command_writes_the_pr_section_and_json(pr, tmp_path, capsys):
     assert code == 0 and [(c["scenario"], c["status"]) for c in doc["changes"]] == [
         (VM[:-5], "changed"), (NSG[:-5], "removed"), (STATIC[:-5], "added")]
     assert section.read_text().startswith("### What this change does to the Activity Log")
+
+
+def test_outside_a_git_clone_it_says_so(tmp_path, monkeypatch, capsys):
+    catalog = tmp_path / "scenarios"
+    catalog.mkdir()
+    shutil.copy(CATALOG_DIR / VM, catalog / VM)
+    monkeypatch.setattr(catalogdiff, "CATALOG_DIR", catalog)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above it either
+    assert main(["scenarios", "diff", "--base", "HEAD^1"]) == 1
+    assert "is not in a git clone, so there is no 'HEAD^1' to compare with" in capsys.readouterr().err
