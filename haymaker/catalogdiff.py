@@ -41,18 +41,22 @@ def operations(doc) -> list[str]:
     """Every operation the document's steps declare, one pass, in order (a malformed part counts as none)."""
     phases = doc.get("phases") if isinstance(doc, dict) else None
     found = []
-    for steps in (phases or {}).values() if isinstance(phases, dict) else ():
+    for steps in phases.values() if isinstance(phases, dict) else ():
         for step in steps if isinstance(steps, list) else ():
             expect = step.get("expect") if isinstance(step, dict) else None
             found += [op for op in expect if isinstance(op, str)] if isinstance(expect, list) else []
     return found
 
 
-def _git(root: Path, *args: str) -> str:
+def _run_git(root: Path, *args: str) -> subprocess.CompletedProcess:
     try:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as e:
         raise InvalidInput(f"cannot run git to read the base catalog: {e}") from None
+
+
+def _git(root: Path, *args: str) -> str:
+    done = _run_git(root, *args)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
         raise InvalidInput(f"git {' '.join(args[:2])} failed: {reason}")
@@ -67,8 +71,7 @@ def base_documents(base: str, directory: Path | None = None) -> dict[str, object
     except InvalidInput as e:
         raise InvalidInput(f"the catalog at {directory} is not in a git clone, so there is no {base!r} to compare "
                            f"with: run it in a clone of the repository ({e})") from None
-    if subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
-                      capture_output=True).returncode != 0:
+    if _run_git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
         raise InvalidInput(f"revision {base!r} is not in this clone: fetch it (in Actions, actions/checkout with "
                            "fetch-depth: 2 has the base as HEAD^1) or name another --base")
     prefix = directory.resolve().relative_to(root).as_posix()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -174,6 +175,8 @@ class Lifecycle:
         ``platform_stack``: the stack whose ``graphIdentities`` output resolves a run's identity leases."""
         self.driver, self.azure, self.ledger = driver, azure, ledger
         self.platform_stack = platform_stack
+        self._platform_outputs: dict | None = None  # read once: a reap resolves every run's leases with it
+        self._platform_lock = threading.Lock()
         self.progress = progress
         self.clock = clock or Clock()
         self.backoff = backoff
@@ -323,7 +326,7 @@ class Lifecycle:
             doing = f"read the graphIdentities output of platform stack {self.platform_stack or '(none configured)'}"
             if not self.platform_stack:
                 raise InvalidInput("set HAYMAKER_PLATFORM_STACK or the environment")
-            outputs = self._retry(f"read {self.platform_stack}", lambda: self.driver.outputs(self.platform_stack))
+            outputs = self._platform()
             doing = f"resolve the lease {LEASE_TAG}={tags[LEASE_TAG]}"
             leased = leased_identities(tags[LEASE_TAG], outputs.get("graphIdentities"))
         except Exception as e:  # noqa: BLE001 - reported in the outcome, never a crash of the teardown
@@ -331,6 +334,14 @@ class Lifecycle:
                         "so the directory objects their agents created were not looked for; the stack is kept (its "
                         "lease holds) for the next reap")
         return tuple(Borrowed(s, client_id, perms) for s, (client_id, perms) in leased.items()), ""
+
+    def _platform(self) -> dict:
+        """The platform stack's outputs, read on first use (reap's teardowns run in threads)."""
+        with self._platform_lock:
+            if self._platform_outputs is None:
+                self._platform_outputs = self._retry(f"read {self.platform_stack}",
+                                                     lambda: self.driver.outputs(self.platform_stack))
+            return self._platform_outputs
 
     @staticmethod
     def _ledger_borrowed(agents: list) -> tuple:

@@ -18,5 +18,6 @@ if [ "$have" != "$version" ]; then
   "$PYTHON" -m uv venv --quiet --python "$PYTHON" .azcli
   "$PYTHON" -m uv pip install --quiet --python .azcli/bin/python "azure-cli==$version"
   # Bytecode once: loading az's command table from source takes minutes with PYTHONDONTWRITEBYTECODE.
+  # Only a speed-up: a file that fails to compile is still imported from source.
   .azcli/bin/python -m compileall -q -j 0 .azcli/lib >/dev/null 2>&1 || true
 fi
