@@ -5,16 +5,18 @@ azure-core's pipeline: retries with Retry-After, bearer tokens); it returns plai
 live in haymaker/lifecycle.py. The endpoints are a parameter (public cloud by default): sovereign
 clouds set them, and the tests point the real clients at local stand-ins that way.
 
-Two readings that matter for teardown:
+Three readings that matter for teardown:
 - "Not found" while deleting means "already gone": ``delete`` returns normally on a 404.
 - Resource Graph is an index that lags ARM by seconds to minutes: it only *suggests* candidates.
   Whether something is left is decided by direct reads (``exists``) and ARM's own listing.
+- A tag or a name proves nothing (haymaker/ownership.py): ``survey`` returns the run's targets, proven
+  by exact name, tags, creator and owners, apart from what merely looks like the run's (suspicious).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from haymaker.cloud import AzureAuthError, Endpoints, azure_credential, token_failure
 from haymaker.errors import HayMakerError
@@ -65,9 +67,17 @@ class Leftover:
     location: str = ""
     resource_group: str = ""
     via: str = ""  # the client id of the borrowed identity that owns a directory object ("" = the deployer)
-    # Others that listed it too. Application.Read.All lets several see an object only its owner may delete,
-    # and deleted items do not say who owned them: a refusal (403) tries the next one.
+    # Others that listed it too. Deleted items do not say who owned them: a refusal (403) tries the next one.
     also: tuple[str, ...] = ()
+    reason: str = ""  # why a suspicious item is not provably the run's
+
+
+@dataclass
+class Survey:
+    """What a look for a run's leftovers found: the run's own (``targets``) and look-alikes (``suspicious``)."""
+
+    targets: list = field(default_factory=list)
+    suspicious: list = field(default_factory=list)
 
 
 def run_resources_query(run_id: str) -> str:
@@ -78,10 +88,12 @@ def run_resources_query(run_id: str) -> str:
             "| project id, name, type, resourceGroup")
 
 
-def orphans_query(run_ids_alive: list[str]) -> str:
-    alive = ", ".join(f"'{r}'" for r in run_ids_alive) or "''"
+def orphans_query(run_ids_alive: list[str], environment: str) -> str:
+    """Resources and groups of this environment tagged with a run whose stack no longer exists."""
+    alive = ", ".join(f"'{r.replace(chr(39), '')}'" for r in run_ids_alive) or "''"
     return ("resources | union resourcecontainers "
             "| where tags['AzureHayMaker-managed'] =~ 'true' "
+            f"| where tags['haymaker-env'] =~ '{environment.replace(chr(39), '')}' "
             # platform resources carry no run tag: never orphans
             "| where isnotempty(tostring(tags['haymaker-run'])) "
             f"| where tostring(tags['haymaker-run']) !in ({alive}) "
@@ -147,10 +159,10 @@ class GraphClient:
         return kind(f"cannot {doing}: Graph {response.status_code} {body.get('code', '')}: "
                     f"{body.get('message', response.text()[:300])}")
 
-    def list(self, path: str, params: dict[str, str]) -> list[dict]:
+    def list(self, path: str, params: dict[str, str] | None = None) -> list[dict]:
         from urllib.parse import urlencode
 
-        url, items = f"{self.base}{path}?{urlencode(params)}", []
+        url, items = f"{self.base}{path}" + (f"?{urlencode(params)}" if params else ""), []
         while url:
             response = self._send("GET", url)
             if response.status_code != 200:
@@ -296,21 +308,57 @@ class Azure:
             if not skip_token:
                 return rows
 
+    # who is asking ----------------------------------------------------------------------------------
+    def caller_ids(self) -> frozenset[str]:
+        """The signed-in identity's ids as its ARM token names them (application id, object id, user name):
+        ARM records one of them as ``systemData.createdBy`` of what this identity creates."""
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            token = self.credential.get_token(self.endpoints.arm_scope).token
+        except ClientAuthenticationError as e:
+            raise token_failure("Azure Resource Manager", e, self.credential) from e
+        claims = _claims(token)
+        return frozenset(str(claims[k]).lower() for k in ("appid", "azp", "oid", "upn", "unique_name") if claims.get(k))
+
     # what a run left ----------------------------------------------------------------------------------
-    def run_leftovers(self, run_id: str, borrowed: tuple[Borrowed, ...] = ()) -> list[Leftover]:
-        """Live things of the run: tagged groups and resources (ARM's own group listing, plus Resource
-        Graph's suggestions confirmed by a direct read), and directory objects named ``haymaker-<run_id>-``
-        that the deployer or one of the run's borrowed identities owns."""
-        found: dict[str, Leftover] = {}
-        tag = f"tagName eq 'haymaker-run' and tagValue eq '{run_id.replace(chr(39), '')}'"
-        groups = self._call("list resource groups", lambda: list(self._client("resources").resource_groups.list(filter=tag)))
-        for g in groups:
-            found[g.id.lower()] = Leftover("resource_group", g.id, g.name, GROUP_TYPE, g.location, g.name)
-        for row in self.query(run_resources_query(run_id)):
+    def survey(self, proof) -> Survey:
+        """The run's live leftovers and what only looks like them (haymaker/ownership.py).
+
+        Groups are read by the run's exact names; ARM's listing by tag and Resource Graph's suggestions
+        only find look-alikes to report. Directory objects named for the run are the run's when one of
+        their owners is one of its identities."""
+        targets: dict[str, Leftover] = {}
+        odd: dict[str, Leftover] = {}
+        groups = self._client("resources").resource_groups
+        for name in sorted(proof.groups):
+            g = self._call(f"read resource group {name}", lambda n=name: groups.get(n), missing_ok=True)
+            if g is not None:
+                self._judge_group(proof, g, targets, odd)
+        run = proof.run_id.replace("'", "")
+        tagged = self._call("list resource groups", lambda: list(
+            groups.list(filter=f"tagName eq 'haymaker-run' and tagValue eq '{run}'")))
+        for g in tagged:
+            if g.id.lower() not in targets and g.id.lower() not in odd:
+                self._judge_group(proof, g, targets, odd)
+        for row in self.query(run_resources_query(proof.run_id)):
             item = leftover_of_row(row)
-            if item.id.lower() not in found and self.exists(item):
-                found[item.id.lower()] = item
-        return list(found.values()) + self._directory(run_id, borrowed, deleted=False)
+            if item.id.lower() in targets or item.id.lower() in odd or item.resource_group.lower() in proof.groups:
+                continue  # known, or inside one of the run's groups (it goes with its group)
+            if self.exists(item):  # the index lags: only a direct read says it is there
+                odd[item.id.lower()] = replace(item, reason=f"tagged with run {proof.run_id} but outside its groups")
+        live, look_alikes = self._owned_directory(proof)
+        return Survey(list(targets.values()) + live, list(odd.values()) + look_alikes)
+
+    @staticmethod
+    def _judge_group(proof, g, targets: dict, odd: dict) -> None:
+        item = Leftover("resource_group", g.id, g.name, GROUP_TYPE, g.location, g.name)
+        created_by = getattr(getattr(g, "system_data", None), "created_by", None)
+        reason = proof.group_reason(g.name, g.tags, created_by)
+        if reason:
+            odd[g.id.lower()] = replace(item, reason=reason)
+        else:
+            targets[g.id.lower()] = item
 
     def entra_objects(self, run_id: str, via: str = "", kinds: tuple[str, ...] = DEPLOYER_KINDS) -> list[Leftover]:
         graph, out = self._graph(via), []
@@ -318,6 +366,31 @@ class Azure:
             for o in graph.list(f"/{ENTRA_KINDS[kind]}", {"$filter": app_filter(run_id), "$select": "id,displayName"}):
                 out.append(Leftover(kind, o["id"], o["displayName"], via=via))
         return out
+
+    def owners(self, item: Leftover) -> list[str]:
+        """The ids (object and application ids) of a directory object's owners, read as ``item.via``."""
+        rows = self._graph(item.via).list(f"/{ENTRA_KINDS[item.kind]}/{item.id}/owners")
+        return [v for o in rows for v in (o.get("id"), o.get("appId")) if v]
+
+    def _owned_directory(self, proof) -> tuple[list[Leftover], list[Leftover]]:
+        """Directory objects named for the run, each listed by the deployer or a borrowed identity: the
+        run's when an owner is one of its identities (then deleted as that owner), suspicious otherwise."""
+        seen: set[str] = set()
+        mine, odd = [], []
+        listers = [("", DEPLOYER_KINDS)] + [(b.client_id, identity_kinds(b.graph_permissions)) for b in proof.borrowed]
+        for via, kinds in listers:
+            for item in self.entra_objects(proof.run_id, via, kinds):
+                if item.id in seen:
+                    continue
+                seen.add(item.id)
+                owners = self.owners(item)
+                owner = proof.owner_of(item.name, owners, item.kind)
+                if owner is None:
+                    odd.append(replace(item, reason=f"named for run {proof.run_id} but owned by none of its "
+                                                    f"identities (owners: {', '.join(sorted(owners)) or 'none'})"))
+                else:
+                    mine.append(replace(item, via=owner))
+        return mine, odd
 
     def deleted_entra_objects(self, run_id: str, via: str = "", kinds: tuple[str, ...] = DEPLOYER_KINDS) -> list[Leftover]:
         graph, out = self._graph(via), []
@@ -327,12 +400,12 @@ class Azure:
                 out.append(Leftover(f"deleted_{kind}", o["id"], o["displayName"], via=via))
         return out
 
-    def _directory(self, run_id: str, borrowed: tuple[Borrowed, ...], *, deleted: bool) -> list[Leftover]:
-        """The deployer's objects, then each borrowed identity's; an object two of them see is listed once."""
-        listing = self.deleted_entra_objects if deleted else self.entra_objects
-        found = {x.id: x for x in listing(run_id)}
-        for b in borrowed:
-            for x in listing(run_id, b.client_id, identity_kinds(b.graph_permissions)):
+    def _deleted_directory(self, proof) -> list[Leftover]:
+        """Deleted directory objects named for the run, as the deployer and each borrowed identity list them;
+        one that several see is listed once, with the others in ``also`` (deleted items name no owner)."""
+        found = {x.id: x for x in self.deleted_entra_objects(proof.run_id)}
+        for b in proof.borrowed:
+            for x in self.deleted_entra_objects(proof.run_id, b.client_id, identity_kinds(b.graph_permissions)):
                 first = found.setdefault(x.id, x)
                 if first is not x:
                     found[x.id] = replace(first, also=(*first.also, b.client_id))
@@ -347,25 +420,31 @@ class Azure:
                 if n == len(item.also):
                     raise
 
-    def soft_deleted(self, run_id: str, borrowed: tuple[Borrowed, ...] = ()) -> list[Leftover]:
-        """What the directory and the subscription keep after a delete: deleted directory objects named
-        for the run, and soft-deleted Key Vaults and Cognitive Services accounts of the run's groups."""
-        out = self._directory(run_id, borrowed, deleted=True)
-        prefix = entra_prefix(run_id).lower()
+    def soft_deleted(self, proof) -> Survey:
+        """What the directory and the subscription keep after a delete: deleted directory objects named for
+        the run (whose owner Graph alone knows: a purge it refuses is not the run's), and soft-deleted Key
+        Vaults and Cognitive Services accounts whose original group is one of the run's; look-alikes (a
+        group named like the run's, or the run's tag) are suspicious."""
+        targets, odd = self._deleted_directory(proof), []
+        prefix = entra_prefix(proof.run_id).lower()
+
+        def sort(item: Leftover, tags) -> None:
+            if proof.owns_deleted_container(item.resource_group):
+                targets.append(item)
+            elif item.resource_group.lower().startswith(prefix) or (tags or {}).get("haymaker-run") == proof.run_id:
+                odd.append(replace(item, reason=f"its group {item.resource_group} is not one of run "
+                                                f"{proof.run_id}'s groups"))
+
         vaults = self._call("list deleted Key Vaults", lambda: list(self._client("keyvault").vaults.list_deleted()))
         for v in vaults:
-            group = _group_of(v.properties.vault_id or "")
-            if group.lower().startswith(prefix) or (v.properties.tags or {}).get("haymaker-run") == run_id:
-                out.append(Leftover("deleted_key_vault", v.id, v.name, "Microsoft.KeyVault/deletedVaults",
-                                    v.properties.location, group))
+            sort(Leftover("deleted_key_vault", v.id, v.name, "Microsoft.KeyVault/deletedVaults", v.properties.location,
+                          _group_of(v.properties.vault_id or "")), v.properties.tags)
         accounts = self._call("list deleted Cognitive Services accounts",
                               lambda: list(self._client("cognitive").deleted_accounts.list()))
         for a in accounts:
-            group = _group_of(a.id or "")
-            if group.lower().startswith(prefix) or (a.tags or {}).get("haymaker-run") == run_id:
-                out.append(Leftover("deleted_cognitive_account", a.id, a.name, "Microsoft.CognitiveServices/accounts",
-                                    a.location, group))
-        return out
+            sort(Leftover("deleted_cognitive_account", a.id, a.name, "Microsoft.CognitiveServices/accounts", a.location,
+                          _group_of(a.id or "")), a.tags)
+        return Survey(targets, odd)
 
     def exists(self, item: Leftover) -> bool:
         """A direct read: is it still there?"""
@@ -432,10 +511,22 @@ class Azure:
             resource_group, job_name).result())
 
 
+def _claims(token: str) -> dict:
+    """The payload of a JWT access token (not verified: these are our own token's claims)."""
+    import base64
+    import json
+
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
 def _group_of(resource_id: str) -> str:
     match = re.search(r"/resourceGroups/([^/]+)", resource_id, re.I)
     return match.group(1) if match else ""
 
 
-__all__ = ["Azure", "AzureAuthError", "AzureError", "Borrowed", "Endpoints", "GraphClient", "Leftover", "app_filter",
-           "identity_kinds", "orphans_query", "run_resources_query"]
+__all__ = ["Azure", "AzureAuthError", "AzureError", "Borrowed", "Endpoints", "GraphClient", "Leftover", "Survey",
+           "app_filter", "identity_kinds", "orphans_query", "run_resources_query"]

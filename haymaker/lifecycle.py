@@ -32,6 +32,8 @@ DELETE_ORDER = ("resource_group", "resource", "application", "service_principal"
                 "deleted_key_vault", "deleted_cognitive_account")
 SETTLE_READS = 5
 UNPURGEABLE = ("deleted_group",)  # Graph lets no application permanently delete a group
+# The platform stack's outputs that name the deployer's client id (what it creates records it as creator).
+DEPLOYER_OUTPUTS = ("deployerClientId", "runDeployerClientId")
 
 
 class RunFailed(HayMakerError):
@@ -59,6 +61,30 @@ def expiry_of(stack) -> datetime:
     except InvalidInput:
         return datetime.min.replace(tzinfo=timezone.utc)  # not a run id we made: due now, and reported
     return started + timedelta(hours=MAX_DURATION_HOURS, minutes=30)
+
+
+def sort_stacks(stacks, environment: str) -> tuple[list, list]:
+    """(this environment's run stacks, refusals): a stack whose name is not ``run-<run id>``, or that has
+    no ``haymaker:env`` tag, is refused and reported, never acted on; another environment's is skipped
+    (its own reaper, with its own identity and platform, tears it down)."""
+    mine, refused = [], []
+    for s in stacks:
+        tags = s.tags or {}
+        try:
+            check_run_id(s.name.removeprefix("run-"))
+        except InvalidInput:
+            refused.append(TeardownResult(s.name, "refused", False, error=(
+                f"stack {s.name}: its name is not run-<run id>, so it is not a run: nothing was changed; check it "
+                f"and remove it by hand (`pulumi stack rm {s.name}`)")))
+            continue
+        if not tags.get("haymaker:env"):
+            refused.append(TeardownResult(s.name.removeprefix("run-"), "refused", False, error=(
+                f"stack {s.name} has {'no tags' if not tags else 'no haymaker:env tag'}, so its environment is "
+                "unknown: nothing was changed; check it, then tag it (`pulumi stack tag set haymaker:env <env> "
+                f"--stack {s.name}`) or remove it by hand")))
+        elif tags["haymaker:env"] == environment:
+            mine.append(s)
+    return mine, refused
 
 
 def select_expired(stacks, now: datetime) -> list:
@@ -142,15 +168,17 @@ class TeardownResult:
     # Deleted groups: no application permission may purge one, so they stay in the directory's deleted
     # items for 30 days (counted against the borrowed identity that created them, not the deployer).
     retained: list = field(default_factory=list)
+    # Tagged or named like the run's, but not provably its (haymaker/ownership.py): left alone, reported.
+    suspicious: list = field(default_factory=list)
 
     @property
     def kinds(self) -> dict[str, dict[str, int]]:
         return by_kind(("found", self.leftovers_found), ("remaining", self.leftovers_remaining),
-                       ("purged", self.purged), ("retained", self.retained))
+                       ("purged", self.purged), ("retained", self.retained), ("suspicious", self.suspicious))
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        for key in ("leftovers_found", "leftovers_remaining", "purged", "retained"):
+        for key in ("leftovers_found", "leftovers_remaining", "purged", "retained", "suspicious"):
             d[key] = [asdict(x) for x in getattr(self, key)]
         d["by_kind"] = self.kinds
         return d
@@ -170,10 +198,12 @@ class UpResult:
 class Lifecycle:
     def __init__(self, *, driver, azure, ledger, clock: Clock | None = None, backoff: Backoff = Backoff(),
                  audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info, progress=None,
-                 platform_stack: str | None = None):
+                 platform_stack: str | None = None, environment: str = "dev"):
         """``progress``: a haymaker.progress.Progress that shows each scenario's state (None: nothing);
-        ``platform_stack``: the stack whose ``graphIdentities`` output resolves a run's identity leases."""
+        ``platform_stack``: the stack whose ``graphIdentities`` output resolves a run's identity leases;
+        ``environment``: the one this lifecycle acts in (its runs carry it as their haymaker-env tag)."""
         self.driver, self.azure, self.ledger = driver, azure, ledger
+        self.environment = environment
         self.platform_stack = platform_stack
         self._platform_outputs: dict | None = None  # read once: a reap resolves every run's leases with it
         self._platform_lock = threading.Lock()
@@ -252,7 +282,8 @@ class Lifecycle:
     # teardown -----------------------------------------------------------------------------------------
     def teardown(self, run_id: str, *, dry_run: bool = False, tags: dict | None = None) -> TeardownResult:
         """Destroy the stack, then prove nothing is left: force-delete what remains, purge what the
-        directory and the subscription keep soft-deleted, and confirm each by direct reads.
+        directory and the subscription keep soft-deleted, and confirm each by direct reads. Only what is
+        provably the run's is deleted; look-alikes are reported as suspicious.
         ``tags``: the run stack's tags when the caller has just listed them (None: read them)."""
         stack = f"run-{run_id}"
         if dry_run:
@@ -262,6 +293,7 @@ class Lifecycle:
         destroyed, error, stack_gone = True, "", False
         agents = self._agents(run_id)
         borrowed, unknown = self._borrowed(run_id, agents, tags)
+        outputs = self._stack_outputs(stack)  # before the destroy, which empties them
         self._show_runs(run_id, [a.scenario for a in agents or []] or ["(run)"], "destroying")
         try:
             self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False))
@@ -271,15 +303,23 @@ class Lifecycle:
             else:
                 destroyed, error = False, str(e.error)
         self._show(run_id, None, "verifying")
+        suspicious: dict[str, object] = {}
         try:
-            found = self.azure.run_leftovers(run_id, borrowed)
+            proof = self.proof(run_id, agents, outputs, borrowed)
+            survey = self.azure.survey(proof)
+            found = survey.targets
+            suspicious.update((x.id, x) for x in survey.suspicious)
             remaining = self.force_delete_items(found) if found else []
-            # A repeat look with every source that is not an index, to catch what the first one missed.
-            remaining += [x for x in self.azure.run_leftovers(run_id, borrowed) if x not in remaining] if found else []
-            purged, unpurged, retained = self._purge(run_id, borrowed)
+            if found:  # a second look, to catch what the first one missed
+                again = self.azure.survey(proof)
+                remaining += [x for x in again.targets if x not in remaining]
+                suspicious.update((x.id, x) for x in again.suspicious)
+            purged, unpurged, retained, odd = self._purge(proof, {x.id for x in found})
+            suspicious.update((x.id, x) for x in odd)
         except HayMakerError as e:
             return self._record_teardown(TeardownResult(run_id, "failed", destroyed,
-                                                        error=" ".join(filter(None, (error, unknown, str(e))))))
+                                                        error=" ".join(filter(None, (error, unknown, str(e)))),
+                                                        suspicious=list(suspicious.values())))
         remaining += unpurged
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
@@ -293,7 +333,72 @@ class Lifecycle:
             except GaveUp as e:
                 error = f"{error}; stack not removed: {e.error}".lstrip("; ")
         return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error, purged,
-                                                     retained))
+                                                     retained, sorted(suspicious.values(), key=lambda x: x.id)))
+
+    def proof(self, run_id: str, agents: list | None = None, outputs: dict | None = None, borrowed: tuple = ()):
+        """What the run is known to own (haymaker/ownership.py): its scenarios from the stack's outputs and
+        the ledger's inventory (every scenario of the catalog when neither can be read), the deployer (this
+        caller and the platform's deployer) and its agents' identities."""
+        from haymaker.ownership import RunProof, ids_of
+
+        scenarios, agent_ids = set(), set()
+        for entry in (outputs or {}).get("inventory") or []:
+            scenarios.add(entry.get("scenario", ""))
+            agent_ids |= ids_of(entry.get("client_id"), entry.get("service_principal_object_id"))
+        for a in agents or []:
+            scenarios.add(a.scenario)
+            agent_ids |= ids_of(a.client_id, a.service_principal_object_id)
+        try:
+            record = self.ledger.get_run(run_id)
+            scenarios |= set(record.scenarios if record else ())
+        except Exception as e:  # noqa: BLE001 - the stack's outputs may still say; else the catalog's names stand in
+            self.echo(f"{run_id}: cannot read the run from the ledger ({e})")
+        scenarios.discard("")
+        if not scenarios:
+            from scenarios.catalog import load_catalog
+
+            scenarios = set(load_catalog().scenarios)
+        platform = self._platform_quiet()
+        deployer = self.azure.caller_ids() | ids_of(*(platform.get(k) for k in DEPLOYER_OUTPUTS))
+        return RunProof(run_id, self.environment, frozenset(scenarios), frozenset(deployer), frozenset(agent_ids),
+                        tuple(borrowed))
+
+    def orphaned_runs(self) -> tuple[list[str], list[TeardownResult]]:
+        """Runs of this environment whose stack is gone but whose tag is still on something (Resource
+        Graph), and refusals for tags that hold no run id (never a run's, reported as suspicious)."""
+        from dataclasses import replace
+
+        from haymaker.azure import leftover_of_row, orphans_query
+
+        alive = [s.name.removeprefix("run-") for s in self.driver.list_run_stacks()]
+        runs, refused = set(), {}
+        for row in self.azure.query(orphans_query(alive, self.environment)):
+            run = str(row.get("run", ""))
+            try:
+                check_run_id(run)
+                runs.add(run)
+            except InvalidInput:
+                result = refused.setdefault(run, TeardownResult(run, "refused", False, error=(
+                    f"haymaker-run={run!r} is not a run id: what carries it is not a run's and was left alone")))
+                result.suspicious.append(replace(leftover_of_row(row), reason="its haymaker-run tag is not a run id"))
+        return sorted(runs), list(refused.values())
+
+    def survey(self, run_id: str):
+        """What a teardown of the run would delete and what it would only report (a dry run)."""
+        agents = self._agents(run_id)
+        borrowed, _ = self._borrowed(run_id, agents, None)
+        proof = self.proof(run_id, agents, self._stack_outputs(f"run-{run_id}"), borrowed)
+        live, deleted = self.azure.survey(proof), self.azure.soft_deleted(proof)
+        return live.targets + deleted.targets, live.suspicious + deleted.suspicious
+
+    def _stack_outputs(self, stack: str) -> dict:
+        """The run stack's outputs (its inventory); {} when the stack is gone or cannot be read."""
+        try:
+            return self.driver.outputs(stack) or {}
+        except Exception as e:  # noqa: BLE001 - the ledger's inventory and the catalog still name the scenarios
+            if type(e).__name__ != "StackMissing":
+                self.echo(f"cannot read the outputs of {stack} ({getattr(e, 'text', e)})")
+            return {}
 
     def _agents(self, run_id: str) -> list | None:
         """The run's agents from the ledger (their scenarios and identities); None when it cannot be read."""
@@ -335,6 +440,16 @@ class Lifecycle:
                         "lease holds) for the next reap")
         return tuple(Borrowed(s, client_id, perms) for s, (client_id, perms) in leased.items()), ""
 
+    def _platform_quiet(self) -> dict:
+        """The platform's outputs, or {} when they cannot be read (the caller's own ids still count)."""
+        if not self.platform_stack:
+            return {}
+        try:
+            return self._platform()
+        except Exception as e:  # noqa: BLE001 - only the platform's deployer id is lost
+            self.echo(f"cannot read the outputs of platform stack {self.platform_stack} ({getattr(e, 'error', e)})")
+            return {}
+
     def _platform(self) -> dict:
         """The platform stack's outputs, read on first use (reap's teardowns run in threads)."""
         with self._platform_lock:
@@ -365,19 +480,29 @@ class Lifecycle:
         """Delete groups first (their resources go with them), then loose resources, then Entra
         objects (an application takes its service principal along), retrying transient errors;
         then re-read each until it is gone. Return what is still there."""
+        return self._delete_all(leftovers)[0]
+
+    def _delete_all(self, leftovers: list, proven: set = frozenset()) -> tuple[list, list]:
+        """(still there, refused): a deleted directory object the teardown did not delete itself names no
+        owner; when Graph refuses its purge to every identity of the run, it is not the run's (refused)."""
+        from haymaker.azure import GraphDenied
+
         groups = [x for x in leftovers if x.kind == "resource_group"]
         group_ids = {g.id.lower() for g in groups}
         inside = [x for x in leftovers if x.kind == "resource" and any(x.id.lower().startswith(g + "/") for g in group_ids)]
         order = {kind: i for i, kind in enumerate(DELETE_ORDER)}
         todo = sorted((x for x in leftovers if x not in inside), key=lambda x: order.get(x.kind, len(order)))
-        failed = []
+        failed, refused = [], []
         for item in todo:
             try:
                 self._retry(f"delete {item.name}", lambda i=item: self.azure.delete(i))
             except GaveUp as e:
+                if isinstance(e.error, GraphDenied) and item.kind.startswith("deleted_") and item.id not in proven:
+                    refused.append(item)
+                    continue
                 self.echo(f"could not delete {item.kind} {item.name}: {e}")
                 failed.append(item)
-        return failed + self._settle([x for x in leftovers if x not in failed])
+        return failed + self._settle([x for x in leftovers if x not in failed and x not in refused]), refused
 
     def _settle(self, items: list) -> list:
         """Direct reads until every deleted item is gone: deletes and the directory replicate, so one
@@ -390,20 +515,27 @@ class Lifecycle:
             self.clock.sleep(self.backoff.delay(attempt, self.rng))
         return pending
 
-    def _purge(self, run_id: str, borrowed: tuple = ()) -> tuple[list, list, list]:
+    def _purge(self, proof, proven: set) -> tuple[list, list, list, list]:
         """Purge the run's soft-deleted items; a second look catches what the deletes just put there.
-        Returns (purged, still there, retained): deleted groups are retained, no one here may purge them."""
-        purged: list = []
+        Returns (purged, still there, retained, suspicious): deleted groups are retained (no one here may
+        purge them); a deleted object Graph will not let any run identity purge is not the run's."""
+        from dataclasses import replace
+
+        purged, refused = [], []
         for _ in range(2):
-            batch = [x for x in self.azure.soft_deleted(run_id, borrowed)
-                     if x not in purged and x.kind not in UNPURGEABLE]
+            batch = [x for x in self.azure.soft_deleted(proof).targets
+                     if x not in purged and x not in refused and x.kind not in UNPURGEABLE]
             if not batch:
                 break
-            remaining = self.force_delete_items(batch)
-            purged += [x for x in batch if x not in remaining]
-        left = self.azure.soft_deleted(run_id, borrowed)
-        retained = [x for x in left if x.kind in UNPURGEABLE]
-        return [x for x in purged if x not in left], [x for x in left if x.kind not in UNPURGEABLE], retained
+            remaining, denied = self._delete_all(batch, proven)
+            refused += denied
+            purged += [x for x in batch if x not in remaining and x not in denied]
+        left = self.azure.soft_deleted(proof)
+        retained = [x for x in left.targets if x.kind in UNPURGEABLE]
+        still = [x for x in left.targets if x.kind not in UNPURGEABLE and x not in refused]
+        odd = left.suspicious + [replace(x, reason="Graph refused its purge to every identity of the run: not its own")
+                                 for x in refused]
+        return [x for x in purged if x not in left.targets], still, retained, odd
 
     def _record_teardown(self, result: TeardownResult) -> TeardownResult:
         self._show(result.run_id, None, result.outcome)
@@ -413,15 +545,19 @@ class Lifecycle:
                                resources_orphaned=len(result.leftovers_remaining),
                                detail=result.error or (f"{len(result.leftovers_found)} leftover(s) found, "
                                                        f"{len(result.purged)} soft-deleted purged"
+                                                       + (f", {len(result.suspicious)} suspicious left alone"
+                                                          if result.suspicious else "")
                                                        + (f" (kind found/remaining/purged: {kinds})" if kinds else "")))
         self.ledger.add_event(result.run_id, "teardown", result.as_dict())
         return result
 
     def reap(self, *, now: datetime | None = None, parallel: int = 4, dry_run: bool = False) -> list[TeardownResult]:
-        """Tear down every expired run stack; one failure never stops the others."""
+        """Tear down every expired run stack of this environment; one failure never stops the others.
+        Stacks that cannot be told to be a run of an environment are refused and reported, untouched."""
         if parallel < 1:
             raise InvalidInput("--parallel must be at least 1")
-        due = select_expired(self.driver.list_run_stacks(), now or self.clock.now())
+        mine, refused = sort_stacks(self.driver.list_run_stacks(), self.environment)
+        due = select_expired(mine, now or self.clock.now())
 
         def one(stack) -> TeardownResult:
             run_id = stack.name.removeprefix("run-")
@@ -431,7 +567,7 @@ class Lifecycle:
                 return TeardownResult(run_id, "failed", False, error=str(e))
 
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            return list(pool.map(one, due))
+            return refused + list(pool.map(one, due))
 
     # audit ---------------------------------------------------------------------------------------------
     def _audit(self, spec: RunSpec, outcome: str, inventory: list, seconds: float, **extra) -> Path | None:

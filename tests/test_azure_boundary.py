@@ -30,7 +30,7 @@ from tests.test_lifecycle import FakeLedger
 RUN = "20261121t0600z-7f3a"
 OTHER = "20261121t0600z-0b0b"
 PREFIX = f"haymaker-{RUN}-"
-TAGS = {"AzureHayMaker-managed": "true", "haymaker-run": RUN}
+TAGS = {"AzureHayMaker-managed": "true", "haymaker-run": RUN, "haymaker-env": "dev"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -152,12 +152,11 @@ def test_the_subscription_check_reads_the_tenant_with_the_real_subscription_clie
 
 # --- symptom 2: forced deletes of loose resources ------------------------------------------------------
 
-def test_a_loose_resource_is_deleted_by_id_with_the_newest_stable_api_version(fake_cloud):
-    site = fake_cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{PREFIX}site", TAGS)
+def test_a_resource_is_deleted_by_id_with_the_newest_stable_api_version(fake_cloud):
+    site = fake_cloud.arm.add_resource(f"{PREFIX}web", "Microsoft.Web/sites", "site", TAGS)
     fake_cloud.arm.poll_count = 1  # still running at the first poll
     azure = connect(fake_cloud)
-    (found,) = [x for x in azure.run_leftovers(RUN) if x.kind == "resource"]
-    azure.delete(found)
+    azure.delete(Leftover("resource", site.id, site.name, site.type, resource_group=f"{PREFIX}web"))
     assert not fake_cloud.arm.exists(site.id)
     (delete,) = fake_cloud.arm.seen("DELETE", "/providers/Microsoft.Web/sites/")
     assert delete.query["api-version"] == "2024-04-01"  # not the newer preview the provider also lists
@@ -190,7 +189,7 @@ def test_a_clean_teardown_is_verified_while_resource_graph_still_lists_what_the_
         fake_cloud.arm.remove_group(f"{PREFIX}compute-01")
         fake_cloud.graph.remove("applications", app["id"])
 
-    life, _ = lifecycle(fake_cloud, DestroyingDriver(destroy))
+    life, _ = lifecycle(fake_cloud, DestroyingDriver(destroy), agents=[("compute-01", "agent-client")])
     result = life.teardown(RUN)
     assert fake_cloud.arm.seen("POST", "ResourceGraph")[-1].status == 200
     assert len(connect(fake_cloud).query(f"resources | union resourcecontainers | where tags['haymaker-run'] =~ '{RUN}' "
@@ -247,19 +246,24 @@ def test_graph_listings_are_consistent_queries_that_see_a_delete_at_once(fake_cl
 
 # --- symptom 7 and the whole teardown --------------------------------------------------------------------
 
+VM, VAULTS, LANGUAGE = "compute-01-linux-vm-web-server", "security-01-key-vault-secrets", "ai-ml-02-text-analytics"
+# The run's agents as the ledger records them: (scenario, client id). Names need not be the catalog's.
+EVERY_KIND_AGENTS = [(GROUPS, IDENTITY), (VM, "agent-app-client-id"), (VAULTS, "agent-2"), (LANGUAGE, "agent-3")]
+
+
 def populate_every_kind(cloud, run=RUN, identity=IDENTITY):
     prefix, tags = f"haymaker-{run}-", {**TAGS, "haymaker-run": run}
-    cloud.arm.add_group(f"{prefix}identity-03", tags)
-    cloud.arm.add_resource(f"{prefix}identity-03", "Microsoft.Storage/storageAccounts", "stdirhyg1", tags)
-    cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{prefix}site", tags)  # outside its group
-    app = cloud.graph.add("applications", f"{prefix}compute-01")  # an agent's own application (the deployer's)
-    cloud.graph.add("servicePrincipals", f"{prefix}compute-01", appId=app["appId"])
-    cloud.graph.add("servicePrincipals", f"{prefix}orphan-sp")  # a service principal without its application
+    cloud.arm.add_group(f"{prefix}{GROUPS}", tags)
+    cloud.arm.add_resource(f"{prefix}{GROUPS}", "Microsoft.Storage/storageAccounts", "stdirhyg1", tags)  # goes with it
+    cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{prefix}site", tags)  # outside its groups: not its
+    app = cloud.graph.add("applications", f"{prefix}{VM}")  # an agent's own application (the deployer's)
+    cloud.graph.add("servicePrincipals", f"{prefix}{VM}", appId=app["appId"])
+    cloud.graph.add("servicePrincipals", f"{prefix}{VAULTS}")  # an agent's service principal without its application
     cloud.graph.add("groups", f"{prefix}lift-operations", owner=identity)  # made by identity-03's agent
     cloud.graph.add_deleted("groups", f"{prefix}rental-desk", owner=identity)
     cloud.graph.add_deleted("applications", f"{prefix}old-app")
-    cloud.arm.add_deleted("vault", f"kv{run[-4:]}", f"{prefix}security-01")
-    cloud.arm.add_deleted("cognitive", "lang1", f"{prefix}ai-ml-02")
+    cloud.arm.add_deleted("vault", f"kv{run[-4:]}", f"{prefix}{VAULTS}")
+    cloud.arm.add_deleted("cognitive", "lang1", f"{prefix}{LANGUAGE}")
 
 
 def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(fake_cloud):
@@ -271,8 +275,7 @@ def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(f
                         "resource is in progress: AnotherOperationInProgress"))
     fake_cloud.graph.fail("DELETE", "/groups/", Reply(429, {"error": {"code": "TooManyRequests", "message": "slow down"}},
                                                       {"Retry-After": "1"}))
-    life, sleeps = lifecycle(fake_cloud, agents=[("identity-03-entra-users-groups", IDENTITY),
-                                                 ("compute-01-linux-vm-web-server", "agent-app-client-id")])
+    life, sleeps = lifecycle(fake_cloud, agents=EVERY_KIND_AGENTS)
     result = life.teardown(RUN)
     assert result.outcome == "forced", result.error
     assert result.kinds == {
@@ -283,15 +286,19 @@ def test_a_teardown_with_leftovers_of_every_kind_ends_forced_with_nothing_left(f
         "deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1},
         "deleted_service_principal": {"found": 0, "remaining": 0, "purged": 2},
         "group": {"found": 1, "remaining": 0, "purged": 0},
-        "resource": {"found": 2, "remaining": 0, "purged": 0},
+        "resource": {"found": 0, "remaining": 0, "purged": 0, "suspicious": 1},
         "resource_group": {"found": 1, "remaining": 0, "purged": 0},
         "service_principal": {"found": 2, "remaining": 0, "purged": 0},
     }
+    (odd,) = result.suspicious
+    assert (odd.name, odd.reason) == (f"{PREFIX}site", f"tagged with run {RUN} but outside its groups")
     assert not [n for n in fake_cloud.graph.live_names() if n.startswith(PREFIX)]
     # Only the deleted groups stay: no application permission may purge a group.
     assert sorted(o["displayName"] for o in fake_cloud.graph.deleted.values() if o["displayName"].startswith(PREFIX)) \
         == [f"{PREFIX}lift-operations", f"{PREFIX}rental-desk"]
     assert not [g for g in fake_cloud.arm.groups if RUN in g] and not [d for d in fake_cloud.arm.deleted if RUN in d.resource_group]
+    assert fake_cloud.arm.exists(f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/shared-rg/providers/Microsoft.Web/"
+                                 f"sites/{PREFIX}site")  # tagged, but not provably the run's: left alone
     assert len([g for g in fake_cloud.arm.groups if OTHER in g]) == 1  # the other run is untouched
     assert len(fake_cloud.graph.live_names()) == 4
     assert [s.status for s in fake_cloud.arm.seen("DELETE", "/resourcegroups/[^/]+$")] == [409, 202]  # retried by us
@@ -321,9 +328,9 @@ def test_what_an_application_scenarios_identity_created_goes_as_that_identity_an
     owner.update({o["id"]: o["_owners"][0] for o in fake_cloud.graph.deleted.values()})
     fake_cloud.graph.page_size = 1
     driver = leased_run(f"{APPS}=1", (APPS, IDENTITY_01_PERMISSIONS, ["another-runs-identity", APPS_IDENTITY]))
-    life, _ = lifecycle(fake_cloud, driver)
+    life, _ = lifecycle(fake_cloud, driver, agents=[("compute-01", "agent-client"), (APPS, "agent-apps")])
     result = life.teardown(RUN)
-    assert (result.outcome, result.error) == ("forced", "")
+    assert (result.outcome, result.error, result.suspicious) == ("forced", "", [])
     assert result.kinds == {
         "application": {"found": 2, "remaining": 0, "purged": 0},
         "deleted_application": {"found": 0, "remaining": 0, "purged": 3},
@@ -376,9 +383,12 @@ def test_with_the_ledger_unreachable_the_stacks_lease_names_the_identity_whose_g
 def test_a_teardown_that_cannot_tell_which_identities_the_run_borrowed_fails_and_keeps_the_stack(
         fake_cloud, tmp_path, make_driver, says):
     driver = make_driver()
+    from scenarios.catalog import load_catalog
+
     fake_cloud.borrowable_identity(IDENTITY, IDENTITY_03_PERMISSIONS)
     fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
-    fake_cloud.arm.add_group(f"{PREFIX}identity-03", TAGS)
+    # Neither the stack's outputs nor the ledger name the run's scenarios: every scenario of the catalog stands in.
+    fake_cloud.arm.add_group(f"{PREFIX}{sorted(load_catalog().scenarios)[0]}", TAGS)
     life, _ = lifecycle(fake_cloud, driver, ledger=dead_ledger(tmp_path))
     result = life.teardown(RUN)
     assert result.outcome == "failed" and says in result.error, result.error
@@ -399,18 +409,19 @@ def arm_throttled(operation: str) -> Reply:
 
 
 def test_arm_throttling_is_waited_out_by_the_sdk_pipeline_and_the_teardown_still_ends_forced(fake_cloud):
-    fake_cloud.arm.add_group(f"{PREFIX}compute-01", TAGS)
-    fake_cloud.arm.add_deleted("vault", f"kv{RUN[-4:]}", f"{PREFIX}security-01")
+    fake_cloud.arm.add_group(f"{PREFIX}{VM}", TAGS)
+    fake_cloud.arm.add_deleted("vault", f"kv{RUN[-4:]}", f"{PREFIX}{VAULTS}")
     fake_cloud.arm.fail("GET", "/resourcegroups$", arm_throttled("read"))  # the listing of the run's groups
     fake_cloud.arm.fail("DELETE", "/resourcegroups/[^/]+$", arm_throttled("delete"))
     fake_cloud.arm.fail("POST", "/deletedVaults/[^/]+/purge$", arm_throttled("write"))
-    life, sleeps = lifecycle(fake_cloud)
+    life, sleeps = lifecycle(fake_cloud, agents=[(VM, "agent-1"), (VAULTS, "agent-2")])
     result = life.teardown(RUN)
     assert (result.outcome, result.error) == ("forced", "")
     assert result.kinds == {"deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1},
                             "resource_group": {"found": 1, "remaining": 0, "purged": 0}}
     assert not fake_cloud.arm.groups and not fake_cloud.arm.deleted
     assert [s.status for s in fake_cloud.arm.seen("GET", "/resourcegroups$")][:2] == [429, 200]
+    assert fake_cloud.arm.seen("GET", f"/resourcegroups/{PREFIX}{VM}$")  # read by its exact name
     assert [s.status for s in fake_cloud.arm.seen("DELETE", "/resourcegroups/[^/]+$")] == [429, 202]
     assert [s.status for s in fake_cloud.arm.seen("POST", "/purge$")] == [429, 202]
     assert sleeps == []  # the lifecycle never saw an error: the SDK's pipeline retried after Retry-After
@@ -427,13 +438,13 @@ def test_the_deployer_alone_can_neither_see_nor_delete_a_graph_agents_group(fake
 
 
 def test_what_cannot_be_deleted_is_reported_remaining_and_failed(fake_cloud):
-    fake_cloud.graph.add("applications", f"{PREFIX}compute-01")
+    fake_cloud.graph.add("applications", f"{PREFIX}{VM}")
     fake_cloud.graph.fail("DELETE", "/applications/", Reply(403, {"error": {"code": "Authorization_RequestDenied",
                           "message": "Insufficient privileges to complete the operation."}}), times=10)
-    life, _ = lifecycle(fake_cloud)
+    life, _ = lifecycle(fake_cloud, agents=[(VM, "agent-1")])
     result = life.teardown(RUN)
     assert result.outcome == "failed"
-    assert [(x.kind, x.name) for x in result.leftovers_remaining] == [("application", f"{PREFIX}compute-01")]
+    assert [(x.kind, x.name) for x in result.leftovers_remaining] == [("application", f"{PREFIX}{VM}")]
     assert len(fake_cloud.graph.seen("DELETE", "/applications/")) == 1  # a refusal is not retried
     assert ("remove", f"run-{RUN}") not in life.driver.calls  # the stack stays for the next reap
 
@@ -454,12 +465,16 @@ def test_job_executions_and_a_late_start(fake_cloud):
 
 
 def test_resource_graph_and_arm_listings_follow_their_pages(fake_cloud):
+    from haymaker.ownership import RunProof, ids_of
+
     for i in range(3):
         fake_cloud.arm.add_group(f"{PREFIX}g{i}", TAGS)
         fake_cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{PREFIX}s{i}", TAGS)
     fake_cloud.arm.page_size = 2
-    found = connect(fake_cloud).run_leftovers(RUN)
-    assert sorted(x.kind for x in found) == ["resource"] * 3 + ["resource_group"] * 3
+    proof = RunProof(RUN, "dev", frozenset({"g0", "g1"}), ids_of(DEPLOYER_CLIENT_ID))
+    found = connect(fake_cloud).survey(proof)
+    assert sorted(x.name for x in found.targets) == [f"{PREFIX}g0", f"{PREFIX}g1"]
+    assert sorted(x.name for x in found.suspicious) == [f"{PREFIX}g2", *(f"{PREFIX}s{i}" for i in range(3))]
     graph_calls = fake_cloud.arm.seen("POST", "ResourceGraph")
     assert len(graph_calls) == 3  # 6 rows, 2 a page
     assert len(fake_cloud.arm.seen("GET", "/resourcegroups$")) == 2

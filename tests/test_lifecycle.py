@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from haymaker.azure import Leftover
+from haymaker.azure import Leftover, Survey
 from haymaker.driver import RunStack, StackError, StackLocked
 from haymaker.errors import InvalidInput, Refused
 from haymaker.lifecycle import (
@@ -27,8 +27,8 @@ from haymaker.runspec import RunSpec
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 
 
-def stack(run_id, expires=None, trigger="schedule"):
-    tags = {"haymaker:trigger": trigger}
+def stack(run_id, expires=None, trigger="schedule", env="dev"):
+    tags = {"haymaker:trigger": trigger, "haymaker:env": env}
     if expires is not None:
         tags["haymaker:expires"] = expires
     return RunStack(f"run-{run_id}", tags)
@@ -88,10 +88,11 @@ class FakeAzure:
     """The lifecycle's view of Azure, in memory: for the decisions above the adapter. The adapter itself
     is tested with the real SDKs against local stand-ins (tests/test_azure_boundary.py)."""
 
-    def __init__(self, tenant="tenant-a", leftovers=None, undeletable=(), executions=None, soft=None):
+    def __init__(self, tenant="tenant-a", leftovers=None, undeletable=(), executions=None, soft=None, suspicious=()):
         self.tenant = tenant
         self.leftovers = list(leftovers or [])
         self.soft = list(soft or [])
+        self.suspicious = list(suspicious)
         self.undeletable = set(undeletable)
         self.executions = executions or {}
         self.calls = []
@@ -100,11 +101,15 @@ class FakeAzure:
         self.calls.append("subscription_tenant")
         return self.tenant
 
-    def run_leftovers(self, run_id, borrowed=()):
-        return [x for x in self.leftovers if run_id in x.name]
+    def caller_ids(self):
+        return frozenset({"deployer"})
 
-    def soft_deleted(self, run_id, borrowed=()):
-        return [x for x in self.soft if run_id in x.name]
+    def survey(self, proof):
+        return Survey([x for x in self.leftovers if proof.run_id in x.name],
+                      [x for x in self.suspicious if proof.run_id in x.name])
+
+    def soft_deleted(self, proof):
+        return Survey([x for x in self.soft if proof.run_id in x.name])
 
     def exists(self, item):
         return item in self.leftovers or item in self.soft
@@ -152,8 +157,11 @@ class FakeDriver:
         self.stacks = list(stacks)
         self.up_errors = list(up_errors)
         self.destroy_errors = destroy_errors or {}
-        self.outputs = outputs or {}
+        self.up_outputs = outputs or {}
         self.calls = []
+
+    def outputs(self, name):
+        return self.up_outputs if name.startswith("run-") else {}
 
     def list_run_stacks(self):
         return list(self.stacks)
@@ -166,7 +174,7 @@ class FakeDriver:
         self.calls.append(("up", stack))
         if self.up_errors:
             raise self.up_errors.pop(0)
-        return self.outputs, len(self.outputs.get("inventory") or []) * 7
+        return self.up_outputs, len(self.up_outputs.get("inventory") or []) * 7
 
     def destroy(self, name, remove=False):
         self.calls.append(("destroy", name))
@@ -196,6 +204,9 @@ class FakeLedger:
 
     def list_agents(self, run_id=None):
         return [a for a in self.agents if a.run_id == run_id]
+
+    def get_run(self, run_id):
+        return self.runs.get(run_id)
 
     where = "memory"
 

@@ -112,8 +112,9 @@ def test_an_application_scenarios_identity_needs_what_teardown_does_as_it(platfo
               if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:2" and g.name == "Application.Read.All")]
     missing = _check(platform, every_scenario, catalog, grants=grants).missing
     assert sorted(missing) == [f"identity.{row} (graph-identity:{apps}:2): needs Application.Read.All" for row in (
-        "application.get", "applications.list", "deleted-applications.list", "deleted-item.get",
-        "deleted-service-principals.list", "service-principal.get", "service-principals.list")]
+        "application.get", "application.owners", "applications.list", "deleted-applications.list", "deleted-item.get",
+        "deleted-service-principals.list", "service-principal.get", "service-principal.owners",
+        "service-principals.list")]
     owned = [g for g in p.platform_grants(platform[0])
              if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:0" and g.name == "Application.ReadWrite.OwnedBy")]
     assert sorted(_check(platform, every_scenario, catalog, grants=owned).missing) == [
@@ -162,6 +163,12 @@ REQUESTS = [
     ("GET", "/v1.0/applications?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None, "applications.list"),
     ("GET", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.get"),
     ("DELETE", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.delete"),
+    ("GET", "/v1.0/applications/0a1b/owners", p.DEPLOYER, None, "application.owners"),
+    ("GET", "/v1.0/servicePrincipals/0a1b/owners", p.DEPLOYER, None, "service-principal.owners"),
+    ("GET", "/v1.0/groups/0a1b/owners", p.GRAPH_IDENTITY, "group", "identity.group.owners"),
+    ("GET", "/v1.0/applications/0a1b/owners", p.GRAPH_IDENTITY, "application", "identity.application.owners"),
+    ("GET", "/v1.0/servicePrincipals/0a1b/owners", p.GRAPH_IDENTITY, "application",
+     "identity.service-principal.owners"),
     ("GET", "/v1.0/servicePrincipals?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None,
      "service-principals.list"),
     ("GET", "/v1.0/servicePrincipals/0a1b?$select=id", p.DEPLOYER, None, "service-principal.get"),

@@ -565,7 +565,9 @@ def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, exist
     (tmp_path / "reap.json").write_text(json.dumps([
         {"run_id": "a", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": ""},
         {"run_id": "b", "outcome": "failed", "leftovers_found": [{"name": "rg"}], "leftovers_remaining": [{"name": "rg"}],
-         "error": "conflict"}]))
+         "error": "conflict"},
+        {"run_id": "c", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": "",
+         "suspicious": [{"name": "finance-prod", "reason": "tagged with run c but not named as one of its groups"}]}]))
     env = fake_gh(tmp_path)
     result = run_step(issue, tmp_path, {**env, "FAKE_ISSUE": existing, "RUN_URL": "https://example/run/1"})
     assert result.returncode == 0, result.stderr
@@ -579,6 +581,7 @@ def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, exist
     assert len(calls) == 3
     body = (tmp_path / "body.sent").read_text()
     assert '"run_id": "b"' in body and '"run_id": "a"' not in body  # only the failed teardowns
+    assert '"run_id": "c"' in body and "finance-prod" in body  # and look-alikes left alone
 
 
 # --- the sticky PR comment -------------------------------------------------------------------------

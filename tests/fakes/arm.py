@@ -9,6 +9,13 @@ long-running: 202 with ``Location`` and ``Retry-After``, polled until done.
 
 Resource Graph is an index that lags ARM ("most changes within 30 s, no upper bound"): with
 ``index_lag`` set, deleted items stay in its answers for that many more queries (None: for ever).
+
+Every resource and group carries ``systemData`` (who created it, and when), as the ARM resource provider
+contract asks of every resource since 2020 (Azure/azure-resource-manager-rpc, v1.0/common-api-contracts.md,
+"System Metadata for all Azure resources"): ``createdBy`` is "a string identifier for the identity that
+created the resource" and ``createdByType`` one of User, Application, ManagedIdentity, Key. The contract
+leaves the identifier's form open; here it is the creator's application id unless a test says otherwise,
+and a resource made before systemData existed (``created_by=""``) has none.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class Resource:
     type: str  # Microsoft.Web/sites
     location: str = "swedencentral"
     tags: dict = field(default_factory=dict)
+    system_data: dict | None = None
 
     @property
     def name(self) -> str:
@@ -41,8 +49,20 @@ class Resource:
         return re.search(r"/resourceGroups/([^/]+)", self.id, re.I).group(1)
 
     def body(self) -> dict:
-        return {"id": self.id, "name": self.name, "type": self.type, "location": self.location, "tags": self.tags,
+        body = {"id": self.id, "name": self.name, "type": self.type, "location": self.location, "tags": self.tags,
                 "properties": {"provisioningState": "Succeeded"}}
+        if self.system_data:
+            body["systemData"] = self.system_data
+        return body
+
+
+def system_data(created_by: str, created_by_type: str = "Application") -> dict | None:
+    """``systemData`` as ARM returns it (None for a resource made before ARM recorded it)."""
+    if not created_by:
+        return None
+    return {"createdBy": created_by, "createdByType": created_by_type, "createdAt": "2026-11-21T06:02:11.52Z",
+            "lastModifiedBy": created_by, "lastModifiedByType": created_by_type,
+            "lastModifiedAt": "2026-11-21T06:02:11.52Z"}
 
 
 @dataclass
@@ -63,6 +83,7 @@ class FakeArm(Service):
         super().__init__()
         self.subscription_id, self.tenant_id = subscription_id, tenant_id
         self.page_size = 100
+        self.default_creator = ""  # who created what a test adds without saying (the deployer, in FakeCloud)
         self.poll_count = 0  # further 202 answers to a long-running operation's Location before it is done
         # ARM says how long to wait before polling (often 15 s; whole seconds: the SDK parses an int); the
         # least it says here is 1 s. A value of 0 would make the SDK fall back to its own 30 s interval.
@@ -119,15 +140,19 @@ class FakeArm(Service):
     def group_id(self, name: str) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{name}"
 
-    def add_group(self, name: str, tags: dict | None = None, location: str = "swedencentral") -> Resource:
-        group = Resource(self.group_id(name), GROUP_TYPE, location, dict(tags or {}))
+    def add_group(self, name: str, tags: dict | None = None, location: str = "swedencentral",
+                  created_by: str | None = None, created_by_type: str = "Application") -> Resource:
+        group = Resource(self.group_id(name), GROUP_TYPE, location, dict(tags or {}),
+                         system_data(self.default_creator if created_by is None else created_by, created_by_type))
         self.groups[name.lower()] = group
         return group
 
-    def add_resource(self, group: str, type_: str, name: str, tags: dict | None = None) -> Resource:
+    def add_resource(self, group: str, type_: str, name: str, tags: dict | None = None,
+                     created_by: str | None = None) -> Resource:
         if group.lower() not in self.groups:
-            self.add_group(group)
-        res = Resource(f"{self.group_id(group)}/providers/{type_}/{name}", type_, tags=dict(tags or {}))
+            self.add_group(group, created_by=created_by)
+        res = Resource(f"{self.group_id(group)}/providers/{type_}/{name}", type_, tags=dict(tags or {}),
+                       system_data=system_data(self.default_creator if created_by is None else created_by))
         self.resources[res.id.lower()] = res
         return res
 
@@ -186,8 +211,7 @@ class FakeArm(Service):
                                      "spendingLimit": "Off"}})
 
     def _group_body(self, g: Resource) -> dict:
-        return {"id": g.id, "name": g.name, "type": GROUP_TYPE, "location": g.location, "tags": g.tags,
-                "properties": {"provisioningState": "Succeeded"}}
+        return g.body()
 
     def _list_groups(self, r: Request) -> Reply:
         refused = self._own(r)

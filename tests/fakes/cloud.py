@@ -66,6 +66,7 @@ class FakeCloud:
         self.login.roles[(DEPLOYER_CLIENT_ID, self.graph.base_url)] = ["Application.ReadWrite.OwnedBy",
                                                                        "Application.Read.All"]
         self.graph.default_owner = DEPLOYER_CLIENT_ID
+        self.arm.default_creator = DEPLOYER_CLIENT_ID  # what a test adds to ARM, Pulumi made as the deployer
 
     def borrowable_identity(self, client_id: str, graph_permissions: list[str]) -> None:
         """A platform Graph identity: it trusts the deployer's GitHub subject and holds its scenario's roles."""
@@ -98,7 +99,7 @@ class FakeCloud:
                 token = seen.headers.get("authorization", " ").split(" ", 1)[1]
                 appid = claims_of(token).get("appid") if token.count(".") == 2 else None
                 principal = DEPLOYER if appid in (DEPLOYER_CLIENT_ID, None) else GRAPH_IDENTITY
-                object_id = seen.path.rstrip("/").rsplit("/", 1)[-1]
+                object_id = next((p for p in reversed(seen.path.split("/")) if p in self.graph.kind_of), "")
                 kind = {"groups": "group", "applications": "application",
                         "servicePrincipals": "application"}.get(self.graph.kind_of.get(object_id, ""))
                 if match_request(seen.method, seen.path, principal=principal, api=api, objects=kind) is None:

@@ -14,6 +14,10 @@ sees and deletes only the applications and service principals the caller owns (a
 deleted items, which only ``Application.Read.All`` lists and reads); groups are listed with
 ``Group.Read.All`` and deleted by their owner (or ``Group.ReadWrite.All``); a deleted group can be
 purged only with ``Group.ReadWrite.All``. Anything else is 403 ``Authorization_RequestDenied``.
+
+An object's owners (``GET /{collection}/{id}/owners``, "List owners" of application, servicePrincipal and
+group) are directory objects; a service principal owner carries its ``appId``. Reading them takes what
+reading the object takes (Application.Read.All; Group.Read.All or GroupMember.Read.All for groups).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ KINDS = {"applications": "application", "servicePrincipals": "servicePrincipal",
 READ_ALL = {"applications": {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"},
             "servicePrincipals": {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"},
             "groups": {"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All"}}
+READ_OWNERS = {"groups": {"GroupMember.Read.All"}}
 WRITE_ALL = {"applications": {"Application.ReadWrite.All"}, "servicePrincipals": {"Application.ReadWrite.All"},
              "groups": {"Group.ReadWrite.All"}}
 OWNED = {"applications": {"Application.ReadWrite.OwnedBy"}, "servicePrincipals": {"Application.ReadWrite.OwnedBy"},
@@ -42,6 +47,13 @@ def graph_error(status: int, code: str, message: str) -> Reply:
                                                    "client-request-id": str(uuid.uuid4())}}})
 
 
+def owner_body(owner: str) -> dict:
+    """An owner as Graph lists it: a user (``user:<object id>``) or a service principal (its client id)."""
+    if owner.startswith("user:"):
+        return {"@odata.type": "#microsoft.graph.user", "id": owner.removeprefix("user:")}
+    return {"@odata.type": "#microsoft.graph.servicePrincipal", "id": f"oid-of-{owner}", "appId": owner}
+
+
 class FakeGraph(Service):
     name = "graph"
 
@@ -53,6 +65,7 @@ class FakeGraph(Service):
         collections = "(?P<kind>applications|servicePrincipals|groups)"
         self.route("GET", rf"/v1\.0/{collections}", self._list)
         self.route("GET", rf"/v1\.0/{collections}/(?P<id>[^/]+)", self._get)
+        self.route("GET", rf"/v1\.0/{collections}/(?P<id>[^/]+)/owners", self._owners)
         self.route("DELETE", rf"/v1\.0/{collections}/(?P<id>[^/]+)", self._delete)
         self.route("GET", r"/v1\.0/directory/deletedItems/microsoft\.graph\.(?P<type>application|servicePrincipal|group)",
                    self._list_deleted)
@@ -161,6 +174,16 @@ class FakeGraph(Service):
             return graph_error(403, "Authorization_RequestDenied", DENIED)
         return Reply(200, {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{kind}/$entity",
                            **{k: v for k, v in obj.items() if not k.startswith("_")}})
+
+    def _owners(self, r: Request) -> Reply:
+        kind = r.params["kind"]
+        obj = self.objects[kind].get(r.params["id"])
+        if obj is None:
+            return self._missing(r.params["id"])
+        if not (self._visible(r, kind, obj) or self._caller(r)[1] & READ_OWNERS.get(kind, set())):
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
+        return Reply(200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects",
+                           "value": [owner_body(o) for o in obj.get("_owners", []) if o]})
 
     @staticmethod
     def _missing(object_id: str) -> Reply:
