@@ -166,3 +166,32 @@ def _cfg():
 
     return load_config()
 
+
+
+def test_the_reaper_reaps_its_own_environments_runs_and_refuses_what_it_cannot_tell_is_a_run(online, capsys):
+    """Stacks of another project and of another environment are not this reaper's; a stack whose name is no
+    run id, or that has no tags, is refused and reported, and nothing of it changes."""
+    cloud, pulumi, _ = online
+    expired = {"haymaker:kind": "run", "haymaker:expires": "2026-11-21T10:00:00Z", "haymaker:trigger": "schedule"}
+    mine, theirs, other_project = "20261121t0600z-0d01", "20261121t0600z-0b01", "20261121t0600z-0c01"
+    pulumi.add_stack(f"run-{mine}", {**expired, "haymaker:env": "dev"})
+    pulumi.add_stack(f"run-{theirs}", {**expired, "haymaker:env": "prod"})
+    pulumi.add_stack(f"run-{other_project}", {**expired, "haymaker:env": "dev"}, project="billing")
+    pulumi.add_stack("run-not-a-run", {**expired, "haymaker:env": "dev"})
+    pulumi.add_stack("run-20261121t0600z-0e01", {})  # `up` died between creating the stack and tagging it
+    cloud.arm.add_group(f"haymaker-{theirs}-{VM}", {"haymaker-run": theirs, "haymaker-env": "prod"})
+    code, out, err = run(capsys, "reap", "--json", "--now", "2026-11-22T00:00:00Z")
+    results = {r["run_id"]: r for r in json.loads(out)}
+    assert code == 3, err  # the refusals need a person
+    assert set(results) == {mine, "run-not-a-run", "20261121t0600z-0e01"}
+    assert results[mine]["outcome"] == "verified"
+    assert results["run-not-a-run"]["outcome"] == "refused"
+    assert "its name is not run-<run id>" in results["run-not-a-run"]["error"]
+    assert results["20261121t0600z-0e01"]["outcome"] == "refused"
+    assert "has no tags, so its environment is unknown: nothing was changed" in results["20261121t0600z-0e01"]["error"]
+    touched = [c for c in pulumi.calls() if c[:1] == ["destroy"] or c[:2] == ["stack", "rm"]]
+    assert all(f"run-{mine}" in c for c in touched) and touched
+    assert {"run-not-a-run", f"run-{theirs}", "run-20261121t0600z-0e01"} <= set(pulumi.state["stacks"])
+    assert pulumi.store.get(f"billing/run-{other_project}") is not None
+    assert f"haymaker-{theirs}-{VM}".lower() in cloud.arm.groups  # prod's run is prod's reaper's
+    assert any(c[:2] == ["stack", "output"] and "dev" in c for c in pulumi.calls())  # the environment's platform
