@@ -249,14 +249,20 @@ class RunStackDriver:
             raise _translate(e, f"remove {stack_name}") from e
 
     def list_run_stacks(self) -> list[RunStack]:
-        """This project's ``run-*`` stacks with their tags; other projects' stacks in the backend are left out."""
+        """This project's ``run-*`` stacks with their tags; other projects' stacks in the backend are left out,
+        and so is a stack removed between the listing and the read of its tags."""
+        from pulumi import automation as auto
+
         ws = self._workspace()
         try:
             out = []
             for s in ws.list_stacks(include_all=True):
                 project, name = project_and_name(s.name)
                 if project == PROJECT and name.startswith("run-"):
-                    out.append(RunStack(name, dict(ws.list_tags(s.name)), project))
+                    try:
+                        out.append(RunStack(name, dict(ws.list_tags(s.name)), project))
+                    except auto.StackNotFoundError:
+                        continue
             return out
         except Exception as e:  # noqa: BLE001 - translated
             raise _translate(e, "list run stacks") from e

@@ -7,6 +7,7 @@ the real ones.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from haymaker.errors import HayMakerError, InvalidInput, Refused
+from haymaker.graphlease import LEASE_TAG
 from haymaker.retry import Backoff, GaveUp, with_retries
 from haymaker.runspec import MAX_DURATION_HOURS, RunSpec, check_run_id, iso, parse_iso
 
@@ -32,6 +34,8 @@ DELETE_ORDER = ("resource_group", "resource", "application", "service_principal"
                 "deleted_key_vault", "deleted_cognitive_account")
 SETTLE_READS = 5
 UNPURGEABLE = ("deleted_group",)  # Graph lets no application permanently delete a group
+LEASE_ROUNDS = 8  # looks at the stacks before a contended Graph identity lease gives up
+LEASE_PATIENCE = 3  # of them, how many wait for a younger rival to move before moving itself
 # The platform stack's outputs that name the deployer's client id (what it creates records it as creator).
 DEPLOYER_OUTPUTS = ("deployerClientId", "runDeployerClientId")
 
@@ -121,15 +125,20 @@ def check_account(expected_subscription: str | None, expected_tenant: str | None
                            "AZURE_TENANT_ID")
 
 
-def lease_identities(spec: RunSpec, stacks, graph_pools: dict[str, int]) -> RunSpec:
-    """The spec with a Graph identity slot leased for each of its Graph scenarios (refused when none is free)."""
-    import dataclasses
+def _same_environment(stack, environment: str) -> bool:
+    """Graph identities are per environment; a stack without an environment tag counts as any (it may hold one)."""
+    return (stack.tags or {}).get("haymaker:env") in (None, environment)
 
+
+def lease_identities(spec: RunSpec, stacks, graph_pools: dict[str, int]) -> RunSpec:
+    """The spec with a Graph identity slot chosen for each of its Graph scenarios (refused when none is free);
+    `up` then holds it (``Lifecycle._hold_leases``)."""
     from haymaker.graphlease import lease_graph_identities
 
     graph = [s for s in spec.scenarios if s in graph_pools]
     if not graph:
         return spec
+    stacks = [s for s in stacks if _same_environment(s, spec.environment)]
     leases = lease_graph_identities(graph, graph_pools, stacks, own_stack=spec.stack_name)
     return dataclasses.replace(spec, graph_leases=tuple(sorted(leases.items())))
 
@@ -237,7 +246,13 @@ class Lifecycle:
         started = time.monotonic()
         try:
             stack = self._retry("prepare", lambda: self.driver.prepare(spec, settings))
+            if spec.graph_leases:
+                spec, stack = self._hold_leases(spec, settings, stack, graph_pools or {})
             outputs, created = self._retry("up", lambda: self.driver.up(stack))
+        except Refused as e:  # every slot went to runs that started at the same time: nothing was deployed
+            self._retry(f"remove {spec.stack_name}", lambda: self.driver.remove(spec.stack_name))
+            self.ledger.update_run(spec.run_id, status="failed", ended_at=self.clock.now(), detail=f"refused: {e}")
+            raise
         except GaveUp as e:
             seconds = time.monotonic() - started
             self._show(spec.run_id, None, "deploy failed")
@@ -259,6 +274,35 @@ class Lifecycle:
                                    for entry in inventory])
         path = self._audit(spec, "running", inventory, seconds, jobs=jobs)
         return UpResult(spec, inventory, jobs, seconds, path)
+
+    def _hold_leases(self, spec: RunSpec, settings, stack, pools: dict[str, int]):
+        """Make the run's Graph identity leases its own, as a file backend takes a lock (pkg/backend/diy/
+        lock.go): the lease tag is written, then the stacks are listed again. `up` goes on only after a
+        listing that shows no other stack holding one of its slots; two runs cannot both see that, since
+        each wrote its tag before it listed. On a conflict the run yields to an older holder at once (it
+        moves to a slot free in that listing); a younger one is given a few looks to move first. Returns the
+        spec and stack as held; Refused when no slot is left."""
+        from haymaker.graphlease import lease_graph_identities, parse_leases
+
+        for attempt in range(LEASE_ROUNDS):
+            stacks = [s for s in self._retry("list run stacks", self.driver.list_run_stacks)
+                      if s.name != spec.stack_name and _same_environment(s, spec.environment)]
+            held = {(sc, slot): s.name for s in stacks for sc, slot in parse_leases((s.tags or {}).get(LEASE_TAG)).items()}
+            rivals = sorted({held[lease] for lease in spec.graph_leases if lease in held})
+            if not rivals:
+                return spec, stack
+            if all(r > spec.stack_name for r in rivals) and attempt < LEASE_PATIENCE:
+                self.echo(f"{spec.stack_name}: {', '.join(rivals)} claimed the same Graph identity slot; waiting "
+                          "for it to move")
+            else:
+                graph = [sc for sc, _ in spec.graph_leases]
+                leases = lease_graph_identities(graph, pools, stacks, own_stack=spec.stack_name)
+                self.echo(f"{spec.stack_name}: {', '.join(rivals)} holds a Graph identity slot it claimed too; moving "
+                          f"to {', '.join(f'{sc}={n}' for sc, n in sorted(leases.items()))}")
+                spec = dataclasses.replace(spec, graph_leases=tuple(sorted(leases.items())))
+                stack = self._retry("prepare", lambda s=spec: self.driver.prepare(s, settings))
+            self.clock.sleep(self.backoff.delay(attempt, self.rng))
+        raise Refused(f"{spec.stack_name}: other runs kept claiming the same Graph identity slots; try again")
 
     def check_jobs(self, inventory: list, run_rg: str, start_at: datetime) -> dict[str, str]:
         """Each agent job must start by itself at ``start_at``; one whose minute passed unstarted
@@ -415,7 +459,7 @@ class Lifecycle:
         The record is the run stack's lease tag, resolved through the platform's ``graphIdentities``
         output as `up` resolved it; the ledger's agents only once the stack is gone."""
         from haymaker.azure import Borrowed
-        from haymaker.graphlease import LEASE_TAG, leased_identities
+        from haymaker.graphlease import leased_identities
 
         stack, doing = f"run-{run_id}", "list the run stacks"
         try:
