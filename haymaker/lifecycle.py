@@ -334,6 +334,15 @@ class Lifecycle:
             return TeardownResult(run_id, "planned", False)
         from haymaker.driver import StackMissing
 
+        if tags is None:
+            tags = self._stack_tags(stack)
+        if tags is not None and tags.get("haymaker:env") != self.environment:
+            env = tags.get("haymaker:env")
+            return TeardownResult(run_id, "refused", False, error=(
+                f"stack {stack} belongs to environment {env}: tear it down there (`haymaker down {run_id} -e {env}`), "
+                "with that environment's identity and platform; nothing was changed" if env else
+                f"stack {stack} has no haymaker:env tag, so its environment is unknown: nothing was changed; tag it "
+                f"(`pulumi stack tag set haymaker:env <env> --stack {stack}`) or remove it by hand"))
         destroyed, error, stack_gone = True, "", False
         agents = self._agents(run_id)
         borrowed, unknown = self._borrowed(run_id, agents, tags)
@@ -434,6 +443,14 @@ class Lifecycle:
         proof = self.proof(run_id, agents, self._stack_outputs(f"run-{run_id}"), borrowed)
         live, deleted = self.azure.survey(proof), self.azure.soft_deleted(proof)
         return live.targets + deleted.targets, live.suspicious + deleted.suspicious
+
+    def _stack_tags(self, stack: str) -> dict | None:
+        """The run stack's tags; None when it does not exist or the stacks cannot be listed (then the
+        teardown's own look at the lease reports why)."""
+        try:
+            return next((s.tags or {} for s in self.driver.list_run_stacks() if s.name == stack), None)
+        except Exception:  # noqa: BLE001 - _borrowed lists again and says what failed
+            return None
 
     def _stack_outputs(self, stack: str) -> dict:
         """The run stack's outputs (its inventory); {} when the stack is gone or cannot be read."""

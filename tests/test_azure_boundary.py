@@ -80,7 +80,7 @@ class DestroyingDriver:
 def leased_run(lease: str, *pools) -> DestroyingDriver:
     """The run's stack with its lease tag, as `up` made it, and the platform's graphIdentities output:
     ``pools`` are (scenario, permissions, client id of each slot)."""
-    return DestroyingDriver(stacks=[RunStack(f"run-{RUN}", {LEASE_TAG: lease})], platform={"graphIdentities": {
+    return DestroyingDriver(stacks=[RunStack(f"run-{RUN}", {LEASE_TAG: lease, "haymaker:env": "dev"})], platform={"graphIdentities": {
         scenario: {"permissions": list(perms), "identities": [
             {"id": f"/identities/{scenario}-{n}", "clientId": c, "principalId": f"p-{c}"} for n, c in enumerate(clients)]}
         for scenario, perms, clients in pools}})
@@ -372,7 +372,7 @@ def test_with_the_ledger_unreachable_the_stacks_lease_names_the_identity_whose_g
 
 
 @pytest.mark.parametrize("make_driver, says", [
-    (lambda: DestroyingDriver(stacks=[RunStack(f"run-{RUN}", {LEASE_TAG: f"{GROUPS}=0"})]),
+    (lambda: DestroyingDriver(stacks=[RunStack(f"run-{RUN}", {LEASE_TAG: f"{GROUPS}=0", "haymaker:env": "dev"})]),
      "cannot read the graphIdentities output of platform stack dev: cannot read the outputs of dev: no such stack"),
     (lambda: leased_run(f"{GROUPS}=1", (GROUPS, IDENTITY_03_PERMISSIONS, [IDENTITY])),
      f"cannot resolve the lease {LEASE_TAG}={GROUPS}=1: the platform's graphIdentities output has no identity for "

@@ -195,3 +195,18 @@ def test_the_reaper_reaps_its_own_environments_runs_and_refuses_what_it_cannot_t
     assert pulumi.store.get(f"billing/run-{other_project}") is not None
     assert f"haymaker-{theirs}-{VM}".lower() in cloud.arm.groups  # prod's run is prod's reaper's
     assert any(c[:2] == ["stack", "output"] and "dev" in c for c in pulumi.calls())  # the environment's platform
+
+
+@pytest.mark.parametrize("tags, says", [
+    ({"haymaker:env": "prod"}, "belongs to environment prod: tear it down there (`haymaker down 20261121t0600z-0b02 -e prod`)"),
+    ({}, "has no haymaker:env tag, so its environment is unknown: nothing was changed"),
+], ids=["another-environment", "no-tags"])
+def test_down_refuses_a_stack_it_cannot_tell_is_of_its_environment(online, capsys, tags, says):
+    cloud, pulumi, _ = online
+    run_id = "20261121t0600z-0b02"
+    pulumi.add_stack(f"run-{run_id}", tags)
+    cloud.arm.add_group(f"haymaker-{run_id}-{VM}", {"haymaker-run": run_id, "haymaker-env": "prod"})
+    code, out, err = run(capsys, "down", run_id, "--yes", "--json")
+    assert code == 2 and says in err, err
+    assert f"run-{run_id}" in pulumi.state["stacks"] and not [c for c in pulumi.calls() if c[:1] == ["destroy"]]
+    assert not cloud.arm.seen("DELETE") and not cloud.graph.seen("DELETE")

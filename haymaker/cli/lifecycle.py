@@ -138,6 +138,8 @@ def down(run_id: str, environment: Optional[str] = typer.Option(None, "--environ
     life = build_lifecycle(cfg, cfg.get("environment"), progress=progress)
     with progress:
         result = life.teardown(run_id)
+    if result.outcome == "refused":
+        raise Refused(result.error)
     _report_teardowns([result], as_json)
 
 
