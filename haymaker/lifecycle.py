@@ -329,11 +329,18 @@ class Lifecycle:
         directory and the subscription keep soft-deleted, and confirm each by direct reads. Only what is
         provably the run's is deleted; look-alikes are reported as suspicious.
         ``tags``: the run stack's tags when the caller has just listed them (None: read them)."""
-        stack = f"run-{run_id}"
         if dry_run:
             return TeardownResult(run_id, "planned", False)
+        try:
+            return self._teardown(run_id, tags)
+        except Exception as e:  # noqa: BLE001 - a teardown always ends recorded, never in a traceback
+            return self._record_teardown(TeardownResult(run_id, "failed", False,
+                                                        error=f"the teardown stopped: {reason_of(e)}"))
+
+    def _teardown(self, run_id: str, tags: dict | None) -> TeardownResult:
         from haymaker.driver import StackMissing
 
+        stack = f"run-{run_id}"
         if tags is None:
             tags = self._stack_tags(stack)
         if tags is not None and tags.get("haymaker:env") != self.environment:
@@ -357,6 +364,7 @@ class Lifecycle:
                 destroyed, error = False, str(e.error)
         self._show(run_id, None, "verifying")
         suspicious: dict[str, object] = {}
+        found: list = []
         try:
             proof = self.proof(run_id, agents, outputs, borrowed)
             survey = self.azure.survey(proof)
@@ -369,9 +377,9 @@ class Lifecycle:
                 suspicious.update((x.id, x) for x in again.suspicious)
             purged, unpurged, retained, odd = self._purge(proof, {x.id for x in found})
             suspicious.update((x.id, x) for x in odd)
-        except HayMakerError as e:
-            return self._record_teardown(TeardownResult(run_id, "failed", destroyed,
-                                                        error=" ".join(filter(None, (error, unknown, str(e)))),
+        except (HayMakerError, GaveUp) as e:  # a lasting error (a refused token, a 403, a 5xx): nothing is proven
+            return self._record_teardown(TeardownResult(run_id, "failed", destroyed, leftovers_found=found,
+                                                        error=" ".join(filter(None, (error, unknown, reason_of(e)))),
                                                         suspicious=list(suspicious.values())))
         remaining += unpurged
         outcome = verification_outcome(found, remaining)
@@ -568,12 +576,22 @@ class Lifecycle:
     def _settle(self, items: list) -> list:
         """Direct reads until every deleted item is gone: deletes and the directory replicate, so one
         read right after a delete may still see it. Bounded; what stays is returned."""
-        pending = list(items)
+        pending, unreadable = list(items), {}
         for attempt in range(SETTLE_READS):
-            pending = [x for x in pending if self._retry(f"read {x.name}", lambda i=x: self.azure.exists(i))]
+            still = []
+            for x in pending:
+                try:
+                    if self._retry(f"read {x.name}", lambda i=x: self.azure.exists(i)):
+                        still.append(x)
+                except GaveUp as e:
+                    unreadable[x.id] = (x, e)
+            pending = still
             if not pending or attempt == SETTLE_READS - 1:
                 break
             self.clock.sleep(self.backoff.delay(attempt, self.rng))
+        if unreadable:  # whether they are gone cannot be told: nothing is proven
+            (x, e), n = next(iter(unreadable.values())), len(unreadable)
+            raise HayMakerError(f"cannot confirm that {n} deleted item(s) are gone ({x.kind} {x.name}: {reason_of(e)})")
         return pending
 
     def _purge(self, proof, proven: set) -> tuple[list, list, list, list]:
@@ -621,11 +639,7 @@ class Lifecycle:
         due = select_expired(mine, now or self.clock.now())
 
         def one(stack) -> TeardownResult:
-            run_id = stack.name.removeprefix("run-")
-            try:
-                return self.teardown(run_id, dry_run=dry_run, tags=stack.tags or {})
-            except Exception as e:  # noqa: BLE001 - one run's failure is reported, not propagated
-                return TeardownResult(run_id, "failed", False, error=str(e))
+            return self.teardown(stack.name.removeprefix("run-"), dry_run=dry_run, tags=stack.tags or {})
 
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             return refused + list(pool.map(one, due))
@@ -644,6 +658,11 @@ class Lifecycle:
         path = self.audit_dir / f"{spec.run_id}.json"
         path.write_text(json.dumps(record, indent=2, default=str))
         return path
+
+
+def reason_of(e: Exception) -> str:
+    """The words of what went wrong: a retried operation's last error, else the error itself."""
+    return str(e.error) if isinstance(e, GaveUp) else (str(e) or type(e).__name__)
 
 
 def _run_record(spec: RunSpec, *, status: str, cost_usd: float):

@@ -478,3 +478,39 @@ def test_resource_graph_and_arm_listings_follow_their_pages(fake_cloud):
     graph_calls = fake_cloud.arm.seen("POST", "ResourceGraph")
     assert len(graph_calls) == 3  # 6 rows, 2 a page
     assert len(fake_cloud.arm.seen("GET", "/resourcegroups$")) == 2
+
+
+# --- defect 1: a lasting error while confirming a delete is a recorded failure, never a traceback ---------
+
+DENIED = Reply(403, {"error": {"code": "Authorization_RequestDenied",
+                               "message": "Insufficient privileges to complete the operation."}})
+EXPIRED = aad_error(700024, "invalid_client", "Client assertion is not within its valid time range.")
+
+
+@pytest.mark.parametrize("after, cause, says", [
+    ("DELETE /applications/", "token", "AADSTS700024"),
+    ("DELETE /applications/", "forbidden", "403 Authorization_RequestDenied"),
+    ("DELETE /applications/", "server", "Graph 503"),
+    ("DELETE /directory/deletedItems/", "token", "AADSTS700024"),  # the purge's re-read
+], ids=["token-expires", "forbidden", "lasting-5xx", "purge-token-expires"])
+def test_a_lasting_error_while_confirming_a_delete_ends_the_teardown_failed_and_recorded(fake_cloud, after, cause, says):
+    fake_cloud.login.token_lifetime = 1  # tokens expire during the teardown, as in a long reap
+    fake_cloud.graph.add("applications", f"{PREFIX}{VM}")
+    fake_cloud.graph.add_deleted("applications", f"{PREFIX}old-app")
+    method, path = after.split(" ")
+
+    def expire():  # from here on the cached token has expired and Entra refuses a new one
+        fake_cloud.login.refuse[fake_cloud.graph.base_url] = EXPIRED
+        time.sleep(1.1)
+
+    refuse = {"token": expire,
+              "forbidden": lambda: fake_cloud.graph.fail("GET", "/applications/", DENIED, times=100),
+              "server": lambda: fake_cloud.graph.fail("GET", "/applications/", error(503, "ServiceUnavailable", "busy"),
+                                                      times=100)}[cause]
+    fake_cloud.graph.when(method, path, refuse)
+    life, _ = lifecycle(fake_cloud, agents=[(VM, "agent-1")], azure=connect(fake_cloud, retry_total=0))
+    result = life.teardown(RUN)  # a result, not a traceback
+    assert result.outcome == "failed" and says in result.error, result.error
+    assert life.ledger.updates[-1][1]["status"] == "teardown_failed"
+    assert [e[1] for e in life.ledger.events] == ["teardown"]
+    assert ("remove", f"run-{RUN}") not in life.driver.calls  # the stack stays for the next reap

@@ -364,3 +364,20 @@ def test_what_the_ledger_holds_after_a_run_and_its_teardown(azurite, tmp_path):
     assert result.outcome == "verified" and run.status == "verified" and run.resources_orphaned == 0
     kinds = [e["kind"] for e in ledger.list_events(SPEC.run_id)]
     assert "audit" in kinds and "teardown" in kinds
+
+
+def test_a_teardown_that_stops_on_an_unexpected_error_is_recorded_failed_by_down_and_by_reap():
+    """Whatever stops a teardown, its run ends `teardown_failed` in the ledger with the reason, never `running`."""
+    from haymaker.retry import GaveUp
+
+    class Broken(FakeAzure):
+        def survey(self, proof):
+            raise GaveUp(RuntimeError("cannot read /applications/x: Graph 403"), 1, "logic")
+
+    life, _ = make(FakeDriver(stacks=[stack("20261121t0100z-0001", "2026-11-21T09:00:00Z")]), Broken())
+    (result,) = life.reap(now=NOW)
+    assert result.outcome == "failed" and "Graph 403" in result.error
+    assert life.ledger.updates[-1] == ("20261121t0100z-0001", life.ledger.updates[-1][1])
+    assert life.ledger.updates[-1][1]["status"] == "teardown_failed" and "Graph 403" in life.ledger.updates[-1][1]["detail"]
+    result = life.teardown("20261121t0100z-0001")
+    assert result.outcome == "failed" and life.ledger.updates[-1][1]["status"] == "teardown_failed"

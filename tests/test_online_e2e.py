@@ -210,3 +210,35 @@ def test_down_refuses_a_stack_it_cannot_tell_is_of_its_environment(online, capsy
     assert code == 2 and says in err, err
     assert f"run-{run_id}" in pulumi.state["stacks"] and not [c for c in pulumi.calls() if c[:1] == ["destroy"]]
     assert not cloud.arm.seen("DELETE") and not cloud.graph.seen("DELETE")
+
+
+def test_down_ends_failed_with_the_reason_when_sign_in_is_refused_mid_way(online, capsys):
+    """Entra stops issuing tokens during the teardown (the cached one expired, the client assertion is refused):
+    `down` reports `failed` with the reason on stderr and in the JSON, the ledger says so, and the stack stays."""
+    import time
+
+    from haymaker.ledger import RunRecord
+    from haymaker.runspec import check_run_id
+
+    cloud, pulumi, _ = online
+    run_id = "20261121t0600z-0d0d"
+    started = check_run_id(run_id)
+    Ledger.from_config(_cfg()).upsert_run(RunRecord(run_id, "dev", "schedule", "running", started,
+                                                    started + timedelta(hours=2), [VM], 2))
+    pulumi.add_stack(f"run-{run_id}", {"haymaker:env": "dev", "haymaker:expires": "2026-11-21T08:00:00Z"})
+    cloud.graph.add("applications", f"haymaker-{run_id}-{VM}")
+    cloud.login.token_lifetime = 1
+
+    def expire():
+        cloud.login.refuse[cloud.graph.base_url] = aad_error(
+            700024, "invalid_client", "Client assertion is not within its valid time range.")
+        time.sleep(1.1)
+
+    cloud.graph.when("DELETE", "/applications/", expire)
+    code, out, err = run(capsys, "down", run_id, "--yes", "--json")
+    (result,) = json.loads(out)
+    assert code == 3 and "Traceback" not in err, err
+    assert result["outcome"] == "failed" and "AADSTS700024" in result["error"]
+    assert "AADSTS700024" in err
+    assert Ledger.from_config(_cfg()).get_run(run_id).status == "teardown_failed"
+    assert f"run-{run_id}" in pulumi.state["stacks"]

@@ -258,6 +258,9 @@ def cleanup(run_id: Optional[str] = typer.Option(None, help="Tear down this run.
 def _report_teardowns(results, as_json: bool) -> None:
     if as_json:
         emit_json([r.as_dict() for r in results])
+        for r in results:  # the reasons on stderr too: the job log shows them beside the JSON artifact
+            if r.error and r.outcome not in ("verified", "planned"):
+                err.print(f"{r.run_id}: {r.outcome}: {r.error}", markup=False, highlight=False)
     else:
         if not results:
             out.print("nothing is due")
