@@ -47,6 +47,10 @@ KEYS = [
         help="where ledger writes wait while the ledger is unreachable"),
     Key("audit_dir", "HAYMAKER_AUDIT_DIR", ".haymaker/audit", help="where audit records of runs are written"),
     Key("reap_parallel", "HAYMAKER_REAP_PARALLEL", 4, int, help="stacks the reaper destroys at once"),
+    Key("stale_lock_minutes", "HAYMAKER_STALE_LOCK_MINUTES", 150, int,
+        help="a run stack's lock older than this outlived every job that may hold one: the reaper clears it"),
+    Key("teardown_budget_minutes", "HAYMAKER_TEARDOWN_BUDGET_MINUTES", 20, int,
+        help="a down, reap or cleanup ends (failed, with what is still in progress) after this long"),
     Key("platform_stack", "HAYMAKER_PLATFORM_STACK", help="platform stack reference; default <org>/haymaker/<env>"),
     # The cloud's endpoints: public Azure by default; set them for a sovereign cloud.
     Key("arm_endpoint", "HAYMAKER_ARM_ENDPOINT", help="Azure Resource Manager; default https://management.azure.com"),

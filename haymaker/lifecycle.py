@@ -48,6 +48,7 @@ class RunFailed(HayMakerError):
 class Clock:
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic  # what budgets are measured with
 
 
 # --- pure decisions ---------------------------------------------------------------------------------
@@ -207,12 +208,17 @@ class UpResult:
 class Lifecycle:
     def __init__(self, *, driver, azure, ledger, clock: Clock | None = None, backoff: Backoff = Backoff(),
                  audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info, progress=None,
-                 platform_stack: str | None = None, environment: str = "dev"):
+                 platform_stack: str | None = None, environment: str = "dev",
+                 stale_lock_after: timedelta = timedelta(minutes=150)):
         """``progress``: a haymaker.progress.Progress that shows each scenario's state (None: nothing);
         ``platform_stack``: the stack whose ``graphIdentities`` output resolves a run's identity leases;
-        ``environment``: the one this lifecycle acts in (its runs carry it as their haymaker-env tag)."""
+        ``environment``: the one this lifecycle acts in (its runs carry it as their haymaker-env tag);
+        ``stale_lock_after``: a stack lock older than this outlived every job that may hold one (the longest
+        job timeout of the workflows that run `up`, `down` or `reap`): the job was killed, and the lock is
+        cleared."""
         self.driver, self.azure, self.ledger = driver, azure, ledger
         self.environment = environment
+        self.stale_lock_after = stale_lock_after
         self.platform_stack = platform_stack
         self._platform_outputs: dict | None = None  # read once: a reap resolves every run's leases with it
         self._platform_lock = threading.Lock()
@@ -223,13 +229,13 @@ class Lifecycle:
         self.rng = rng or random.Random()
         self.echo = echo
 
-    def _retry(self, what: str, operation):
+    def _retry(self, what: str, operation, give_up_on: tuple[type, ...] = ()):
         def on_retry(attempt, error, wait):
             self.echo(f"{what}: transient error (attempt {attempt}), retrying in {wait:.0f} s: "
                       f"{getattr(error, 'text', str(error)).strip().splitlines()[-1][:200]}")
 
         return with_retries(operation, backoff=self.backoff, sleep=self.clock.sleep, rng=self.rng,
-                            on_retry=on_retry, message_of=lambda e: getattr(e, "text", str(e)))
+                            on_retry=on_retry, message_of=lambda e: getattr(e, "text", str(e)), give_up_on=give_up_on)
 
     # up -----------------------------------------------------------------------------------------------
     def up(self, spec: RunSpec, settings, *, on_demand_limit: int, cost_usd: float,
@@ -338,7 +344,7 @@ class Lifecycle:
                                                         error=f"the teardown stopped: {reason_of(e)}"))
 
     def _teardown(self, run_id: str, tags: dict | None) -> TeardownResult:
-        from haymaker.driver import StackMissing
+        from haymaker.driver import StackLocked, StackMissing
 
         stack = f"run-{run_id}"
         if tags is None:
@@ -355,13 +361,21 @@ class Lifecycle:
         borrowed, unknown = self._borrowed(run_id, agents, tags)
         outputs = self._stack_outputs(stack)  # before the destroy, which empties them
         self._show_runs(run_id, [a.scenario for a in agents or []] or ["(run)"], "destroying")
-        try:
-            self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False))
-        except GaveUp as e:
-            if isinstance(e.error, StackMissing):  # torn down already (a reap, a second `down`): verify anyway
-                stack_gone = True
-            else:
-                destroyed, error = False, str(e.error)
+        for attempt in range(2):  # a second try only after a stale lock was cleared
+            try:
+                self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False),
+                            give_up_on=(StackLocked,))
+            except GaveUp as e:
+                if isinstance(e.error, StackLocked):
+                    locked = self._clear_stale_lock(run_id, stack, e.error) if attempt == 0 else None
+                    if locked is None and attempt == 0:
+                        continue
+                    return self._record_teardown(locked or self._locked(run_id, stack, e.error))
+                if isinstance(e.error, StackMissing):  # torn down already (a reap, a second `down`): verify anyway
+                    stack_gone = True
+                else:
+                    destroyed, error = False, str(e.error)
+            break
         self._show(run_id, None, "verifying")
         suspicious: dict[str, object] = {}
         found: list = []
@@ -451,6 +465,29 @@ class Lifecycle:
         proof = self.proof(run_id, agents, self._stack_outputs(f"run-{run_id}"), borrowed)
         live, deleted = self.azure.survey(proof), self.azure.soft_deleted(proof)
         return live.targets + deleted.targets, live.suspicious + deleted.suspicious
+
+    def _clear_stale_lock(self, run_id: str, stack: str, locked) -> TeardownResult | None:
+        """Clear the stack's lock with `pulumi cancel` when every lock on it is older than any HayMaker job may
+        run (its holder was killed) and record that; otherwise the `locked` result."""
+        now = self.clock.now()
+        if not locked.locked_at or any(now - t < self.stale_lock_after for t in locked.locked_at):
+            return self._locked(run_id, stack, locked)
+        self._retry(f"cancel {stack}", lambda: self.driver.cancel(stack))
+        self.echo(f"{stack}: cleared a stale lock (taken {', '.join(iso(t) for t in locked.locked_at)}) with "
+                  "`pulumi cancel`")
+        self.ledger.add_event(run_id, "lock-cleared", {"stack": stack, "locked_at": [iso(t) for t in locked.locked_at],
+                                                       "stale_after_minutes": self.stale_lock_after.total_seconds() / 60,
+                                                       "lock": locked.text[-2000:]})
+        return None
+
+    def _locked(self, run_id: str, stack: str, locked) -> TeardownResult:
+        now, limit = self.clock.now(), self.stale_lock_after.total_seconds() / 60
+        why = (f"locked by an update that began {', '.join(f'{(now - t).total_seconds() / 60:.0f} min' for t in locked.locked_at)}"
+               f" ago, less than the {limit:.0f} min a HayMaker job may run" if locked.locked_at else
+               "locked, and its backend (Pulumi Cloud) does not say since when")
+        return TeardownResult(run_id, "locked", False, error=(
+            f"stack {stack} is {why}: nothing was deleted under it; the next reap looks again (if no update is "
+            f"running, clear it with `pulumi cancel --stack {stack}`)"))
 
     def _stack_tags(self, stack: str) -> dict | None:
         """The run stack's tags; None when it does not exist or the stacks cannot be listed (then the
@@ -618,7 +655,7 @@ class Lifecycle:
 
     def _record_teardown(self, result: TeardownResult) -> TeardownResult:
         self._show(result.run_id, None, result.outcome)
-        status = {"verified": "verified", "forced": "forced"}.get(result.outcome, "teardown_failed")
+        status = {"verified": "verified", "forced": "forced", "locked": "locked"}.get(result.outcome, "teardown_failed")
         kinds = ", ".join(f"{k} {v['found']}/{v['remaining']}/{v['purged']}" for k, v in result.kinds.items())
         self.ledger.update_run(result.run_id, status=status, ended_at=self.clock.now(),
                                resources_orphaned=len(result.leftovers_remaining),

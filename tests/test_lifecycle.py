@@ -381,3 +381,22 @@ def test_a_teardown_that_stops_on_an_unexpected_error_is_recorded_failed_by_down
     assert life.ledger.updates[-1][1]["status"] == "teardown_failed" and "Graph 403" in life.ledger.updates[-1][1]["detail"]
     result = life.teardown("20261121t0100z-0001")
     assert result.outcome == "failed" and life.ledger.updates[-1][1]["status"] == "teardown_failed"
+
+
+def test_a_lock_is_stale_only_after_every_job_that_may_hold_one_has_timed_out():
+    """The reaper clears a lock older than HAYMAKER_STALE_LOCK_MINUTES: no job that runs `up`, `down`, `reap`
+    or `cleanup` may still be running by then (GitHub kills a job at its timeout-minutes)."""
+    from pathlib import Path
+
+    import yaml
+
+    from haymaker.config import BY_NAME
+
+    longest = 0
+    for path in (Path(__file__).resolve().parents[1] / ".github" / "workflows").glob("*.yml"):
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            runs = " ".join(str(step.get("run", "")) for step in job.get("steps") or [])
+            if any(f"haymaker {verb}" in runs for verb in ("up", "down", "reap", "cleanup")):
+                longest = max(longest, int(job["timeout-minutes"]))
+    assert longest >= 25  # the reaper's own job is among them
+    assert BY_NAME["stale_lock_minutes"].default > longest

@@ -48,6 +48,16 @@ def online(fake_cloud, azurite, tmp_path, monkeypatch):
         "agentPullIdentityId": "/identities/pull", "acrLoginServer": "haymakerdev.azurecr.io",
         "graphIdentities": graph_identities})
     fake_cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR), (DEPLOYER_OID, RBAC_ADMIN)]
+    from haymaker.cli import lifecycle as cli_lifecycle
+
+    real = cli_lifecycle.build_lifecycle
+
+    def build(*args, **kwargs):  # the real lifecycle, whose waits pass on the stand-ins' clock
+        life = real(*args, **kwargs)
+        life.clock = fake_cloud.time.clock()
+        return life
+
+    monkeypatch.setattr(cli_lifecycle, "build_lifecycle", build)
     return fake_cloud, pulumi, azurite
 
 
@@ -242,3 +252,50 @@ def test_down_ends_failed_with_the_reason_when_sign_in_is_refused_mid_way(online
     assert "AADSTS700024" in err
     assert Ledger.from_config(_cfg()).get_run(run_id).status == "teardown_failed"
     assert f"run-{run_id}" in pulumi.state["stacks"]
+
+
+# --- defect 2: a stack lock is looked at, never waited on; a stale one is cleared, a young one reported ---
+
+EXPIRED_DEV = {"haymaker:kind": "run", "haymaker:env": "dev", "haymaker:expires": "2026-11-21T08:00:00Z",
+               "haymaker:trigger": "schedule"}
+
+
+@pytest.mark.parametrize("backend, age, outcome", [
+    ("file", timedelta(hours=3), "forced"),  # a reaper killed at its job timeout, hours ago: cleared
+    ("file", timedelta(minutes=10), "locked"),  # an update that may still be running: reported
+    ("cloud", timedelta(hours=3), "locked"),  # Pulumi Cloud's 409 says no age: never cleared blindly
+], ids=["stale-file-lock", "young-file-lock", "pulumi-cloud-409"])
+def test_a_locked_run_stack_is_cleared_when_stale_and_reported_locked_otherwise(online, capsys, monkeypatch, backend,
+                                                                               age, outcome):
+    from haymaker.ledger import RunRecord
+    from haymaker.runspec import check_run_id
+
+    cloud, pulumi, _ = online
+    if backend == "cloud":
+        monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+        monkeypatch.setenv("PULUMI_ACCESS_TOKEN", "pul-test-only")
+    run_id = "20261121t0600z-10c4"
+    started = check_run_id(run_id)
+    Ledger.from_config(_cfg()).upsert_run(RunRecord(run_id, "dev", "schedule", "running", started,
+                                                    started + timedelta(hours=2), [VM], 2))
+    pulumi.add_stack(f"run-{run_id}", EXPIRED_DEV)
+    lock = pulumi.leave_lock(f"run-{run_id}", age)
+    cloud.arm.add_group(f"haymaker-{run_id}-{VM}", {"haymaker-run": run_id, "haymaker-env": "dev"})
+    code, out, err = run(capsys, "reap", "--json", "--now", "2026-11-22T00:00:00Z")
+    (result,) = json.loads(out)
+    assert result["outcome"] == outcome, result
+    ledger = Ledger.from_config(_cfg())
+    cancels = [c for c in pulumi.calls() if c[:1] == ["cancel"]]
+    if outcome == "locked":
+        assert code == 3  # counted in the exit status, so the orphans issue carries it
+        assert "locked" in result["error"] and "pulumi cancel" in result["error"] and "locked" in err
+        assert cancels == [] and lock.exists()  # nobody's lock is broken while it may be in use
+        assert f"haymaker-{run_id}-{VM}".lower() in cloud.arm.groups  # nothing deleted under a running update
+        assert ledger.get_run(run_id).status == "locked"
+        assert len([c for c in pulumi.calls() if c[:1] == ["destroy"]]) == 1  # looked at once, not waited on
+    else:
+        assert code == 0 and len(cancels) == 1 and not pulumi.locks(f"run-{run_id}")
+        assert f"run-{run_id}" not in pulumi.state["stacks"]
+        assert ledger.get_run(run_id).status == "forced"
+        events = [e for e in ledger.list_events(run_id) if e["kind"] == "lock-cleared"]
+        assert len(events) == 1 and events[0]["data"]["locked_at"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tests.fakes.arm import FakeArm
@@ -21,6 +24,34 @@ WORKSPACE_RESOURCE_ID = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/hayma
                          "Microsoft.OperationalInsights/workspaces/haymaker-dev-logs")
 
 
+class StandInTime:
+    """The stand-ins' clock: real time plus whatever the test skipped. Services measure lags, long operations
+    and quota windows in it, so a lifecycle whose sleeps advance it (``sleep``) waits minutes in no time."""
+
+    def __init__(self):
+        self._skipped = 0.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._skipped
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self._skipped)
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._skipped += max(seconds, 0.0)
+
+    def reset(self) -> None:
+        self._skipped = 0.0
+
+    def clock(self):
+        """A lifecycle Clock on this time."""
+        from haymaker.lifecycle import Clock
+
+        return Clock(now=self.now, sleep=self.sleep, monotonic=self.monotonic)
+
+
 @dataclass
 class FakeCloud:
     certificates: Certificates
@@ -30,6 +61,7 @@ class FakeCloud:
     github_oidc: FakeGitHubOidc
     log_analytics: FakeLogAnalytics
     servers: list[FakeServer] = field(default_factory=list)
+    time: StandInTime = field(default_factory=StandInTime)
 
     @classmethod
     def start(cls, directory: Path) -> "FakeCloud":
@@ -37,6 +69,7 @@ class FakeCloud:
         cloud = cls(certificates, FakeArm(SUBSCRIPTION_ID, TENANT_ID), FakeGraph(), FakeLogin(TENANT_ID),
                     FakeGitHubOidc(GITHUB_SUBJECT), FakeLogAnalytics(WORKSPACE_ID, WORKSPACE_RESOURCE_ID))
         for service in cloud.services:
+            service.time = cloud.time
             cloud.servers.append(FakeServer(service, certificates).start())
         return cloud
 
@@ -55,6 +88,7 @@ class FakeCloud:
                          log_analytics=self.log_analytics.base_url)
 
     def reset(self) -> None:
+        self.time.reset()
         for service in self.services:
             service.reset()
         self.trust_deployer()

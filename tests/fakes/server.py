@@ -74,6 +74,7 @@ class Service:
         self.requests: list[Seen] = []
         self._lock = threading.RLock()
         self.base_url = ""  # set when served
+        self.time = None  # the stand-ins' shared clock (tests/fakes/cloud.py StandInTime), set when served
 
     def route(self, method: str, pattern: str, handler: Callable[[Request], Reply]) -> None:
         self._routes.append((method, re.compile(pattern, re.I), handler))
