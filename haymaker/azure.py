@@ -70,6 +70,7 @@ class Leftover:
     # Others that listed it too. Deleted items do not say who owned them: a refusal (403) tries the next one.
     also: tuple[str, ...] = ()
     reason: str = ""  # why a suspicious item is not provably the run's
+    state: str = field(default="", compare=False)  # a group's provisioningState when it was found ("Deleting")
 
 
 @dataclass
@@ -197,6 +198,7 @@ class Azure:
         self._credential_for = credential_for
         self._options = client_options
         self._clients: dict[str, object] = {}
+        self._operations: dict[str, str] = {}  # item id (lower case) -> the URL following its delete
 
     @classmethod
     def connect(cls, subscription_id: str, endpoints: Endpoints | None = None, env=None, **client_options) -> "Azure":
@@ -352,7 +354,8 @@ class Azure:
 
     @staticmethod
     def _judge_group(proof, g, targets: dict, odd: dict) -> None:
-        item = Leftover("resource_group", g.id, g.name, GROUP_TYPE, g.location, g.name)
+        item = Leftover("resource_group", g.id, g.name, GROUP_TYPE, g.location, g.name,
+                        state=getattr(g.properties, "provisioning_state", None) or "")
         created_by = getattr(getattr(g, "system_data", None), "created_by", None)
         reason = proof.group_reason(g.name, g.tags, created_by)
         if reason:
@@ -446,15 +449,17 @@ class Azure:
                           _group_of(a.id or "")), a.tags)
         return Survey(targets, odd)
 
-    def exists(self, item: Leftover) -> bool:
-        """A direct read: is it still there?"""
+    def exists(self, item: Leftover):
+        """A direct read: is it still there? For a group or resource, its provisioning state ("Deleting" while its
+        delete runs: ARM keeps it readable until the operation ends); "" or False when it is gone."""
         if item.kind == "resource_group":
-            return self._call(f"read resource group {item.name}", lambda: self._client("resources").resource_groups.get(
-                item.name), missing_ok=True) is not None
+            g = self._call(f"read resource group {item.name}", lambda: self._client("resources").resource_groups.get(
+                item.name), missing_ok=True)
+            return "" if g is None else (getattr(g.properties, "provisioning_state", None) or "present")
         if item.kind == "resource":
-            version = self._api_version(item.type)
-            return self._call(f"read {item.id}", lambda: self._client("resources").resources.get_by_id(
-                item.id, api_version=version), missing_ok=True) is not None
+            r = self._call(f"read {item.id}", lambda: self._by_version(item, lambda v: self._client(
+                "resources").resources.get_by_id(item.id, api_version=v)), missing_ok=True)
+            return "" if r is None else ((r.properties or {}).get("provisioningState") or "present")
         if item.kind in ENTRA_KINDS:
             return self._as_whoever_may(item, lambda g: g.exists(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
         if item.kind.removeprefix("deleted_") in DELETED_TYPES:
@@ -468,27 +473,65 @@ class Azure:
         raise AzureError(f"unknown kind of leftover {item.kind!r}")
 
     def delete(self, item: Leftover) -> None:
-        """Delete (or purge) one item and wait for it; one that is already gone is fine."""
+        """Start deleting (or purging) one item; one that is already gone is fine. ARM deletes and purges are
+        long-running: the request returns once ARM accepted it, and ``exists`` and ``operation`` say how it
+        goes, so the caller waits for it within its own budget (a VPN gateway's group takes 30 minutes)."""
         if item.kind == "resource_group":
-            self._call(f"delete resource group {item.name}", lambda: self._client("resources").resource_groups.begin_delete(
-                item.name).result(), missing_ok=True)
+            if item.state == "Deleting":  # its delete runs already; what a second one does is not documented
+                return
+            self._start(item, f"delete resource group {item.name}", lambda cls: self._client(
+                "resources").resource_groups.begin_delete(item.name, polling=False, cls=cls))
         elif item.kind == "resource":
-            version = self._api_version(item.type)
-            self._call(f"delete {item.id}", lambda: self._client("resources").resources.begin_delete_by_id(
-                item.id, api_version=version).result(), missing_ok=True)
+            self._start(item, f"delete {item.id}", lambda cls: self._by_version(item, lambda v: self._client(
+                "resources").resources.begin_delete_by_id(item.id, api_version=v, polling=False, cls=cls)))
         elif item.kind in ENTRA_KINDS:
             self._as_whoever_may(item, lambda g: g.delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
         elif item.kind.removeprefix("deleted_") in DELETED_TYPES:
             self._as_whoever_may(item, lambda g: g.delete(f"/directory/deletedItems/{item.id}"))
         elif item.kind == "deleted_key_vault":
-            self._call(f"purge Key Vault {item.name}", lambda: self._client("keyvault").vaults.begin_purge_deleted(
-                item.name, item.location).result(), missing_ok=True)
+            self._start(item, f"purge Key Vault {item.name}", lambda cls: self._client(
+                "keyvault").vaults.begin_purge_deleted(item.name, item.location, polling=False, cls=cls))
         elif item.kind == "deleted_cognitive_account":
-            self._call(f"purge Cognitive Services account {item.name}",
-                       lambda: self._client("cognitive").deleted_accounts.begin_purge(
-                           item.location, item.resource_group, item.name).result(), missing_ok=True)
+            self._start(item, f"purge Cognitive Services account {item.name}", lambda cls: self._client(
+                "cognitive").deleted_accounts.begin_purge(item.location, item.resource_group, item.name, polling=False,
+                                                          cls=cls))
         else:
             raise AzureError(f"unknown kind of leftover {item.kind!r}")
+
+    def _start(self, item: Leftover, doing: str, begin) -> None:
+        """Send a long-running request and keep the URL ARM gives to follow it (Azure-AsyncOperation or Location)."""
+        def where(pipeline_response, *_):
+            headers = pipeline_response.http_response.headers
+            return headers.get("Azure-AsyncOperation") or headers.get("Location") or ""
+
+        poller = self._call(doing, lambda: begin(where), missing_ok=True)
+        if poller is not None:
+            self._operations[item.id.lower()] = poller.result()
+
+    def operation(self, item: Leftover) -> tuple[str, str]:
+        """How the delete this adapter started goes: ("InProgress" | "Succeeded" | "Failed", ARM's words), or
+        ("", "") when it started none (a directory object, or a delete someone else started)."""
+        from azure.core.rest import HttpRequest
+
+        url = self._operations.get(item.id.lower())
+        if not url:
+            return "", ""
+        response = self._call(f"read the operation deleting {item.name}", lambda: self._client(
+            "resources").send_request(HttpRequest("GET", url)))
+        try:
+            body = response.json() if response.text() else {}
+        except ValueError:
+            body = {}
+        status = body.get("status") if isinstance(body, dict) else None  # an Azure-AsyncOperation answers with one
+        if response.status_code == 202 or status in ("InProgress", "Accepted", "Running", "Deleting"):
+            return "InProgress", ""
+        if response.status_code < 300 and status in (None, "Succeeded"):
+            return "Succeeded", ""
+        fault = (body.get("error") if isinstance(body, dict) else None) or {}
+        return "Failed", f"{response.status_code} {fault.get('code', '')}: {fault.get('message', '')}".strip()
+
+    def _by_version(self, item: Leftover, call):
+        return call(self._api_version(item.type))
 
     def _api_version(self, resource_type: str) -> str:
         """The newest stable API version ARM lists for a type (a preview only when nothing else exists)."""

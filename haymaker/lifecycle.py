@@ -32,12 +32,17 @@ JOB_START_GRACE = timedelta(minutes=3)
 DELETE_ORDER = ("resource_group", "resource", "application", "service_principal", "group",
                 "deleted_application", "deleted_service_principal", "deleted_group",
                 "deleted_key_vault", "deleted_cognitive_account")
-SETTLE_READS = 5
+SETTLE_READS = 5  # reads that settle replication; a delete that runs is waited for while the budget lasts
+WATCH_SECONDS = 0.1  # how often a running `pulumi destroy` is looked at against the budget
 UNPURGEABLE = ("deleted_group",)  # Graph lets no application permanently delete a group
 LEASE_ROUNDS = 8  # looks at the stacks before a contended Graph identity lease gives up
 LEASE_PATIENCE = 3  # of them, how many wait for a younger rival to move before moving itself
 # The platform stack's outputs that name the deployer's client id (what it creates records it as creator).
 DEPLOYER_OUTPUTS = ("deployerClientId", "runDeployerClientId")
+
+
+class BudgetSpent(HayMakerError):
+    """The teardown's time budget ran out: the message says what is still in progress."""
 
 
 class RunFailed(HayMakerError):
@@ -209,16 +214,19 @@ class Lifecycle:
     def __init__(self, *, driver, azure, ledger, clock: Clock | None = None, backoff: Backoff = Backoff(),
                  audit_dir: Path | None = None, rng: random.Random | None = None, echo=log.info, progress=None,
                  platform_stack: str | None = None, environment: str = "dev",
-                 stale_lock_after: timedelta = timedelta(minutes=150)):
+                 stale_lock_after: timedelta = timedelta(minutes=150), budget: timedelta = timedelta(minutes=20)):
         """``progress``: a haymaker.progress.Progress that shows each scenario's state (None: nothing);
         ``platform_stack``: the stack whose ``graphIdentities`` output resolves a run's identity leases;
         ``environment``: the one this lifecycle acts in (its runs carry it as their haymaker-env tag);
         ``stale_lock_after``: a stack lock older than this outlived every job that may hold one (the longest
         job timeout of the workflows that run `up`, `down` or `reap`): the job was killed, and the lock is
-        cleared."""
+        cleared; ``budget``: how long a `down`, or a whole `reap`, may take (it must end, with its report,
+        before the job that runs it times out)."""
         self.driver, self.azure, self.ledger = driver, azure, ledger
         self.environment = environment
         self.stale_lock_after = stale_lock_after
+        self.budget = budget
+        self._local = threading.local()  # per teardown (reap runs them in threads): its deadline, why items stay
         self.platform_stack = platform_stack
         self._platform_outputs: dict | None = None  # read once: a reap resolves every run's leases with it
         self._platform_lock = threading.Lock()
@@ -337,11 +345,20 @@ class Lifecycle:
         ``tags``: the run stack's tags when the caller has just listed them (None: read them)."""
         if dry_run:
             return TeardownResult(run_id, "planned", False)
+        own_deadline = getattr(self._local, "deadline", None) is None
+        if own_deadline:
+            self._local.deadline = self.clock.monotonic() + self.budget.total_seconds()
+        self._local.why = {}
         try:
             return self._teardown(run_id, tags)
+        except BudgetSpent as e:
+            return self._record_teardown(TeardownResult(run_id, "failed", False, error=str(e)))
         except Exception as e:  # noqa: BLE001 - a teardown always ends recorded, never in a traceback
             return self._record_teardown(TeardownResult(run_id, "failed", False,
                                                         error=f"the teardown stopped: {reason_of(e)}"))
+        finally:
+            if own_deadline:
+                self._local.deadline = None
 
     def _teardown(self, run_id: str, tags: dict | None) -> TeardownResult:
         from haymaker.driver import StackLocked, StackMissing
@@ -363,8 +380,7 @@ class Lifecycle:
         self._show_runs(run_id, [a.scenario for a in agents or []] or ["(run)"], "destroying")
         for attempt in range(2):  # a second try only after a stale lock was cleared
             try:
-                self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False),
-                            give_up_on=(StackLocked,))
+                self._destroy(stack)
             except GaveUp as e:
                 if isinstance(e.error, StackLocked):
                     locked = self._clear_stale_lock(run_id, stack, e.error) if attempt == 0 else None
@@ -396,6 +412,8 @@ class Lifecycle:
                                                         error=" ".join(filter(None, (error, unknown, reason_of(e)))),
                                                         suspicious=list(suspicious.values())))
         remaining += unpurged
+        if remaining:
+            error = "; ".join(filter(None, (error, self._why_remaining(remaining))))
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
             outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
@@ -465,6 +483,60 @@ class Lifecycle:
         proof = self.proof(run_id, agents, self._stack_outputs(f"run-{run_id}"), borrowed)
         live, deleted = self.azure.survey(proof), self.azure.soft_deleted(proof)
         return live.targets + deleted.targets, live.suspicious + deleted.suspicious
+
+    def _time_left(self) -> float:
+        deadline = getattr(self._local, "deadline", None)
+        return float("inf") if deadline is None else deadline - self.clock.monotonic()
+
+    def _destroy(self, stack: str) -> None:
+        """`pulumi destroy`, watched: when it outlives its share of the budget (three quarters; the rest is
+        for verifying), the teardown ends with what is still in progress and the next reap resumes."""
+        from haymaker.driver import StackLocked
+
+        done: dict = {}
+
+        def work():
+            try:
+                self._retry(f"destroy {stack}", lambda: self.driver.destroy(stack, remove=False),
+                            give_up_on=(StackLocked,))
+            except BaseException as e:  # noqa: BLE001 - handed to the teardown below
+                done["error"] = e
+            done["over"] = True
+
+        reserve = self.budget.total_seconds() / 4
+        worker = threading.Thread(target=work, name=f"destroy {stack}", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(WATCH_SECONDS)
+            if worker.is_alive() and self._time_left() <= reserve:
+                raise BudgetSpent(f"`pulumi destroy` of {stack} was still running when the teardown's budget "
+                                  f"({self.budget.total_seconds() / 60:.0f} min, HAYMAKER_TEARDOWN_BUDGET_MINUTES) was "
+                                  "three quarters spent: what it deletes is still in progress; the next reap resumes "
+                                  "(its lock, once stale, is cleared)")
+        if "error" in done:
+            raise done["error"]
+
+    def _why_remaining(self, items: list) -> str:
+        """What keeps each remaining item: its delete still running, failed, or refused."""
+        why = getattr(self._local, "why", {})
+        running, other = [], []
+        for x in items:
+            try:
+                status, words = self.azure.operation(x)
+            except Exception as e:  # noqa: BLE001 - the reason is a courtesy; the item stays remaining anyway
+                status, words = "", reason_of(e)
+            label = f"{x.kind} {x.name}"
+            if status == "InProgress" or x.state == "Deleting":
+                running.append(label)
+            elif status == "Failed":
+                other.append(f"the delete of {label} failed: {words}")
+            elif x.id in why:
+                other.append(f"{label}: {why[x.id]}")
+        parts = other
+        if running:
+            spent = " when the teardown's budget ran out" if self._time_left() <= 0 else ""
+            parts = [f"still being deleted{spent} (the next reap resumes): {', '.join(running)}"] + other
+        return "; ".join(parts)
 
     def _clear_stale_lock(self, run_id: str, stack: str, locked) -> TeardownResult | None:
         """Clear the stack's lock with `pulumi cancel` when every lock on it is older than any HayMaker job may
@@ -599,6 +671,7 @@ class Lifecycle:
         order = {kind: i for i, kind in enumerate(DELETE_ORDER)}
         todo = sorted((x for x in leftovers if x not in inside), key=lambda x: order.get(x.kind, len(order)))
         failed, refused = [], []
+        why = getattr(self._local, "why", {})
         for item in todo:
             try:
                 self._retry(f"delete {item.name}", lambda i=item: self.azure.delete(i))
@@ -607,29 +680,43 @@ class Lifecycle:
                     refused.append(item)
                     continue
                 self.echo(f"could not delete {item.kind} {item.name}: {e}")
+                why[item.id] = reason_of(e)
                 failed.append(item)
         return failed + self._settle([x for x in leftovers if x not in failed and x not in refused]), refused
 
     def _settle(self, items: list) -> list:
         """Direct reads until every deleted item is gone: deletes and the directory replicate, so one
         read right after a delete may still see it. Bounded; what stays is returned."""
-        pending, unreadable = list(items), {}
-        for attempt in range(SETTLE_READS):
-            still = []
+        pending, unreadable, attempt = list(items), {}, 0
+        while pending:
+            still, moving = [], False
             for x in pending:
                 try:
-                    if self._retry(f"read {x.name}", lambda i=x: self.azure.exists(i)):
+                    state = self._retry(f"read {x.name}", lambda i=x: self.azure.exists(i))
+                    if state:
                         still.append(x)
+                        moving = moving or self._moving(x, state)
                 except GaveUp as e:
                     unreadable[x.id] = (x, e)
-            pending = still
-            if not pending or attempt == SETTLE_READS - 1:
+            pending, attempt = still, attempt + 1
+            left = self._time_left()
+            # A delete that runs is waited for while the budget lasts; otherwise a few reads settle replication.
+            if not pending or left <= 0 or (attempt >= SETTLE_READS and not moving):
                 break
-            self.clock.sleep(self.backoff.delay(attempt, self.rng))
+            self.clock.sleep(min(max(self.backoff.delay(attempt, self.rng), 1.0), left))
         if unreadable:  # whether they are gone cannot be told: nothing is proven
             (x, e), n = next(iter(unreadable.values())), len(unreadable)
             raise HayMakerError(f"cannot confirm that {n} deleted item(s) are gone ({x.kind} {x.name}: {reason_of(e)})")
         return pending
+
+    def _moving(self, item, state) -> bool:
+        """Whether an item that is still there is being deleted (its operation runs)."""
+        if state == "Deleting":
+            return True
+        try:
+            return self.azure.operation(item)[0] == "InProgress"
+        except Exception:  # noqa: BLE001 - unknown: not waited for beyond the usual reads
+            return False
 
     def _purge(self, proof, proven: set) -> tuple[list, list, list, list]:
         """Purge the run's soft-deleted items; a second look catches what the deletes just put there.
@@ -675,8 +762,20 @@ class Lifecycle:
         mine, refused = sort_stacks(self.driver.list_run_stacks(), self.environment)
         due = select_expired(mine, now or self.clock.now())
 
+        deadline = self.clock.monotonic() + self.budget.total_seconds()
+
         def one(stack) -> TeardownResult:
-            return self.teardown(stack.name.removeprefix("run-"), dry_run=dry_run, tags=stack.tags or {})
+            run_id = stack.name.removeprefix("run-")
+            if dry_run:
+                return self.teardown(run_id, dry_run=True)
+            if deadline - self.clock.monotonic() <= self.budget.total_seconds() / 4:
+                return self._record_teardown(TeardownResult(run_id, "failed", False, error=(
+                    "not started: the reap's budget was spent on the runs before it; the next reap takes it")))
+            self._local.deadline = deadline
+            try:
+                return self.teardown(run_id, tags=stack.tags or {})
+            finally:
+                self._local.deadline = None
 
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             return refused + list(pool.map(one, due))

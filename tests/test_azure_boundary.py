@@ -87,13 +87,20 @@ def leased_run(lease: str, *pools) -> DestroyingDriver:
 
 
 def lifecycle(cloud, driver=None, azure=None, agents=(), ledger=None):
+    """The real lifecycle; its sleeps pass on the stand-ins' clock (recorded in ``sleeps``)."""
     sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        cloud.time.sleep(seconds)
+
     if ledger is None:
         ledger = FakeLedger()
         ledger.agents.extend(AgentRecord(RUN, scenario, "started", client_id=client) for scenario, client in agents)
     life = Lifecycle(driver=driver or DestroyingDriver(), azure=azure or connect(cloud), ledger=ledger,
-                     clock=Clock(sleep=sleeps.append), backoff=Backoff(attempts=4, base_seconds=1),
-                     rng=random.Random(3), echo=lambda *_: None, platform_stack=PLATFORM)
+                     clock=Clock(now=cloud.time.now, sleep=sleep, monotonic=cloud.time.monotonic),
+                     backoff=Backoff(attempts=4, base_seconds=1), rng=random.Random(3), echo=lambda *_: None,
+                     platform_stack=PLATFORM)
     return life, sleeps
 
 
@@ -152,15 +159,19 @@ def test_the_subscription_check_reads_the_tenant_with_the_real_subscription_clie
 
 # --- symptom 2: forced deletes of loose resources ------------------------------------------------------
 
-def test_a_resource_is_deleted_by_id_with_the_newest_stable_api_version(fake_cloud):
+def test_a_delete_is_started_and_then_followed_until_its_operation_ends(fake_cloud):
+    """ARM accepts a delete (202 and a Location) and runs it: the resource reads `Deleting` until the operation
+    ends, and the Location says how it goes. The adapter does not block on it: the teardown waits in its budget."""
     site = fake_cloud.arm.add_resource(f"{PREFIX}web", "Microsoft.Web/sites", "site", TAGS)
-    fake_cloud.arm.poll_count = 1  # still running at the first poll
     azure = connect(fake_cloud)
-    azure.delete(Leftover("resource", site.id, site.name, site.type, resource_group=f"{PREFIX}web"))
-    assert not fake_cloud.arm.exists(site.id)
+    item = Leftover("resource", site.id, site.name, site.type, resource_group=f"{PREFIX}web")
+    azure.delete(item)
     (delete,) = fake_cloud.arm.seen("DELETE", "/providers/Microsoft.Web/sites/")
     assert delete.query["api-version"] == "2024-04-01"  # not the newer preview the provider also lists
-    assert [s.status for s in fake_cloud.arm.seen("GET", "/operationresults/")] == [202, 200]  # polled to its end
+    assert (azure.exists(item), azure.operation(item)) == ("Deleting", ("InProgress", ""))
+    fake_cloud.time.sleep(fake_cloud.arm.delete_seconds)
+    assert (azure.exists(item), azure.operation(item)) == ("", ("Succeeded", ""))
+    assert [s.status for s in fake_cloud.arm.seen("GET", "/operationresults/")] == [202, 200]
 
 
 # --- symptom 3: 404 means gone; Resource Graph lags ---------------------------------------------------
@@ -415,6 +426,8 @@ def test_arm_throttling_is_waited_out_by_the_sdk_pipeline_and_the_teardown_still
     fake_cloud.arm.fail("DELETE", "/resourcegroups/[^/]+$", arm_throttled("delete"))
     fake_cloud.arm.fail("POST", "/deletedVaults/[^/]+/purge$", arm_throttled("write"))
     life, sleeps = lifecycle(fake_cloud, agents=[(VM, "agent-1"), (VAULTS, "agent-2")])
+    said = []
+    life.echo = said.append
     result = life.teardown(RUN)
     assert (result.outcome, result.error) == ("forced", "")
     assert result.kinds == {"deleted_key_vault": {"found": 0, "remaining": 0, "purged": 1},
@@ -424,7 +437,7 @@ def test_arm_throttling_is_waited_out_by_the_sdk_pipeline_and_the_teardown_still
     assert fake_cloud.arm.seen("GET", f"/resourcegroups/{PREFIX}{VM}$")  # read by its exact name
     assert [s.status for s in fake_cloud.arm.seen("DELETE", "/resourcegroups/[^/]+$")] == [429, 202]
     assert [s.status for s in fake_cloud.arm.seen("POST", "/purge$")] == [429, 202]
-    assert sleeps == []  # the lifecycle never saw an error: the SDK's pipeline retried after Retry-After
+    assert not [m for m in said if "transient error" in m]  # the SDK's pipeline retried after Retry-After
     assert fake_cloud.unlisted_requests() == []
 
 
@@ -514,3 +527,52 @@ def test_a_lasting_error_while_confirming_a_delete_ends_the_teardown_failed_and_
     assert life.ledger.updates[-1][1]["status"] == "teardown_failed"
     assert [e[1] for e in life.ledger.events] == ["teardown"]
     assert ("remove", f"run-{RUN}") not in life.driver.calls  # the stack stays for the next reap
+
+
+# --- defect 3: long deletes are waited for within the budget, then reported in progress and resumed ----------
+
+VPN = "networking-02-vpn-gateway"
+
+
+def test_a_delete_that_outlasts_the_budget_ends_the_teardown_failed_with_what_is_in_progress_and_is_resumed(fake_cloud):
+    """A VPN gateway's group takes 45 minutes to delete: the teardown waits for it while its 20 minutes last,
+    then ends `failed` naming it; the next reap finds it still `Deleting`, does not delete it again, and waits."""
+    group = f"{PREFIX}{VPN}"
+    fake_cloud.arm.add_group(group, TAGS)
+    fake_cloud.arm.delete_plans[group.lower()] = ("Succeeded", 45 * 60, None)
+    life, sleeps = lifecycle(fake_cloud, agents=[(VPN, "agent-1")])
+    result = life.teardown(RUN)
+    assert result.outcome == "failed", result
+    assert result.error == f"still being deleted when the teardown's budget ran out (the next reap resumes): " \
+                           f"resource_group {group}"
+    assert sum(sleeps) <= life.budget.total_seconds()  # it ended within its budget, waiting on no one else's clock
+    assert life.ledger.updates[-1][1]["status"] == "teardown_failed"
+    assert ("remove", f"run-{RUN}") not in life.driver.calls  # the stack stays for the next reap
+    fake_cloud.time.sleep(10 * 60)  # the next reap, while the delete still runs
+    again, _ = lifecycle(fake_cloud, agents=[(VPN, "agent-1")])
+    result = again.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", ""), result
+    assert [x.state for x in result.leftovers_found] == ["Deleting"]
+    assert len(fake_cloud.arm.seen("DELETE", f"/resourcegroups/{group}$")) == 1  # waited for, not deleted twice
+    assert group.lower() not in fake_cloud.arm.groups
+
+
+@pytest.mark.parametrize("plan, says", [
+    (("Failed", 60, error(409, "ResourceGroupDeletionBlocked", "Deletion of resource group was blocked: a nested "
+                                                                   "resource could not be deleted.")),
+     "the delete of resource_group {group} failed: 409 ResourceGroupDeletionBlocked: Deletion of resource group was "
+     "blocked: a nested resource could not be deleted."),
+    ("locked", "resource_group {group}: cannot delete resource group {group}: 409 ScopeLocked"),
+], ids=["operation-failed", "scope-locked"])
+def test_a_delete_that_fails_or_is_refused_by_a_lock_ends_the_teardown_failed_with_arms_words(fake_cloud, plan, says):
+    group = f"{PREFIX}{VPN}"
+    fake_cloud.arm.add_group(group, TAGS)
+    if plan == "locked":
+        fake_cloud.arm.locks.add(group.lower())
+    else:
+        fake_cloud.arm.delete_plans[group.lower()] = plan
+    life, _ = lifecycle(fake_cloud, agents=[(VPN, "agent-1")])
+    result = life.teardown(RUN)
+    assert result.outcome == "failed" and says.format(group=group) in result.error, result.error
+    assert group.lower() in fake_cloud.arm.groups
+    assert fake_cloud.arm.groups[group.lower()].provisioning_state == "Succeeded"

@@ -114,6 +114,9 @@ class FakeAzure:
     def exists(self, item):
         return item in self.leftovers or item in self.soft
 
+    def operation(self, item):
+        return "", ""
+
     def delete(self, item):
         self.calls.append(("delete", item.id))
         if item.id in self.undeletable:

@@ -65,7 +65,8 @@ def build_lifecycle(cfg, environment: str, progress=None):
                      audit_dir=Path(cfg.get("audit_dir")).expanduser(),
                      echo=lambda m: err.print(m, markup=False, highlight=False), progress=progress,
                      platform_stack=cfg.get("platform_stack") or environment,  # as `doctor` reads it
-                     environment=environment, stale_lock_after=timedelta(minutes=cfg.get("stale_lock_minutes")))
+                     environment=environment, stale_lock_after=timedelta(minutes=cfg.get("stale_lock_minutes")),
+                     budget=timedelta(minutes=cfg.get("teardown_budget_minutes")))
 
 
 def _progress(as_json: bool):

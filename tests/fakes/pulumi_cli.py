@@ -345,14 +345,31 @@ def _up(store: Store, ref: str, argv: list[str]) -> int:
     return 0
 
 
-def _delete_in_the_cloud(d: dict) -> str:
-    """What a provider does on destroy: DELETE one resource at ARM or Graph (the local stand-ins); "" or
-    the provider's error."""
-    import requests  # azure-core's transport; it trusts REQUESTS_CA_BUNDLE like the SDKs do
+PROVIDER_DELETE_TIMEOUT = 3600.0  # seconds a provider follows a delete before it gives up (stand-in time)
 
-    response = requests.delete(d["url"], headers={"Authorization": f"Bearer {d['token']}"}, timeout=30)
+
+def _delete_in_the_cloud(d: dict) -> str:
+    """What a provider does on destroy: DELETE one resource at ARM or Graph (the local stand-ins) and, when ARM
+    runs it as a long-running operation, follow its Location until it ends, waiting each Retry-After (on the
+    stand-ins' clock); "" or the provider's error."""
+    import requests  # azure-core's transport; it trusts REQUESTS_CA_BUNDLE like the SDKs do
+    from urllib.parse import urlsplit
+
+    headers = {"Authorization": f"Bearer {d['token']}"}
+    response = requests.delete(d["url"], headers=headers, timeout=30)
     if response.status_code >= 400 and response.status_code != 404:
         return f"deleting {d['url']}: {response.status_code} {response.text}"
+    waited, location = 0.0, response.headers.get("Location")
+    while response.status_code == 202 and location:
+        if waited >= PROVIDER_DELETE_TIMEOUT:
+            return f"deleting {d['url']}: timeout while waiting for the operation to complete"
+        pause = float(response.headers.get("Retry-After") or 10)
+        base = "{0.scheme}://{0.netloc}".format(urlsplit(location))
+        requests.post(f"{base}/_stand-in/sleep?seconds={pause}", timeout=30)
+        waited += pause
+        response = requests.get(location, headers=headers, timeout=30)
+        if response.status_code >= 400:
+            return f"deleting {d['url']}: {response.status_code} {response.text}"
     return ""
 
 
