@@ -16,12 +16,15 @@ Three readings that matter for teardown:
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 
 from haymaker.cloud import AzureAuthError, Endpoints, azure_credential, token_failure
 from haymaker.errors import HayMakerError
 
 GROUP_TYPE = "microsoft.resources/subscriptions/resourcegroups"
+RESOURCE_GRAPH_WAITS = 3  # quota windows a Resource Graph query waits out before it gives up
+GRAPH_RETRIES = 4  # tries of one Microsoft Graph request that meets 429s (or 5xx) before it gives up
 ENTRA_KINDS = {"application": "applications", "service_principal": "servicePrincipals", "group": "groups"}
 DELETED_TYPES = {"application": "application", "service_principal": "servicePrincipal", "group": "group"}
 # What each principal looks after in the directory (haymaker/permissions.py): the run deployer owns the
@@ -50,6 +53,14 @@ class Borrowed:
 
 class AzureError(HayMakerError):
     """An Azure or Graph call failed; the message carries the service's status, code and words."""
+
+
+class _Throttled(Exception):
+    """A 429 from Resource Graph, kept apart from the errors ``_call`` describes."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
 
 
 class GraphDenied(AzureError):
@@ -135,8 +146,11 @@ class GraphClient:
 
         self.base = f"{endpoints.graph}/v1.0"
         self.credential = credential
+        # Graph throttles with 429 and Retry-After (learn.microsoft.com/graph/throttling): waited out, a bounded
+        # number of times, by the pipeline (reads and deletes are idempotent).
+        retry = {"retry_total": GRAPH_RETRIES, "retry_backoff_max": 60, **options}
         self._client = PipelineClient(base_url=self.base, policies=[
-            HeadersPolicy({"Accept": "application/json"}), UserAgentPolicy("haymaker"), RetryPolicy(**options),
+            HeadersPolicy({"Accept": "application/json"}), UserAgentPolicy("haymaker"), RetryPolicy(**retry),
             BearerTokenCredentialPolicy(credential, endpoints.graph_scope)], **options)
 
     def _send(self, method: str, url: str):
@@ -157,8 +171,10 @@ class GraphClient:
         except ValueError:
             body = {}
         kind = GraphDenied if response.status_code == 403 else AzureError
+        throttled = (f" (throttled by Microsoft Graph: still 429 after {GRAPH_RETRIES} tries, each after its Retry-After)"
+                     if response.status_code == 429 else "")
         return kind(f"cannot {doing}: Graph {response.status_code} {body.get('code', '')}: "
-                    f"{body.get('message', response.text()[:300])}")
+                    f"{body.get('message', response.text()[:300])}{throttled}")
 
     def list(self, path: str, params: dict[str, str] | None = None) -> list[dict]:
         from urllib.parse import urlencode
@@ -199,6 +215,7 @@ class Azure:
         self._options = client_options
         self._clients: dict[str, object] = {}
         self._operations: dict[str, str] = {}  # item id (lower case) -> the URL following its delete
+        self.sleep = time.sleep  # how throttling is waited out (tests: the stand-ins' clock)
 
     @classmethod
     def connect(cls, subscription_id: str, endpoints: Endpoints | None = None, env=None, **client_options) -> "Azure":
@@ -304,11 +321,38 @@ class Azure:
         while True:
             request = QueryRequest(subscriptions=[self.subscription_id], query=kql,
                                    options=QueryRequestOptions(skip_token=skip_token, result_format="objectArray"))
-            page = self._call("query Resource Graph", lambda: self._client("resourcegraph").resources(request))
+            page = self._throttled(lambda: self._client("resourcegraph").resources(request))
             rows.extend(page.data or [])
             skip_token = page.skip_token
             if not skip_token:
                 return rows
+
+    def _throttled(self, send):
+        """One Resource Graph call, waiting out its per-user quota. A throttled query gets 429 with
+        ``x-ms-user-quota-resets-after`` and no Retry-After (learn.microsoft.com/azure/governance/resource-graph/
+        concepts/guidance-for-throttled-requests), and the SDK retries no POST: so wait for the window to reset,
+        a bounded number of times."""
+        from azure.core.exceptions import HttpResponseError
+
+        def once():
+            try:
+                return send()
+            except HttpResponseError as e:
+                if e.status_code == 429:
+                    raise _Throttled(e) from e
+                raise
+
+        for attempt in range(RESOURCE_GRAPH_WAITS + 1):
+            try:
+                return self._call("query Resource Graph", once)
+            except _Throttled as t:
+                headers = t.error.response.headers if t.error.response is not None else {}
+                resets = headers.get("x-ms-user-quota-resets-after", "")
+                if attempt == RESOURCE_GRAPH_WAITS:
+                    raise AzureError(f"cannot query Resource Graph: Resource Graph's per-user query quota stayed spent "
+                                     f"after {RESOURCE_GRAPH_WAITS} waits for it to reset (429, x-ms-user-quota-resets-"
+                                     f"after {resets or 'not given'}): throttled, try again later") from t.error
+                self.sleep(min(_seconds(resets) or 5.0, 60.0) + 0.5)
 
     # who is asking ----------------------------------------------------------------------------------
     def caller_ids(self) -> frozenset[str]:
@@ -531,7 +575,20 @@ class Azure:
         return "Failed", f"{response.status_code} {fault.get('code', '')}: {fault.get('message', '')}".strip()
 
     def _by_version(self, item: Leftover, call):
-        return call(self._api_version(item.type))
+        """``call(api_version)`` with the newest stable version the provider lists; during a rollout a region may
+        not serve it yet (400 NoRegisteredProviderFound naming the versions it does serve): then with the newest
+        stable one of those."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return call(self._api_version(item.type))
+        except HttpResponseError as e:
+            code = getattr(getattr(e, "error", None), "code", None)
+            served = re.search(r"supported api-versions are '([^']*)'", str(e)) if code == "NoRegisteredProviderFound" else None
+            versions = [v.strip() for v in served.group(1).split(",") if v.strip()] if served else []
+            if not versions:
+                raise
+            return call(_newest_stable(versions))
 
     def _api_version(self, resource_type: str) -> str:
         """The newest stable API version ARM lists for a type (a preview only when nothing else exists)."""
@@ -541,8 +598,7 @@ class Azure:
                          if t.resource_type.lower() == rtype.lower()), None)
         if not versions:
             raise AzureError(f"no API version known for {resource_type}: provider {namespace} does not list it")
-        stable = [v for v in versions if "preview" not in v] or versions
-        return max(stable)
+        return _newest_stable(versions)
 
     # Container Apps jobs ----------------------------------------------------------------------------
     def job_executions(self, resource_group: str, job_name: str) -> list:
@@ -552,6 +608,20 @@ class Azure:
     def start_job(self, resource_group: str, job_name: str) -> None:
         self._call(f"start job {job_name}", lambda: self._client("jobs").jobs.begin_start(
             resource_group, job_name).result())
+
+
+def _newest_stable(versions) -> str:
+    """The newest version that is not a preview (a preview only when nothing else exists)."""
+    return max([v for v in versions if "preview" not in v] or list(versions))
+
+
+def _seconds(hhmmss: str) -> float:
+    """``00:00:05`` -> 5.0 (0 when unreadable)."""
+    try:
+        h, m, sec = (float(p) for p in hhmmss.split(":"))
+        return h * 3600 + m * 60 + sec
+    except ValueError:
+        return 0.0
 
 
 def _claims(token: str) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from haymaker.azure import Azure, AzureError, Leftover
+from haymaker.azure import GRAPH_RETRIES, Azure, AzureError, Leftover
 from haymaker.cloud import AzureAuthError, azure_credential
 from haymaker.driver import RunStack, StackMissing
 from haymaker.graphlease import LEASE_TAG
@@ -97,7 +97,9 @@ def lifecycle(cloud, driver=None, azure=None, agents=(), ledger=None):
     if ledger is None:
         ledger = FakeLedger()
         ledger.agents.extend(AgentRecord(RUN, scenario, "started", client_id=client) for scenario, client in agents)
-    life = Lifecycle(driver=driver or DestroyingDriver(), azure=azure or connect(cloud), ledger=ledger,
+    azure = azure or connect(cloud)
+    azure.sleep = sleep
+    life = Lifecycle(driver=driver or DestroyingDriver(), azure=azure, ledger=ledger,
                      clock=Clock(now=cloud.time.now, sleep=sleep, monotonic=cloud.time.monotonic),
                      backoff=Backoff(attempts=4, base_seconds=1), rng=random.Random(3), echo=lambda *_: None,
                      platform_stack=PLATFORM)
@@ -576,3 +578,58 @@ def test_a_delete_that_fails_or_is_refused_by_a_lock_ends_the_teardown_failed_wi
     assert result.outcome == "failed" and says.format(group=group) in result.error, result.error
     assert group.lower() in fake_cloud.arm.groups
     assert fake_cloud.arm.groups[group.lower()].provisioning_state == "Succeeded"
+
+
+# --- defects 6 and 7: throttling and rollouts do not stop the look for leftovers ---------------------------
+
+def test_one_resource_graph_429_is_waited_out_by_its_quota_headers_and_the_teardown_goes_on(fake_cloud):
+    """Resource Graph throttles per user with x-ms-user-quota-remaining / -resets-after and no Retry-After (the
+    SDK does not retry a POST): the teardown waits for the window to reset and carries on."""
+    fake_cloud.arm.quota = 1  # one query per 5-second window: the second look is throttled
+    fake_cloud.graph.add("applications", f"{PREFIX}{VM}")  # found, deleted at once: a second look follows
+    life, sleeps = lifecycle(fake_cloud, agents=[(VM, "agent-1")])
+    result = life.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", ""), result
+    statuses = [s.status for s in fake_cloud.arm.seen("POST", "ResourceGraph")]
+    assert 429 in statuses and statuses[-1] == 200
+    assert fake_cloud.unlisted_requests() == []
+
+
+def test_a_resource_graph_quota_that_stays_spent_ends_the_teardown_failed_and_says_it_is_throttling(fake_cloud):
+    fake_cloud.arm.quota = 0
+    life, _ = lifecycle(fake_cloud, agents=[(VM, "agent-1")])
+    result = life.teardown(RUN)
+    assert result.outcome == "failed"
+    assert "Resource Graph's per-user query quota stayed spent" in result.error, result.error
+
+
+def test_an_api_version_not_yet_rolled_out_to_a_region_does_not_stop_the_look_for_leftovers(fake_cloud):
+    """Providers_Get lists 2024-04-01 for sites, but northeurope still serves 2023-12-01 only: the read of a
+    look-alike there is retried with a version the region serves, and the directory sweep and purges go on."""
+    fake_cloud.arm.rollout[("microsoft.web", "sites")] = {"northeurope": ["2023-12-01"]}
+    fake_cloud.arm.add_resource("shared-rg", "Microsoft.Web/sites", f"{PREFIX}site", TAGS, location="northeurope")
+    fake_cloud.graph.add("applications", f"{PREFIX}{VM}")
+    fake_cloud.arm.add_deleted("vault", "kvrollout", f"{PREFIX}{VAULTS}")
+    life, _ = lifecycle(fake_cloud, agents=[(VM, "agent-1"), (VAULTS, "agent-2")])
+    result = life.teardown(RUN)
+    assert (result.outcome, result.error) == ("forced", ""), result
+    assert [x.name for x in result.suspicious] == [f"{PREFIX}site"]
+    assert fake_cloud.graph.live_names() == [] and fake_cloud.arm.deleted == []
+    versions = [s.query["api-version"] for s in fake_cloud.arm.seen("GET", "/providers/Microsoft.Web/sites/")]
+    assert versions[:2] == ["2024-04-01", "2023-12-01"]  # the newest the provider lists, then the region's
+    assert [s.status for s in fake_cloud.arm.seen("GET", "/providers/Microsoft.Web/sites/")][:2] == [400, 200]
+
+
+def test_graph_throttling_is_waited_out_within_a_bound_and_named_when_it_lasts(fake_cloud):
+    throttled = Reply(429, {"error": {"code": "TooManyRequests", "message": "Too many requests."}}, {"Retry-After": "1"})
+    fake_cloud.graph.add("applications", f"{PREFIX}{VM}")
+    fake_cloud.graph.fail("GET", "/applications$", throttled, times=2)  # waited out
+    life, _ = lifecycle(fake_cloud, agents=[(VM, "agent-1")])
+    assert life.teardown(RUN).outcome == "forced"
+    fake_cloud.graph.reset()
+    fake_cloud.graph.add("applications", f"{PREFIX}{VM}")
+    fake_cloud.graph.fail("GET", "/applications$", throttled, times=100)  # lasts
+    life, _ = lifecycle(fake_cloud, agents=[(VM, "agent-1")])
+    result = life.teardown(RUN)
+    assert result.outcome == "failed" and "throttled by Microsoft Graph" in result.error, result.error
+    assert len(fake_cloud.graph.seen("GET", "/applications$")) == GRAPH_RETRIES  # bounded: then it stops

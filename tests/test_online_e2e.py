@@ -55,6 +55,7 @@ def online(fake_cloud, azurite, tmp_path, monkeypatch):
     def build(*args, **kwargs):  # the real lifecycle, whose waits pass on the stand-ins' clock
         life = real(*args, **kwargs)
         life.clock = fake_cloud.time.clock()
+        life.azure.sleep = fake_cloud.time.sleep
         return life
 
     monkeypatch.setattr(cli_lifecycle, "build_lifecycle", build)

@@ -202,10 +202,10 @@ class FakeArm(Service):
         return group
 
     def add_resource(self, group: str, type_: str, name: str, tags: dict | None = None,
-                     created_by: str | None = None) -> Resource:
+                     created_by: str | None = None, location: str = "swedencentral") -> Resource:
         if group.lower() not in self.groups:
             self.add_group(group, created_by=created_by)
-        res = Resource(f"{self.group_id(group)}/providers/{type_}/{name}", type_, tags=dict(tags or {}),
+        res = Resource(f"{self.group_id(group)}/providers/{type_}/{name}", type_, location, tags=dict(tags or {}),
                        system_data=system_data(self.default_creator if created_by is None else created_by))
         self.resources[res.id.lower()] = res
         return res
