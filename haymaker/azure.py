@@ -197,10 +197,12 @@ class GraphClient:
             raise self._error(response, f"read {path}")
         return True
 
-    def delete(self, path: str) -> None:
+    def delete(self, path: str) -> bool:
+        """True when deleted now, False when it was gone already (404)."""
         response = self._send("DELETE", f"{self.base}{path}")
         if response.status_code not in (200, 204, 404):  # 404: already gone
             raise self._error(response, f"delete {path}")
+        return response.status_code != 404
 
 
 class Azure:
@@ -447,6 +449,14 @@ class Azure:
                 out.append(Leftover(f"deleted_{kind}", o["id"], o["displayName"], via=via))
         return out
 
+    def count_deleted(self, via: str = "", kinds: tuple[str, ...] = DEPLOYER_KINDS) -> int:
+        """How many HayMaker objects (named ``haymaker-…``) of these kinds the directory keeps deleted, as ``via``
+        lists them: each counts against its creator's quota of 250 directory objects until purged."""
+        graph = self._graph(via)
+        return sum(len(graph.list(f"/directory/deletedItems/microsoft.graph.{DELETED_TYPES[kind]}",
+                                  {"$filter": "startswith(displayName,'haymaker-')", "$select": "id"}))
+                   for kind in kinds)
+
     def _deleted_directory(self, proof) -> list[Leftover]:
         """Deleted directory objects named for the run, as the deployer and each borrowed identity list them;
         one that several see is listed once, with the others in ``also`` (deleted items name no owner)."""
@@ -516,33 +526,33 @@ class Azure:
                 item.location, item.resource_group, item.name), missing_ok=True) is not None
         raise AzureError(f"unknown kind of leftover {item.kind!r}")
 
-    def delete(self, item: Leftover) -> None:
-        """Start deleting (or purging) one item; one that is already gone is fine. ARM deletes and purges are
-        long-running: the request returns once ARM accepted it, and ``exists`` and ``operation`` say how it
-        goes, so the caller waits for it within its own budget (a VPN gateway's group takes 30 minutes)."""
+    def delete(self, item: Leftover) -> bool:
+        """Start deleting (or purging) one item: True when it was there, False when it was gone already (404).
+        ARM deletes and purges are long-running: the request returns once ARM accepted it, and ``exists`` and
+        ``operation`` say how it goes, so the caller waits for it within its own budget (a VPN gateway's group
+        takes 30 minutes)."""
         if item.kind == "resource_group":
             if item.state == "Deleting":  # its delete runs already; what a second one does is not documented
-                return
-            self._start(item, f"delete resource group {item.name}", lambda cls: self._client(
+                return True
+            return self._start(item, f"delete resource group {item.name}", lambda cls: self._client(
                 "resources").resource_groups.begin_delete(item.name, polling=False, cls=cls))
-        elif item.kind == "resource":
-            self._start(item, f"delete {item.id}", lambda cls: self._by_version(item, lambda v: self._client(
+        if item.kind == "resource":
+            return self._start(item, f"delete {item.id}", lambda cls: self._by_version(item, lambda v: self._client(
                 "resources").resources.begin_delete_by_id(item.id, api_version=v, polling=False, cls=cls)))
-        elif item.kind in ENTRA_KINDS:
-            self._as_whoever_may(item, lambda g: g.delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
-        elif item.kind.removeprefix("deleted_") in DELETED_TYPES:
-            self._as_whoever_may(item, lambda g: g.delete(f"/directory/deletedItems/{item.id}"))
-        elif item.kind == "deleted_key_vault":
-            self._start(item, f"purge Key Vault {item.name}", lambda cls: self._client(
+        if item.kind in ENTRA_KINDS:
+            return self._as_whoever_may(item, lambda g: g.delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
+        if item.kind.removeprefix("deleted_") in DELETED_TYPES:
+            return self._as_whoever_may(item, lambda g: g.delete(f"/directory/deletedItems/{item.id}"))
+        if item.kind == "deleted_key_vault":
+            return self._start(item, f"purge Key Vault {item.name}", lambda cls: self._client(
                 "keyvault").vaults.begin_purge_deleted(item.name, item.location, polling=False, cls=cls))
-        elif item.kind == "deleted_cognitive_account":
-            self._start(item, f"purge Cognitive Services account {item.name}", lambda cls: self._client(
+        if item.kind == "deleted_cognitive_account":
+            return self._start(item, f"purge Cognitive Services account {item.name}", lambda cls: self._client(
                 "cognitive").deleted_accounts.begin_purge(item.location, item.resource_group, item.name, polling=False,
                                                           cls=cls))
-        else:
-            raise AzureError(f"unknown kind of leftover {item.kind!r}")
+        raise AzureError(f"unknown kind of leftover {item.kind!r}")
 
-    def _start(self, item: Leftover, doing: str, begin) -> None:
+    def _start(self, item: Leftover, doing: str, begin) -> bool:
         """Send a long-running request and keep the URL ARM gives to follow it (Azure-AsyncOperation or Location)."""
         def where(pipeline_response, *_):
             headers = pipeline_response.http_response.headers
@@ -551,6 +561,7 @@ class Azure:
         poller = self._call(doing, lambda: begin(where), missing_ok=True)
         if poller is not None:
             self._operations[item.id.lower()] = poller.result()
+        return poller is not None
 
     def operation(self, item: Leftover) -> tuple[str, str]:
         """How the delete this adapter started goes: ("InProgress" | "Succeeded" | "Failed", ARM's words), or

@@ -33,6 +33,9 @@ DELETE_ORDER = ("resource_group", "resource", "application", "service_principal"
                 "deleted_application", "deleted_service_principal", "deleted_group",
                 "deleted_key_vault", "deleted_cognitive_account")
 SETTLE_READS = 5  # reads that settle replication; a delete that runs is waited for while the budget lasts
+DIRECTORY_QUOTA = 250  # directory objects a non-admin identity may create; deleted ones count until purged
+REVISIT_DAYS, REVISIT_LIMIT = 30, 10  # how far back, and how many, removed stacks' runs a reap resumes
+DELETED_ITEMS_WAIT = 300.0  # seconds the purge waits for deleted objects to show up in deleted items
 WATCH_SECONDS = 0.1  # how often a running `pulumi destroy` is looked at against the budget
 UNPURGEABLE = ("deleted_group",)  # Graph lets no application permanently delete a group
 LEASE_ROUNDS = 8  # looks at the stacks before a contended Graph identity lease gives up
@@ -185,15 +188,19 @@ class TeardownResult:
     retained: list = field(default_factory=list)
     # Tagged or named like the run's, but not provably its (haymaker/ownership.py): left alone, reported.
     suspicious: list = field(default_factory=list)
+    # Deleted, but not in the directory's deleted items yet when the teardown stopped looking: the next reap
+    # purges them (the ledger keeps them: resources_orphaned, and a pending-purge event).
+    pending: list = field(default_factory=list)
 
     @property
     def kinds(self) -> dict[str, dict[str, int]]:
         return by_kind(("found", self.leftovers_found), ("remaining", self.leftovers_remaining),
-                       ("purged", self.purged), ("retained", self.retained), ("suspicious", self.suspicious))
+                       ("purged", self.purged), ("retained", self.retained), ("suspicious", self.suspicious),
+                       ("pending", self.pending))
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        for key in ("leftovers_found", "leftovers_remaining", "purged", "retained", "suspicious"):
+        for key in ("leftovers_found", "leftovers_remaining", "purged", "retained", "suspicious", "pending"):
             d[key] = [asdict(x) for x in getattr(self, key)]
         d["by_kind"] = self.kinds
         return d
@@ -348,7 +355,7 @@ class Lifecycle:
         own_deadline = getattr(self._local, "deadline", None) is None
         if own_deadline:
             self._local.deadline = self.clock.monotonic() + self.budget.total_seconds()
-        self._local.why = {}
+        self._local.why, self._local.gone = {}, set()
         try:
             return self._teardown(run_id, tags)
         except BudgetSpent as e:
@@ -405,7 +412,12 @@ class Lifecycle:
                 again = self.azure.survey(proof)
                 remaining += [x for x in again.targets if x not in remaining]
                 suspicious.update((x.id, x) for x in again.suspicious)
-            purged, unpurged, retained, odd = self._purge(proof, {x.id for x in found})
+            # Listed (Entra lags after the destroy's deletes) but gone when deleted: not a leftover.
+            expected_gone = [x for x in found if x.id in self._local.gone]
+            found = [x for x in found if x.id not in self._local.gone]
+            purged, unpurged, retained, odd, pending = self._purge(
+                proof, {x.id for x in found}, self._expected_deleted(proof, [x for x in found if x not in remaining] + expected_gone, outputs,
+                                                                     destroyed and not stack_gone))
             suspicious.update((x.id, x) for x in odd)
         except (HayMakerError, GaveUp) as e:  # a lasting error (a refused token, a 403, a 5xx): nothing is proven
             return self._record_teardown(TeardownResult(run_id, "failed", destroyed, leftovers_found=found,
@@ -426,7 +438,22 @@ class Lifecycle:
             except GaveUp as e:
                 error = f"{error}; stack not removed: {e.error}".lstrip("; ")
         return self._record_teardown(TeardownResult(run_id, outcome, destroyed, found, remaining, error, purged,
-                                                     retained, sorted(suspicious.values(), key=lambda x: x.id)))
+                                                     retained, sorted(suspicious.values(), key=lambda x: x.id), pending))
+
+    @staticmethod
+    def _expected_deleted(proof, found: list, outputs: dict, destroyed: bool) -> list:
+        """What should show up in deleted items: the directory objects this teardown deleted (an agent's
+        application takes its service principal along) and, when it ran the destroy, the agents' own."""
+        from haymaker import naming
+
+        expect = [(f"deleted_{x.kind}", x.id) for x in found if x.kind in ("application", "service_principal")]
+        if destroyed:  # the stack's inventory names what its destroy deleted (the ledger's agents may not all exist)
+            for e in (outputs or {}).get("inventory") or []:
+                if e.get("scenario") and e.get("client_id"):
+                    expect.append(("deleted_application", naming.app_display_name(proof.run_id, e["scenario"])))
+                if e.get("service_principal_object_id"):
+                    expect.append(("deleted_service_principal", e["service_principal_object_id"]))
+        return list(dict.fromkeys(expect))
 
     def proof(self, run_id: str, agents: list | None = None, outputs: dict | None = None, borrowed: tuple = ()):
         """What the run is known to own (haymaker/ownership.py): its scenarios from the stack's outputs and
@@ -455,6 +482,39 @@ class Lifecycle:
         deployer = self.azure.caller_ids() | ids_of(*(platform.get(k) for k in DEPLOYER_OUTPUTS))
         return RunProof(run_id, self.environment, frozenset(scenarios), frozenset(deployer), frozenset(agent_ids),
                         tuple(borrowed))
+
+    def soft_deleted_quota(self) -> dict[str, int]:
+        """HayMaker's objects the directory keeps deleted, per identity that creates them: the deployer (agent
+        applications and service principals) and each Graph scenario's identities (deleted items do not name a
+        creator: what one of them lists of its kinds is the most any of them holds). Each counts against its
+        creator's 250-object quota until purged; deleted groups cannot be purged and stay 30 days."""
+        from haymaker.azure import identity_kinds
+
+        counts = {"deployer": self.azure.count_deleted()}
+        pools = (self._platform_quiet().get("graphIdentities") or {})
+        for scenario, pool in sorted(pools.items()):
+            kinds = identity_kinds(pool.get("permissions") or ())
+            clients = [i.get("clientId") for i in pool.get("identities") or [] if i.get("clientId")]
+            if kinds and clients:
+                counts[f"{scenario} identities"] = self.azure.count_deleted(clients[0], kinds)
+        return counts
+
+    def _unfinished(self, stacks, now: datetime) -> list[str]:
+        """Runs of this environment whose stack is gone but whose teardown the ledger says is not finished: it
+        failed or was locked, left soft-deleted objects to purge (resources_orphaned), or never ran (the run
+        ended `running`). The reaper resumes them: without a stack a teardown only looks and purges."""
+        try:
+            runs = self.ledger.list_runs(days=REVISIT_DAYS)
+        except Exception as e:  # noqa: BLE001 - the ledger never stops a reap
+            self.echo(f"cannot read the ledger's runs ({e}): unfinished teardowns of removed stacks wait")
+            return []
+        names, out = {s.name for s in stacks}, []
+        for r in runs:
+            unfinished = (r.status in ("teardown_failed", "locked") or (r.resources_orphaned or 0) > 0
+                          or (r.status in ("running", "deploying", "destroying") and r.expires_at <= now))
+            if r.environment == self.environment and f"run-{r.run_id}" not in names and unfinished:
+                out.append(r.run_id)
+        return sorted(set(out))[:REVISIT_LIMIT]
 
     def orphaned_runs(self) -> tuple[list[str], list[TeardownResult]]:
         """Runs of this environment whose stack is gone but whose tag is still on something (Resource
@@ -672,9 +732,11 @@ class Lifecycle:
         todo = sorted((x for x in leftovers if x not in inside), key=lambda x: order.get(x.kind, len(order)))
         failed, refused = [], []
         why = getattr(self._local, "why", {})
+        gone = getattr(self._local, "gone", set())
         for item in todo:
             try:
-                self._retry(f"delete {item.name}", lambda i=item: self.azure.delete(i))
+                if self._retry(f"delete {item.name}", lambda i=item: self.azure.delete(i)) is False:
+                    gone.add(item.id)  # a read still showed it, the delete found it gone: replication
             except GaveUp as e:
                 if isinstance(e.error, GraphDenied) and item.kind.startswith("deleted_") and item.id not in proven:
                     refused.append(item)
@@ -718,40 +780,59 @@ class Lifecycle:
         except Exception:  # noqa: BLE001 - unknown: not waited for beyond the usual reads
             return False
 
-    def _purge(self, proof, proven: set) -> tuple[list, list, list, list]:
-        """Purge the run's soft-deleted items; a second look catches what the deletes just put there.
-        Returns (purged, still there, retained, suspicious): deleted groups are retained (no one here may
-        purge them); a deleted object Graph will not let any run identity purge is not the run's."""
+    def _purge(self, proof, proven: set, expect: list) -> tuple[list, list, list, list, list]:
+        """Purge the run's soft-deleted items. Entra shows a deleted object in deleted items a while after its
+        delete: the purge looks again (a bounded time, within the budget) until every object the teardown or the
+        destroy deleted (``expect``: (kind, id or name)) has shown up. Returns (purged, still there, retained,
+        suspicious, pending): deleted groups are retained (no one here may purge them); a deleted object Graph
+        will not let any run identity purge is not the run's; pending ones had not shown up when it stopped."""
         from dataclasses import replace
 
-        purged, refused = [], []
-        for _ in range(2):
-            batch = [x for x in self.azure.soft_deleted(proof).targets
-                     if x not in purged and x not in refused and x.kind not in UNPURGEABLE]
-            if not batch:
+        from haymaker.azure import Leftover
+
+        purged, refused, seen, tried, rounds = [], [], [], [], 0
+        started = self.clock.monotonic()
+        while True:
+            soft = self.azure.soft_deleted(proof)
+            seen += [x for x in soft.targets if x not in seen]
+            batch = [x for x in soft.targets if x not in tried and x.kind not in UNPURGEABLE]  # each one purge
+            tried += batch
+            if batch:
+                remaining, denied = self._delete_all(batch, proven)
+                refused += denied
+                purged += [x for x in batch if x not in remaining and x not in denied]
+            missing = [(k, key) for k, key in expect if not any(_shows(x, k, key) for x in seen)]
+            rounds += 1
+            waited = self.clock.monotonic() - started
+            if (not missing and not batch) or (missing and (
+                    waited >= DELETED_ITEMS_WAIT or self._time_left() <= 0)):
                 break
-            remaining, denied = self._delete_all(batch, proven)
-            refused += denied
-            purged += [x for x in batch if x not in remaining and x not in denied]
+            if not batch:
+                self.clock.sleep(min(max(self.backoff.delay(rounds, self.rng), 1.0), max(self._time_left(), 0)))
         left = self.azure.soft_deleted(proof)
         retained = [x for x in left.targets if x.kind in UNPURGEABLE]
         still = [x for x in left.targets if x.kind not in UNPURGEABLE and x not in refused]
         odd = left.suspicious + [replace(x, reason="Graph refused its purge to every identity of the run: not its own")
                                  for x in refused]
-        return [x for x in purged if x not in left.targets], still, retained, odd
+        pending = [Leftover(k, key if _is_id(key) else "", "" if _is_id(key) else key,
+                            reason="deleted, not in the directory's deleted items yet: the next reap purges it")
+                   for k, key in missing]
+        return [x for x in purged if x not in left.targets], still, retained, odd, pending
 
     def _record_teardown(self, result: TeardownResult) -> TeardownResult:
         self._show(result.run_id, None, result.outcome)
         status = {"verified": "verified", "forced": "forced", "locked": "locked"}.get(result.outcome, "teardown_failed")
         kinds = ", ".join(f"{k} {v['found']}/{v['remaining']}/{v['purged']}" for k, v in result.kinds.items())
         self.ledger.update_run(result.run_id, status=status, ended_at=self.clock.now(),
-                               resources_orphaned=len(result.leftovers_remaining),
+                               resources_orphaned=len(result.leftovers_remaining) + len(result.pending),
                                detail=result.error or (f"{len(result.leftovers_found)} leftover(s) found, "
                                                        f"{len(result.purged)} soft-deleted purged"
                                                        + (f", {len(result.suspicious)} suspicious left alone"
                                                           if result.suspicious else "")
                                                        + (f" (kind found/remaining/purged: {kinds})" if kinds else "")))
         self.ledger.add_event(result.run_id, "teardown", result.as_dict())
+        if result.pending:
+            self.ledger.add_event(result.run_id, "pending-purge", {"items": [asdict(x) for x in result.pending]})
         return result
 
     def reap(self, *, now: datetime | None = None, parallel: int = 4, dry_run: bool = False) -> list[TeardownResult]:
@@ -759,8 +840,12 @@ class Lifecycle:
         Stacks that cannot be told to be a run of an environment are refused and reported, untouched."""
         if parallel < 1:
             raise InvalidInput("--parallel must be at least 1")
-        mine, refused = sort_stacks(self.driver.list_run_stacks(), self.environment)
+        from haymaker.driver import RunStack
+
+        stacks = self.driver.list_run_stacks()
+        mine, refused = sort_stacks(stacks, self.environment)
         due = select_expired(mine, now or self.clock.now())
+        due += [RunStack(f"run-{r}", {}) for r in self._unfinished(stacks, now or self.clock.now())]
 
         deadline = self.clock.monotonic() + self.budget.total_seconds()
 
@@ -772,8 +857,8 @@ class Lifecycle:
                 return self._record_teardown(TeardownResult(run_id, "failed", False, error=(
                     "not started: the reap's budget was spent on the runs before it; the next reap takes it")))
             self._local.deadline = deadline
-            try:
-                return self.teardown(run_id, tags=stack.tags or {})
+            try:  # a resumed run has no stack: its tags are None
+                return self.teardown(run_id, tags=stack.tags if stack.tags else None)
             finally:
                 self._local.deadline = None
 
@@ -794,6 +879,15 @@ class Lifecycle:
         path = self.audit_dir / f"{spec.run_id}.json"
         path.write_text(json.dumps(record, indent=2, default=str))
         return path
+
+
+def _is_id(key: str) -> bool:
+    return not key.lower().startswith("haymaker-")
+
+
+def _shows(item, kind: str, key: str) -> bool:
+    """Whether a deleted item is the expected one (by object id, or by name when the id is not known)."""
+    return item.kind == kind and (item.id == key or item.name.lower() == key.lower())
 
 
 def reason_of(e: Exception) -> str:

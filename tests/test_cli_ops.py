@@ -32,8 +32,10 @@ def cloud(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
     def build(cfg, environment, progress=None):
+        slept = []
         return Lifecycle(driver=state["driver"], azure=state["azure"], ledger=FakeLedger(),
-                         clock=Clock(sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
+                         clock=Clock(sleep=slept.append, monotonic=lambda: sum(slept)),
+                         backoff=Backoff(attempts=2, base_seconds=0),
                          audit_dir=tmp_path / "audit", rng=random.Random(0), echo=lambda *_: None,
                          progress=progress)
 

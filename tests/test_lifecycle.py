@@ -121,8 +121,10 @@ class FakeAzure:
         self.calls.append(("delete", item.id))
         if item.id in self.undeletable:
             raise StackError("Code=\"Conflict\" Message=\"resource is being deleted\" in progress")
+        if item.kind in ("application", "service_principal", "group"):  # the directory keeps it, deleted
+            self.soft.append(Leftover(f"deleted_{item.kind}", item.id, item.name))
         self.leftovers = [x for x in self.leftovers if x.id != item.id and not x.id.startswith(item.id + "/")]
-        self.soft = [x for x in self.soft if x.id != item.id]
+        self.soft = [x for x in self.soft if x.id != item.id or x.kind != item.kind]
 
     def role_definitions_of(self, object_id):
         return ["/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
@@ -162,6 +164,7 @@ class FakeDriver:
         self.destroy_errors = destroy_errors or {}
         self.up_outputs = outputs or {}
         self.calls = []
+        self.azure = None  # a FakeAzure whose directory a destroy changes (make() wires it)
 
     def outputs(self, name):
         return self.up_outputs if name.startswith("run-") else {}
@@ -184,6 +187,13 @@ class FakeDriver:
         error = self.destroy_errors.get(name)
         if error:
             raise error
+        if self.azure is not None:  # the agents' applications and service principals go to deleted items
+            from haymaker.naming import app_display_name
+
+            for e in self.up_outputs.get("inventory") or []:
+                app = app_display_name(name.removeprefix("run-"), e["scenario"])
+                self.azure.soft += [Leftover("deleted_application", f"app-{e['client_id']}", app),
+                                    Leftover("deleted_service_principal", e["service_principal_object_id"], app)]
 
     def remove(self, name, force=False):
         self.calls.append(("remove", name))
@@ -223,9 +233,12 @@ class Settings:
 
 def make(driver=None, azure=None, now=NOW, tmp_path=None):
     sleeps = []
-    life = Lifecycle(driver=driver or FakeDriver(), azure=azure or FakeAzure(), ledger=FakeLedger(),
-                     clock=Clock(now=lambda: now, sleep=sleeps.append), backoff=Backoff(attempts=4, base_seconds=1),
-                     audit_dir=tmp_path, rng=random.Random(1), echo=lambda *_: None)
+    driver, azure = driver or FakeDriver(), azure or FakeAzure()
+    driver.azure = azure
+    life = Lifecycle(driver=driver, azure=azure, ledger=FakeLedger(),
+                     clock=Clock(now=lambda: now, sleep=sleeps.append, monotonic=lambda: sum(sleeps)),
+                     backoff=Backoff(attempts=4, base_seconds=1), audit_dir=tmp_path, rng=random.Random(1),
+                     echo=lambda *_: None)
     return life, sleeps
 
 
@@ -351,8 +364,11 @@ def test_what_the_ledger_holds_after_a_run_and_its_teardown(azurite, tmp_path):
     from tests.azurite import fresh_service
 
     ledger = Ledger(fresh_service(azurite), tmp_path / "spool.jsonl", retries=1, backoff=0.01)
-    life = Lifecycle(driver=FakeDriver(outputs=OUTPUTS), azure=FakeAzure(), ledger=ledger,
-                     clock=Clock(now=lambda: NOW, sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
+    driver, azure, slept = FakeDriver(outputs=OUTPUTS), FakeAzure(), []
+    driver.azure = azure
+    life = Lifecycle(driver=driver, azure=azure, ledger=ledger,
+                     clock=Clock(now=lambda: NOW, sleep=slept.append, monotonic=lambda: sum(slept)),
+                     backoff=Backoff(attempts=2, base_seconds=0),
                      audit_dir=tmp_path / "audit", rng=random.Random(1), echo=lambda *_: None)
     life.up(SPEC, Settings, on_demand_limit=3, cost_usd=2.25)
     run = ledger.get_run(SPEC.run_id)

@@ -322,7 +322,8 @@ def test_a_pulumi_destroy_that_outlives_the_budget_ends_the_teardown_failed_befo
     assert result["error"].startswith(f"`pulumi destroy` of run-{run_id} was still running when the teardown's budget "
                                       "(20 min, HAYMAKER_TEARDOWN_BUDGET_MINUTES) was three quarters spent")
     assert "Traceback" not in err and "still running" in err
-    for _ in range(600):  # let the abandoned `pulumi destroy` give up (the provider's own timeout) before the next test
+    cloud.arm.end_operations()  # the gateway's delete ends at last: the abandoned `pulumi destroy` finishes
+    for _ in range(600):
         if not pulumi.locks(f"run-{run_id}"):
             break
         time.sleep(0.1)
@@ -338,3 +339,48 @@ def test_the_teardown_budget_ends_the_reap_before_its_job_times_out():
     job = reap["jobs"]["reap"]
     budget = int(job["env"]["HAYMAKER_TEARDOWN_BUDGET_MINUTES"])
     assert budget + 3 <= int(job["timeout-minutes"])  # minutes left to write the report and keep it
+
+
+# --- defect 4: deleted objects that show up late are purged by a later reap, even with the stack gone ---------
+
+def test_a_purge_still_pending_is_recorded_and_a_later_reap_purges_it_with_the_stack_gone(online, capsys):
+    from haymaker.ledger import RunRecord
+    from haymaker.runspec import check_run_id
+
+    cloud, pulumi, _ = online
+    cloud.graph.deleted_items_lag = 2 * 3600.0  # longer than the purge waits, and than the reap's budget
+    run_id = "20261121t0600z-0f0f"
+    started = check_run_id(run_id)
+    Ledger.from_config(_cfg()).upsert_run(RunRecord(run_id, "dev", "schedule", "running", started,
+                                                    started + timedelta(hours=2), [VM], 2))
+    app = cloud.graph.add("applications", f"haymaker-{run_id}-{VM}")
+    sp = cloud.graph.add("servicePrincipals", f"haymaker-{run_id}-{VM}", appId=app["appId"])
+    token = jwt({"appid": DEPLOYER_CLIENT_ID, "roles": ["Application.ReadWrite.OwnedBy", "Application.Read.All"]})
+    pulumi.add_stack(f"run-{run_id}", EXPIRED_DEV, outputs={"inventory": [
+        {"scenario": VM, "client_id": app["appId"], "service_principal_object_id": sp["id"]}]})
+    pulumi.script(f"run-{run_id}", deletes=[{"url": f"{cloud.graph.base_url}/v1.0/applications/{app['id']}",
+                                             "token": token}])
+    code, out, err = run(capsys, "reap", "--json", "--now", "2026-11-22T00:00:00Z")
+    (result,) = json.loads(out)
+    assert code == 0 and result["outcome"] == "verified", (err, result)
+    pending = {(x["kind"], x["id"] or x["name"]) for x in result["pending"]}
+    assert {k for k, _ in pending} == {"deleted_application", "deleted_service_principal"}
+    assert ("deleted_service_principal", sp["id"]) in pending  # by id, or by name when only that is known
+    assert f"run-{run_id}" not in pulumi.state["stacks"]  # nothing live is left: the stack goes
+    ledger = Ledger.from_config(_cfg())
+    assert ledger.get_run(run_id).resources_orphaned == len(result["pending"])
+    assert [e["kind"] for e in ledger.list_events(run_id)][-1] == "pending-purge"
+
+    cloud.time.sleep(3 * 3600.0)  # the next reaps, hours later: deleted items show them now
+    cloud.borrowable_identity("graph-identity-0", ["Group.Create", "Group.Read.All", "User.Read.All"])
+    cloud.graph.add_deleted("groups", f"haymaker-{run_id}-lift-operations", owner="graph-identity-0")
+    code, out, err = run(capsys, "reap", "--json", "--now", "2026-11-22T03:00:00Z")
+    (result,) = json.loads(out)
+    assert code == 0 and (result["run_id"], result["outcome"], result["pending"]) == (run_id, "verified", []), err
+    assert (f"soft-deleted directory objects (each counts against its creator's quota until purged): deployer 0/250, "
+            f"{GROUPS} identities 1/250") in err
+    assert sorted(x["kind"] for x in result["purged"]) == ["deleted_application", "deleted_service_principal"]
+    assert [o["displayName"] for o in cloud.graph.deleted.values()] == [f"haymaker-{run_id}-lift-operations"]
+    assert Ledger.from_config(_cfg()).get_run(run_id).resources_orphaned == 0
+    code, out, _ = run(capsys, "reap", "--json", "--now", "2026-11-22T03:30:00Z")
+    assert json.loads(out) == []  # finished: not resumed again

@@ -158,7 +158,27 @@ def reap(dry_run: bool = typer.Option(False, "--dry-run", help="List what is due
     life = build_lifecycle(cfg, cfg.get("environment"), progress=progress)
     with progress:
         results = life.reap(now=when, parallel=parallel or cfg.get("reap_parallel"), dry_run=dry_run)
+    if not dry_run:
+        _report_quota(life)
     _report_teardowns(results, as_json)
+
+
+def _report_quota(life) -> None:
+    """The soft-deleted count per identity against the directory's 250-object quota, on stderr."""
+    from haymaker.lifecycle import DIRECTORY_QUOTA
+
+    try:
+        counts = life.soft_deleted_quota()
+    except Exception as e:  # noqa: BLE001 - a report, never a reason for the reap to fail
+        err.print(f"soft-deleted directory objects: cannot count them ({e})", markup=False, highlight=False)
+        return
+    shown = ", ".join(f"{who} {n}/{DIRECTORY_QUOTA}" for who, n in counts.items())
+    err.print(f"soft-deleted directory objects (each counts against its creator's quota until purged): {shown}",
+              markup=False, highlight=False)
+    for who, n in counts.items():
+        if n >= DIRECTORY_QUOTA * 0.8:
+            err.print(f"warning: {who} holds {n} deleted objects of its {DIRECTORY_QUOTA}: it will soon fail to "
+                      "create more (deleted groups stay 30 days)", markup=False, highlight=False)
 
 
 def status(run_id: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:

@@ -15,6 +15,13 @@ deleted items, which only ``Application.Read.All`` lists and reads); groups are 
 ``Group.Read.All`` and deleted by their owner (or ``Group.ReadWrite.All``); a deleted group can be
 purged only with ``Group.ReadWrite.All``. Anything else is 403 ``Authorization_RequestDenied``.
 
+Entra is eventually consistent after every write, not only for ``ConsistencyLevel: eventual`` queries
+("Directory data is replicated ... a read right after a write may not see it", learn.microsoft.com/graph/
+best-practices-concept, and the deletedItems reference: "items deleted ... may take a few minutes to
+appear"): a deleted object stays readable and listed for ``read_lag`` seconds of stand-in time, and shows up
+in ``directory/deletedItems`` only ``deleted_items_lag`` seconds after its delete; a purged one stays
+readable there for ``read_lag``. How long each takes is not documented: tests set both.
+
 An object's owners (``GET /{collection}/{id}/owners``, "List owners" of application, servicePrincipal and
 group) are directory objects; a service principal owner carries its ``appId``. Reading them takes what
 reading the object takes (Application.Read.All; Group.Read.All or GroupMember.Read.All for groups).
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 import uuid
 
 from tests.fakes.login import claims_of
@@ -82,11 +90,30 @@ class FakeGraph(Service):
         self.deleted: dict[str, dict] = {}
         self.kind_of: dict[str, str] = {}  # every object id ever seen -> its collection, for the permission table
         self._eventual: dict[str, dict[str, dict]] | None = None  # the advanced-query index, when stale
+        self._fading: dict[str, tuple[str, dict, float]] = {}  # deleted, still readable: id -> (kind, object, until)
+        self._purged: dict[str, tuple[dict, float]] = {}  # purged, still readable in deleted items until
+        self.read_lag, self.deleted_items_lag = 2.0, 30.0  # seconds of stand-in time
 
     def reset(self) -> None:
         super().reset()
         self.reset_state()
         self.page_size = 100
+
+    def now(self) -> float:
+        return self.time.monotonic() if self.time is not None else time.monotonic()
+
+    def _readable(self, kind: str) -> list[dict]:
+        """What a read sees: the live objects and those deleted less than ``read_lag`` ago."""
+        now = self.now()
+        return [*self.objects[kind].values(),
+                *(o for k, o, until in self._fading.values() if k == kind and now < until)]
+
+    def _in_deleted_items(self) -> dict[str, dict]:
+        """What deleted items show: deleted ``deleted_items_lag`` ago or more, or purged less than ``read_lag`` ago."""
+        now = self.now()
+        shown = {i: o for i, o in self.deleted.items() if o.get("_visible_at", 0) <= now}
+        shown.update({i: o for i, (o, until) in self._purged.items() if now < until and i not in shown})
+        return shown
 
     def add(self, kind: str, display_name: str, owner: str | None = None, **extra) -> dict:
         obj = {"id": str(uuid.uuid4()), "displayName": display_name, **extra,
@@ -159,14 +186,14 @@ class FakeGraph(Service):
         kind = r.params["kind"]
         if not self._may_list(r, kind):
             return graph_error(403, "Authorization_RequestDenied", DENIED)
-        source = self.objects
+        items = self._readable(kind)
         if r.headers.get("consistencylevel", "").lower() == "eventual" and self._eventual is not None:
-            source = self._eventual
-        return self._filtered(r, [o for o in source[kind].values() if self._visible(r, kind, o)], kind)
+            items = list(self._eventual[kind].values())
+        return self._filtered(r, [o for o in items if self._visible(r, kind, o)], kind)
 
     def _get(self, r: Request) -> Reply:
         kind = r.params["kind"]
-        obj = self.objects[kind].get(r.params["id"])
+        obj = next((o for o in self._readable(kind) if o["id"] == r.params["id"]), None)
         if obj is None:
             return self._missing(r.params["id"]) if self._may_list(r, kind) else graph_error(
                 403, "Authorization_RequestDenied", DENIED)
@@ -177,7 +204,7 @@ class FakeGraph(Service):
 
     def _owners(self, r: Request) -> Reply:
         kind = r.params["kind"]
-        obj = self.objects[kind].get(r.params["id"])
+        obj = next((o for o in self._readable(kind) if o["id"] == r.params["id"]), None)
         if obj is None:
             return self._missing(r.params["id"])
         if not (self._visible(r, kind, obj) or self._caller(r)[1] & READ_OWNERS.get(kind, set())):
@@ -207,8 +234,10 @@ class FakeGraph(Service):
         return Reply(204)
 
     def _soft_delete(self, kind: str, obj: dict) -> None:
+        now = self.now()
+        self._fading[obj["id"]] = (kind, obj, now + self.read_lag)
         self.deleted[obj["id"]] = {**obj, "@odata.type": f"#microsoft.graph.{KINDS[kind]}",
-                                   "deletedDateTime": "2026-11-21T14:00:00Z"}
+                                   "deletedDateTime": "2026-11-21T14:00:00Z", "_visible_at": now + self.deleted_items_lag}
 
     @staticmethod
     def _kind_of(obj: dict) -> str:
@@ -224,11 +253,11 @@ class FakeGraph(Service):
         kind = next(k for k, v in KINDS.items() if v == r.params["type"])
         if not self._may_read_deleted(r, kind):
             return graph_error(403, "Authorization_RequestDenied", DENIED)
-        items = [o for o in self.deleted.values() if self._kind_of(o) == kind and self._visible(r, kind, o)]
+        items = [o for o in self._in_deleted_items().values() if self._kind_of(o) == kind and self._visible(r, kind, o)]
         return self._filtered(r, items, f"directory/deletedItems/microsoft.graph.{r.params['type']}")
 
     def _get_deleted(self, r: Request) -> Reply:
-        obj = self.deleted.get(r.params["id"])
+        obj = self._in_deleted_items().get(r.params["id"])
         if obj is None:
             return self._missing(r.params["id"])
         if not self._may_read_deleted(r, self._kind_of(obj)):
@@ -236,13 +265,14 @@ class FakeGraph(Service):
         return Reply(200, {k: v for k, v in obj.items() if not k.startswith("_")})
 
     def _purge(self, r: Request) -> Reply:
-        obj = self.deleted.get(r.params["id"])
-        if obj is None:
+        obj = self._in_deleted_items().get(r.params["id"])
+        if obj is None or r.params["id"] not in self.deleted:  # not shown yet, or purged already
             return self._missing(r.params["id"])
         kind = self._kind_of(obj)
-        # Only a *ReadWrite.All permission purges a group; an owner with OwnedBy purges its applications.
-        allowed = self._may_delete(r, kind, obj) if kind != "groups" else bool(self._caller(r)[1] & WRITE_ALL[kind])
+        # An owner with OwnedBy purges its applications. Purging a deleted group is, for HayMaker's identities,
+        # not supported: no permission any of them may hold allows it (they stay 30 days).
+        allowed = self._may_delete(r, kind, obj) if kind != "groups" else False
         if not allowed:
             return graph_error(403, "Authorization_RequestDenied", DENIED)
-        del self.deleted[r.params["id"]]
+        self._purged[r.params["id"]] = (self.deleted.pop(r.params["id"]), self.now() + self.read_lag)
         return Reply(204)
