@@ -540,7 +540,15 @@ class Azure:
             return self._start(item, f"delete {item.id}", lambda cls: self._by_version(item, lambda v: self._client(
                 "resources").resources.begin_delete_by_id(item.id, api_version=v, polling=False, cls=cls)))
         if item.kind in ENTRA_KINDS:
-            return self._as_whoever_may(item, lambda g: g.delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
+            try:
+                return self._as_whoever_may(item, lambda g: g.delete(f"/{ENTRA_KINDS[item.kind]}/{item.id}"))
+            except GraphDenied as e:
+                if item.kind != "group":
+                    raise
+                raise GraphDenied(f"{e}: a group is deleted by its Graph identity as Groups Administrator of HayMaker's "
+                                  "administrative unit (Group.Create cannot delete): this group is not in that unit, "
+                                  "or the role is not assigned (`haymaker platform grants` prints the step); a person "
+                                  "with Groups Administrator deletes it") from e
         if item.kind.removeprefix("deleted_") in DELETED_TYPES:
             return self._as_whoever_may(item, lambda g: g.delete(f"/directory/deletedItems/{item.id}"))
         if item.kind == "deleted_key_vault":

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 PLACEHOLDERS = frozenset(
     {"RESOURCE_GROUP", "LOCATION", "RUN_ID", "UNIQUE", "SCENARIO", "SUBSCRIPTION_ID", "TENANT_ID",
-     "CLIENT_ID", "AGENT_OBJECT_ID", "PASSWORD"}
+     "CLIENT_ID", "AGENT_OBJECT_ID", "PASSWORD", "ADMIN_UNIT_ID"}
 )
 PLACEHOLDER_RE = re.compile(r"\$\{([^}]*)\}")
 RG_SCOPE = "/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RESOURCE_GROUP}"
@@ -49,7 +49,9 @@ _FORBIDDEN_COMMANDS = {
                                "\"owners@odata.bind\": [\"https://graph.microsoft.com/v1.0/directoryObjects/"
                                "${AGENT_OBJECT_ID}\"] in --body",
 }
-_GRAPH_CREATE_RE = re.compile(r"^https://graph\.microsoft\.com/v1\.0/(groups|applications)/?$", re.I)
+# Groups are created in HayMaker's administrative unit (its members endpoint), applications directly.
+_GRAPH_CREATE_RE = re.compile(r"^https://graph\.microsoft\.com/v1\.0/(groups|applications|directory/"
+                              r"administrativeUnits/[^/]+/members)/?$", re.I)
 _SHELL_TOKENS = {"|", "||", "&&", ";", ">", ">>", "<", "&"}
 # A subscription or resource group named inside any argument: resource ids, scopes, REST URLs, JSON.
 _ID_SEGMENT_RE = re.compile(r"/(subscriptions|resourceGroups)/((?:\$\{[^}]*\}|[^/\s\"',;}\]?])+)", re.I)

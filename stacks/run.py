@@ -86,6 +86,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             cleanup_buffer_minutes=settings.cleanup_buffer_minutes, scenario_cleanup_minutes=s.cleanup_minutes,
             pull_identity_id=pull_identity_id, registry_server=registry_server,
             credential_grace_minutes=settings.credential_grace_minutes,
+            admin_unit_id=settings.groups_admin_unit_id,
         ))
         for s in scenarios
     }

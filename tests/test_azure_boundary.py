@@ -21,7 +21,7 @@ from haymaker.graphlease import LEASE_TAG
 from haymaker.ledger import AgentRecord, LedgerUnreachable
 from haymaker.lifecycle import Clock, Lifecycle
 from haymaker.retry import Backoff
-from tests.fakes.cloud import DEPLOYER_CLIENT_ID, SUBSCRIPTION_ID, TENANT_ID
+from tests.fakes.cloud import ADMIN_UNIT_ID, DEPLOYER_CLIENT_ID, SUBSCRIPTION_ID, TENANT_ID
 from tests.fakes.login import aad_error, claims_of
 from tests.fakes.server import Reply, error
 from tests.test_ledger import dead_ledger
@@ -277,7 +277,7 @@ def populate_every_kind(cloud, run=RUN, identity=IDENTITY):
     app = cloud.graph.add("applications", f"{prefix}{VM}")  # an agent's own application (the deployer's)
     cloud.graph.add("servicePrincipals", f"{prefix}{VM}", appId=app["appId"])
     cloud.graph.add("servicePrincipals", f"{prefix}{VAULTS}")  # an agent's service principal without its application
-    cloud.graph.add("groups", f"{prefix}lift-operations", owner=identity)  # made by identity-03's agent
+    cloud.graph.add("groups", f"{prefix}lift-operations", owner=identity, unit=ADMIN_UNIT_ID)  # made by identity-03's agent
     cloud.graph.add_deleted("groups", f"{prefix}rental-desk", owner=identity)
     cloud.graph.add_deleted("applications", f"{prefix}old-app")
     cloud.arm.add_deleted("vault", f"kv{run[-4:]}", f"{prefix}{VAULTS}")
@@ -375,7 +375,7 @@ def test_with_the_ledger_unreachable_the_stacks_lease_names_the_identity_whose_g
     with pytest.raises(LedgerUnreachable):
         ledger.list_agents(RUN)
     fake_cloud.borrowable_identity(IDENTITY, IDENTITY_03_PERMISSIONS)
-    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
+    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY, unit=ADMIN_UNIT_ID)
     driver = leased_run(f"{GROUPS}=1", (GROUPS, IDENTITY_03_PERMISSIONS, ["another-runs-identity", IDENTITY]),
                         (APPS, IDENTITY_01_PERMISSIONS, [APPS_IDENTITY]))
     life, _ = lifecycle(fake_cloud, driver, ledger=ledger)
@@ -404,7 +404,7 @@ def test_a_teardown_that_cannot_tell_which_identities_the_run_borrowed_fails_and
     from scenarios.catalog import load_catalog
 
     fake_cloud.borrowable_identity(IDENTITY, IDENTITY_03_PERMISSIONS)
-    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
+    fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY, unit=ADMIN_UNIT_ID)
     # Neither the stack's outputs nor the ledger name the run's scenarios: every scenario of the catalog stands in.
     fake_cloud.arm.add_group(f"{PREFIX}{sorted(load_catalog().scenarios)[0]}", TAGS)
     life, _ = lifecycle(fake_cloud, driver, ledger=dead_ledger(tmp_path))
@@ -449,7 +449,7 @@ def test_arm_throttling_is_waited_out_by_the_sdk_pipeline_and_the_teardown_still
 
 
 def test_the_deployer_alone_can_neither_see_nor_delete_a_graph_agents_group(fake_cloud):
-    group = fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY)
+    group = fake_cloud.graph.add("groups", f"{PREFIX}lift-operations", owner=IDENTITY, unit=ADMIN_UNIT_ID)
     azure = connect(fake_cloud)
     with pytest.raises(AzureError, match="403 Authorization_RequestDenied"):
         azure.entra_objects(RUN, kinds=("group",))
@@ -658,3 +658,34 @@ def test_objects_that_show_up_late_in_deleted_items_are_still_purged(fake_cloud)
     assert sorted(x.kind for x in result.purged) == ["deleted_application", "deleted_service_principal"]
     fake_cloud.time.sleep(60)
     assert [o["displayName"] for o in fake_cloud.graph.deleted.values()] == []  # nothing left counting on a quota
+
+
+# --- groups: Group.Create cannot delete a group; HayMaker's administrative unit is where its groups live ------
+
+def test_a_group_is_created_in_the_unit_and_deleted_by_the_identity_that_administers_its_groups(fake_cloud):
+    """What identity-03's agent does (POST the group to the unit's members, Group.Create and
+    AdministrativeUnit.Read.All), then what the teardown does as the same identity, Groups Administrator of the
+    unit only: the group goes. Without the role, or outside the unit, Graph refuses (Group.Create cannot delete)."""
+    import requests
+
+    permissions = [*IDENTITY_03_PERMISSIONS, "AdministrativeUnit.Read.All"]
+    fake_cloud.borrowable_identity(IDENTITY, permissions)
+    token = connect(fake_cloud)._graph(IDENTITY).credential.get_token(
+        fake_cloud.endpoints().graph_scope).token
+    url = f"{fake_cloud.graph.base_url}/v1.0/directory/administrativeUnits/{ADMIN_UNIT_ID}/members"
+    body = {"@odata.type": "#microsoft.graph.group", "displayName": f"{PREFIX}lift-operations",
+            "mailNickname": f"{PREFIX}lift-operations", "mailEnabled": False, "securityEnabled": True,
+            "owners@odata.bind": [f"https://graph.microsoft.com/v1.0/directoryObjects/oid-of-{IDENTITY}"]}
+    created = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, verify=fake_cloud.ca_file)
+    assert created.status_code == 201, created.text
+    outside = fake_cloud.graph.add("groups", f"{PREFIX}rental-desk", owner=IDENTITY)  # made before the unit existed
+    driver = leased_run(f"{GROUPS}=0", (GROUPS, permissions, [IDENTITY]))
+    life, _ = lifecycle(fake_cloud, driver)
+    result = life.teardown(RUN)
+    assert result.outcome == "failed"
+    assert [x.name for x in result.leftovers_remaining] == [outside["displayName"]]
+    assert "is not in that unit, or the role is not assigned" in result.error, result.error
+    assert fake_cloud.graph.live_names() == [outside["displayName"]]  # the unit's group went, as its administrator
+    fake_cloud.graph.unit_roles.clear()  # without the role, Group.Create alone deletes nothing, even an owned group
+    with pytest.raises(AzureError, match="403 Authorization_RequestDenied"):
+        connect(fake_cloud)._graph(IDENTITY).delete(f"/groups/{outside['id']}")

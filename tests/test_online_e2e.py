@@ -17,7 +17,7 @@ from haymaker.ledger import Ledger
 from haymaker.plan import plan_run
 from haymaker.runspec import iso
 from tests.azurite import fresh_service
-from tests.fakes.cloud import DEPLOYER_CLIENT_ID
+from tests.fakes.cloud import ADMIN_UNIT_ID, DEPLOYER_CLIENT_ID
 from tests.fakes.login import aad_error, jwt
 from tests.fakes.pulumi_cli import FakePulumi
 
@@ -140,7 +140,7 @@ def test_up_then_down_with_every_service_a_stand_in(online, capsys):
     # The Graph scenario's agent left a group; it is its identity's to delete. Teardown finds that identity
     # from the stack's lease tag and the platform's graphIdentities output (slot 0), as `up` resolved it.
     cloud.borrowable_identity("graph-identity-0", ["Group.Create", "Group.Read.All", "User.Read.All"])
-    cloud.graph.add("groups", f"haymaker-{run_id}-lift-operations", owner="graph-identity-0")
+    cloud.graph.add("groups", f"haymaker-{run_id}-lift-operations", owner="graph-identity-0", unit=ADMIN_UNIT_ID)
 
     code, out, err = run(capsys, "down", run_id, "--yes", "--json")
     (result,) = json.loads(out)

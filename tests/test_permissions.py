@@ -240,3 +240,19 @@ def test_role_patterns_follow_azure_wildcards():
     rbac = p.ROLE_DEFINITIONS["Role Based Access Control Administrator"]
     assert p.role_allows(rbac, "Microsoft.App/jobs/read", p.ACTION)
     assert not p.role_allows(rbac, "Microsoft.App/jobs/write", p.ACTION)
+
+
+def test_group_deletion_is_a_role_a_person_scopes_to_haymakers_unit_never_a_grant(platform, every_scenario, catalog):
+    """Deleting a group takes Group.ReadWrite.All (Group.Create cannot): no HayMaker identity holds it. The group
+    identities delete as Groups Administrator of HayMaker's administrative unit, a one-time human step."""
+    (row,) = [op for op in p.IDENTITY_CALLS if op.key == "identity.group.delete"]
+    assert [n.permission for n in row.needs if n.kind == p.GRAPH] == []
+    assert [(n.permission, n.kind) for n in row.needs if n.kind != p.FEDERATION] == [
+        (p.GROUPS_ADMINISTRATOR, p.DIRECTORY_ROLE)]
+    report = _check(platform, every_scenario, catalog)
+    groups = {s.name for s in catalog.scenarios.values() if "group" in p.created_directory_objects(s)}
+    assert groups and all(any(f"graph-identity:{g}:" in h and "Groups Administrator" in h for h in report.human)
+                          for g in groups)
+    assert not [m for m in report.missing if "group.delete" in m]
+    for name in groups:  # creating a group in the unit takes AdministrativeUnit.Read.All beside Group.Create
+        assert {"Group.Create", "AdministrativeUnit.Read.All"} <= set(catalog[name].graph_permissions)

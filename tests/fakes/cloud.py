@@ -18,6 +18,7 @@ from tests.fakes.tls import Certificates, make_certificates
 SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555"
 TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
 DEPLOYER_CLIENT_ID = "0d1e2f3a-0000-4000-8000-00000000d3p1"
+ADMIN_UNIT_ID = "a0a0a0a0-0000-4000-8000-0000000000a0"  # HayMaker's administrative unit, created once by a person
 GITHUB_SUBJECT = "repo:haymaker/haymaker:environment:dev"
 WORKSPACE_ID = "5f1b2c3d-0000-4000-8000-00000000a11a"  # the workspace's customer id (a GUID)
 WORKSPACE_RESOURCE_ID = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/haymaker-dev-platform/providers/"
@@ -100,12 +101,16 @@ class FakeCloud:
         self.login.roles[(DEPLOYER_CLIENT_ID, self.graph.base_url)] = ["Application.ReadWrite.OwnedBy",
                                                                        "Application.Read.All"]
         self.graph.default_owner = DEPLOYER_CLIENT_ID
+        self.graph.units.setdefault(ADMIN_UNIT_ID, set())
         self.arm.default_creator = DEPLOYER_CLIENT_ID  # what a test adds to ARM, Pulumi made as the deployer
 
-    def borrowable_identity(self, client_id: str, graph_permissions: list[str]) -> None:
-        """A platform Graph identity: it trusts the deployer's GitHub subject and holds its scenario's roles."""
+    def borrowable_identity(self, client_id: str, graph_permissions: list[str], unit_role: bool = True) -> None:
+        """A platform Graph identity: it trusts the deployer's GitHub subject and holds its scenario's roles;
+        one that creates groups is Groups Administrator of HayMaker's unit (the documented one-time human step)."""
         self.login.federated[client_id] = GITHUB_SUBJECT
         self.login.roles[(client_id, self.graph.base_url)] = list(graph_permissions)
+        if unit_role and "Group.Create" in graph_permissions:
+            self.graph.unit_roles.setdefault(client_id, set()).add(ADMIN_UNIT_ID)
 
     def github_actions_env(self) -> dict[str, str]:
         """What a GitHub Actions job with `id-token: write` and the repository's variables has."""

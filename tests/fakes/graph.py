@@ -12,8 +12,15 @@ Permissions are enforced from the caller's token (its ``appid`` and ``roles`` cl
 permissions reference describes them for application permissions: ``Application.ReadWrite.OwnedBy``
 sees and deletes only the applications and service principals the caller owns (and purges them from
 deleted items, which only ``Application.Read.All`` lists and reads); groups are listed with
-``Group.Read.All`` and deleted by their owner (or ``Group.ReadWrite.All``); a deleted group can be
-purged only with ``Group.ReadWrite.All``. Anything else is 403 ``Authorization_RequestDenied``.
+``Group.Read.All``; deleting a group takes ``Group.ReadWrite.All`` ("Delete group", least privileged
+application permission) — ``Group.Create`` does not allow it, owner or not — or a Microsoft Entra role that
+manages groups (Groups Administrator) assigned to the caller at the scope of an administrative unit the group
+is a member of ("Administrative units", learn.microsoft.com/entra/identity/role-based-access-control/
+administrative-units; roles a person assigns: ``unit_roles``). A group is created in a unit with ``POST
+/directory/administrativeUnits/{id}/members`` and a group body, which takes ``Group.Create`` and
+``AdministrativeUnit.Read.All`` and Groups Administrator (or User Administrator) at that unit
+(administrativeunit-post-members). Purging a deleted group is not supported for HayMaker's identities.
+Anything else is 403 ``Authorization_RequestDenied``.
 
 Entra is eventually consistent after every write, not only for ``ConsistencyLevel: eventual`` queries
 ("Directory data is replicated ... a read right after a write may not see it", learn.microsoft.com/graph/
@@ -79,6 +86,7 @@ class FakeGraph(Service):
                    self._list_deleted)
         self.route("GET", r"/v1\.0/directory/deletedItems/(?P<id>[0-9a-f-]+)", self._get_deleted)
         self.route("DELETE", r"/v1\.0/directory/deletedItems/(?P<id>[^/]+)", self._purge)
+        self.route("POST", r"/v1\.0/directory/administrativeUnits/(?P<unit>[^/]+)/members", self._create_in_unit)
 
     def authorize(self, request: Request) -> Reply | None:
         if not request.headers.get("authorization", "").startswith("Bearer "):
@@ -93,6 +101,8 @@ class FakeGraph(Service):
         self._fading: dict[str, tuple[str, dict, float]] = {}  # deleted, still readable: id -> (kind, object, until)
         self._purged: dict[str, tuple[dict, float]] = {}  # purged, still readable in deleted items until
         self.read_lag, self.deleted_items_lag = 2.0, 30.0  # seconds of stand-in time
+        self.units: dict[str, set[str]] = {}  # administrative unit id -> its member object ids
+        self.unit_roles: dict[str, set[str]] = {}  # client id -> units where it is Groups Administrator
 
     def reset(self) -> None:
         super().reset()
@@ -115,13 +125,16 @@ class FakeGraph(Service):
         shown.update({i: o for i, (o, until) in self._purged.items() if now < until and i not in shown})
         return shown
 
-    def add(self, kind: str, display_name: str, owner: str | None = None, **extra) -> dict:
+    def add(self, kind: str, display_name: str, owner: str | None = None, unit: str | None = None, **extra) -> dict:
+        """An object as if made earlier; a group in ``unit`` (an administrative unit id) when given."""
         obj = {"id": str(uuid.uuid4()), "displayName": display_name, **extra,
                "_owners": [self.default_owner if owner is None else owner]}
         if kind in ("applications", "servicePrincipals"):
             obj.setdefault("appId", str(uuid.uuid4()))
         self.objects[kind][obj["id"]] = obj
         self.kind_of[obj["id"]] = kind
+        if unit:
+            self.units.setdefault(unit, set()).add(obj["id"])
         return obj
 
     def add_deleted(self, kind: str, display_name: str, owner: str | None = None) -> dict:
@@ -148,7 +161,26 @@ class FakeGraph(Service):
 
     def _may_delete(self, r: Request, kind: str, obj: dict) -> bool:
         app, roles = self._caller(r)
+        if kind == "groups":  # Group.Create cannot delete; a unit's Groups Administrator can delete its groups
+            return bool(roles & WRITE_ALL[kind]) or any(obj["id"] in self.units.get(u, set())
+                                                        for u in self.unit_roles.get(app, set()))
         return bool(roles & WRITE_ALL[kind]) or (bool(roles & OWNED[kind]) and app in obj.get("_owners", []))
+
+    def _create_in_unit(self, r: Request) -> Reply:
+        app, roles = self._caller(r)
+        body, unit = r.json() or {}, r.params["unit"]
+        if unit not in self.units:
+            return self._missing(unit)
+        if body.get("@odata.type") != "#microsoft.graph.group":
+            return graph_error(400, "Request_BadRequest", "Only a group can be created in an administrative unit.")
+        if not (roles & {"Group.Create", "Group.ReadWrite.All"} and roles & {"AdministrativeUnit.Read.All"}
+                and unit in self.unit_roles.get(app, set())):
+            return graph_error(403, "Authorization_RequestDenied", DENIED)
+        owners = [o.rsplit("/", 1)[-1].removeprefix("oid-of-") for o in body.get("owners@odata.bind") or []]
+        obj = self.add("groups", body["displayName"], owner=owners[0] if owners else "", unit=unit,
+                       mailNickname=body.get("mailNickname", ""), securityEnabled=body.get("securityEnabled", True))
+        return Reply(201, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups/$entity",
+                           **{k: v for k, v in obj.items() if not k.startswith("_")}})
 
     def remove(self, kind: str, object_id: str) -> None:
         """What a stack destroy does to an Entra object: it goes to the deleted items."""
