@@ -718,9 +718,9 @@ class Lifecycle:
         """Delete groups first (their resources go with them), then loose resources, then Entra
         objects (an application takes its service principal along), retrying transient errors;
         then re-read each until it is gone. Return what is still there."""
-        return self._delete_all(leftovers)[0]
+        return self._delete_all(leftovers, reserve=self.budget.total_seconds() / 4)[0]
 
-    def _delete_all(self, leftovers: list, proven: set = frozenset()) -> tuple[list, list]:
+    def _delete_all(self, leftovers: list, proven: set = frozenset(), reserve: float = 0.0) -> tuple[list, list]:
         """(still there, refused): a deleted directory object the teardown did not delete itself names no
         owner; when Graph refuses its purge to every identity of the run, it is not the run's (refused)."""
         from haymaker.azure import GraphDenied
@@ -744,9 +744,9 @@ class Lifecycle:
                 self.echo(f"could not delete {item.kind} {item.name}: {e}")
                 why[item.id] = reason_of(e)
                 failed.append(item)
-        return failed + self._settle([x for x in leftovers if x not in failed and x not in refused]), refused
+        return failed + self._settle([x for x in leftovers if x not in failed and x not in refused], reserve), refused
 
-    def _settle(self, items: list) -> list:
+    def _settle(self, items: list, reserve: float = 0.0) -> list:
         """Direct reads until every deleted item is gone: deletes and the directory replicate, so one
         read right after a delete may still see it. Bounded; what stays is returned."""
         pending, unreadable, attempt = list(items), {}, 0
@@ -761,7 +761,7 @@ class Lifecycle:
                 except GaveUp as e:
                     unreadable[x.id] = (x, e)
             pending, attempt = still, attempt + 1
-            left = self._time_left()
+            left = self._time_left() - reserve  # live deletes leave the purges a quarter of the budget
             # A delete that runs is waited for while the budget lasts; otherwise a few reads settle replication.
             if not pending or left <= 0 or (attempt >= SETTLE_READS and not moving):
                 break

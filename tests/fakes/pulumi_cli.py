@@ -404,9 +404,9 @@ def _destroy(store: Store, ref: str, argv: list[str]) -> int:
         stack["resources"] = list(reversed(resources[min(done, len(resources)):]))
         _history(stack, "destroy", "failed")
         store.put(ref, stack)
-        sys.stderr.write(script.get("destroy_error", "error: deleting a resource failed: Code=\"ScopeLocked\" "
-                                    "Message=\"The scope cannot perform delete operation because following scope(s) "
-                                    "are locked.\"") + "\n")
+        sys.stderr.write((script.get("destroy_error") or "error: deleting a resource failed: Code=\"ScopeLocked\" "
+                          "Message=\"The scope cannot perform delete operation because following scope(s) are "
+                          "locked.\"") + "\n")
         return 255
     _send_events(_opt(argv, "--event-log"), [*_step_events(resources, "delete"),
                                              {"sequence": 2 * len(resources) + 1, "timestamp": int(time.time()),
