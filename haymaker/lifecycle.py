@@ -594,8 +594,8 @@ class Lifecycle:
                 other.append(f"{label}: {why[x.id]}")
         parts = other
         if running:
-            spent = " when the teardown's budget ran out" if self._time_left() <= 0 else ""
-            parts = [f"still being deleted{spent} (the next reap resumes): {', '.join(running)}"] + other
+            parts = [f"still being deleted when the teardown stopped waiting within its budget "
+                     f"(HAYMAKER_TEARDOWN_BUDGET_MINUTES; the next reap resumes): {', '.join(running)}"] + other
         return "; ".join(parts)
 
     def _clear_stale_lock(self, run_id: str, stack: str, locked) -> TeardownResult | None:

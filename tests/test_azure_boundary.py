@@ -550,8 +550,8 @@ def test_a_delete_that_outlasts_the_budget_ends_the_teardown_failed_with_what_is
     life, sleeps = lifecycle(fake_cloud, agents=[(VPN, "agent-1")])
     result = life.teardown(RUN)
     assert result.outcome == "failed", result
-    assert result.error == f"still being deleted when the teardown's budget ran out (the next reap resumes): " \
-                           f"resource_group {group}"
+    assert result.error == ("still being deleted when the teardown stopped waiting within its budget "
+                            f"(HAYMAKER_TEARDOWN_BUDGET_MINUTES; the next reap resumes): resource_group {group}")
     assert sum(sleeps) <= life.budget.total_seconds()  # it ended within its budget, waiting on no one else's clock
     assert life.ledger.updates[-1][1]["status"] == "teardown_failed"
     assert ("remove", f"run-{RUN}") not in life.driver.calls  # the stack stays for the next reap
