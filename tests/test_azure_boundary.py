@@ -555,7 +555,7 @@ def test_a_delete_that_outlasts_the_budget_ends_the_teardown_failed_with_what_is
     assert sum(sleeps) <= life.budget.total_seconds()  # it ended within its budget, waiting on no one else's clock
     assert life.ledger.updates[-1][1]["status"] == "teardown_failed"
     assert ("remove", f"run-{RUN}") not in life.driver.calls  # the stack stays for the next reap
-    fake_cloud.time.sleep(10 * 60)  # the next reap, while the delete still runs
+    fake_cloud.time.sleep(20 * 60)  # the next reap, while the delete still runs (about 35 of its 45 minutes)
     again, _ = lifecycle(fake_cloud, agents=[(VPN, "agent-1")])
     result = again.teardown(RUN)
     assert (result.outcome, result.error) == ("forced", ""), result
