@@ -84,8 +84,8 @@ def test_run_spec_carries_its_leases_through_its_stack_config():
 def test_teardown_resolves_a_stacks_lease_through_the_platform_output_as_up_did():
     platform = offline_graph_identities("dev", MOCK_SUBSCRIPTION_ID, pool_size=2)
     assert leased_identities(f"{APPS}=0,{GROUPS}=1", platform) == {
-        APPS: (platform[APPS]["identities"][0]["clientId"], ("Application.ReadWrite.OwnedBy", "Application.Read.All")),
-        GROUPS: (platform[GROUPS]["identities"][1]["clientId"], ("Group.Create", "Group.Read.All", "User.Read.All"))}
+        APPS: (platform[APPS]["identities"][0]["clientId"], tuple(platform[APPS]["permissions"])),
+        GROUPS: (platform[GROUPS]["identities"][1]["clientId"], tuple(platform[GROUPS]["permissions"]))}
     assert leased_identities(None, None) == {}  # a run without Graph scenarios needs no platform output
     with pytest.raises(InvalidInput, match="the platform stack exports no graphIdentities"):
         leased_identities(f"{GROUPS}=0", None)
