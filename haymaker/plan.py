@@ -6,6 +6,7 @@ import functools
 import getpass
 import os
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,6 +183,7 @@ def platform_outputs_offline(environment: str) -> dict:
             "agentPullIdentityId": f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
                                    f"haymaker-{environment}-agent-pull",
             "acrLoginServer": f"haymaker{environment}.azurecr.io",
+            "reaperObjectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"haymaker-{environment}-reaper")),
             "graphIdentities": offline_graph_identities(environment, MOCK_SUBSCRIPTION_ID)}
 
 

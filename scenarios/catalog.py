@@ -127,6 +127,9 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
             out.append((f"azure_roles[{i}]", f"unknown role {role!r}: use a built-in role from components/roles.py"))
         elif known.privileged:
             out.append((f"azure_roles[{i}]", f"{role!r} can grant access; agents may not hold it: pick a narrower role"))
+        elif not known.agent:
+            out.append((f"azure_roles[{i}]", f"{role!r} is not an agent role (components/roles.py, agent=False): "
+                                             "pick a narrower role"))
     for i, perm in enumerate(d.get("graph_permissions") or ()):
         if perm not in GRAPH_APP_ROLES:
             out.append((f"graph_permissions[{i}]",

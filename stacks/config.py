@@ -45,6 +45,9 @@ class PlatformSettings:
     storage_sku: str = "Standard_LRS"
     # Identities per Graph scenario (components/graphidentity.py): how many live runs may name it at once.
     graph_identity_pool_size: int = 3
+    # Service principal object ids of the identities a person created (haymaker/trust.py) that the platform
+    # grants data roles to, by trust-table key; None until the bootstrap's identities exist.
+    identity_object_ids: dict | None = None
 
     def __post_init__(self) -> None:
         check_pool_size(self.graph_identity_pool_size)
@@ -56,6 +59,8 @@ class PlatformSettings:
         if not isinstance(days, int) or not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
             raise InvalidInput(f"{NAMESPACE}:logRetentionDays {days!r} for {name!r} must be a whole number "
                                f"of days from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}")
+        if self.identity_object_ids is not None and not isinstance(self.identity_object_ids, dict):
+            raise InvalidInput(f"{NAMESPACE}:identityObjectIds for {name!r} must map identity keys to object ids")
         if self.storage_sku not in STORAGE_SKUS:
             raise InvalidInput(f"{NAMESPACE}:storageSku {self.storage_sku!r} for {name!r} is not one of "
                                f"{', '.join(STORAGE_SKUS)}")
@@ -72,7 +77,8 @@ class PlatformSettings:
             raise InvalidInput(f"config {NAMESPACE}:githubRepository is missing for environment "
                                f"{environment.environment!r}: set it to owner/repo")
         optional = {k: get(c) for k, c in (("log_retention_days", "logRetentionDays"), ("storage_sku", "storageSku"),
-                                           ("graph_identity_pool_size", "graphIdentityPoolSize"))}
+                                           ("graph_identity_pool_size", "graphIdentityPoolSize"),
+                                           ("identity_object_ids", "identityObjectIds"))}
         return cls(environment=environment, github_repository=repository,
                    **{k: v for k, v in optional.items() if v is not None})
 

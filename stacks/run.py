@@ -67,6 +67,8 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
     managed_environment_id = platform.require_output("managedEnvironmentId")
     pull_identity_id = platform.require_output("agentPullIdentityId")
     registry_server = platform.require_output("acrLoginServer")
+    # The environment's reaper co-owns the agents' applications, so it can delete them (haymaker/trust.py).
+    reaper = platform.get_output("reaperObjectId").apply(lambda oid: [oid] if oid else [])
     run_group = resources.ResourceGroup(
         "run-rg", resource_group_name=naming.run_resource_group_name(spec.run_id), location=settings.location)
     graph_identities = platform.require_output("graphIdentities") if any(s.graph_permissions for s in scenarios) \
@@ -82,7 +84,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             agent_image=settings.agent_image, duration_hours=spec.duration_hours,
             expires_at=spec.expires_at, start_at=start_at,
             managed_environment_id=managed_environment_id, job_resource_group_name=run_group.name,
-            tenant_id=tenant_id, subscription_id=subscription_id, owner_object_id=deployer_id, cpu=s.cpu, memory=s.memory,
+            tenant_id=tenant_id, subscription_id=subscription_id, owner_object_id=deployer_id, co_owner_object_ids=reaper, cpu=s.cpu, memory=s.memory,
             cleanup_buffer_minutes=settings.cleanup_buffer_minutes, scenario_cleanup_minutes=s.cleanup_minutes,
             pull_identity_id=pull_identity_id, registry_server=registry_server,
             credential_grace_minutes=settings.credential_grace_minutes,

@@ -88,3 +88,18 @@ def declare(catalog, settings):
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+# A deployment's own repository and the object ids of the identities a person created for it: what
+# Pulumi.<env>.yaml holds once `haymaker platform bootstrap --print` has been followed.
+TEST_REPOSITORY = "acme/haymaker"
+TEST_OBJECT_IDS = {"run-deployer": "0b0b0b0b-0000-4000-8000-0000000000d1",
+                   "reaper": "0b0b0b0b-0000-4000-8000-0000000000a1",
+                   "image-publisher": "0b0b0b0b-0000-4000-8000-0000000000b1"}
+
+
+def bootstrapped(platform_settings):
+    """Platform settings as a deployment has them after the bootstrap (repository and identities set)."""
+    from dataclasses import replace
+
+    return replace(platform_settings, github_repository=TEST_REPOSITORY, identity_object_ids=dict(TEST_OBJECT_IDS))

@@ -13,6 +13,7 @@ from components.agent import SECRET_NAME, BorrowedIdentity, ScenarioAgent, Scena
 from components.roles import BUILTIN_ROLES
 from haymaker.errors import InvalidInput
 from haymaker.mockrun import MOCK_DEPLOYER_OBJECT_ID, is_secret, unwrap
+from haymaker.plan import platform_outputs_offline
 from tests.conftest import RUN_ID, utc
 
 VM = "compute-01-linux-vm-web-server"
@@ -43,8 +44,10 @@ def test_resource_group_and_entra_names_derive_from_the_run(vm_run, settings):
     assert rg["resourceGroupName"] == f"haymaker-{RUN_ID}-{VM}"
     assert rg["location"] == settings.location
     assert vm_run.one(APP).inputs["displayName"] == f"haymaker-{RUN_ID}-{VM}"
-    assert vm_run.one(APP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID]
-    assert vm_run.one(SP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID]
+    # The run deployer and the environment's reaper (the platform's reaperObjectId): the reaper deletes what it owns.
+    reaper = platform_outputs_offline("dev")["reaperObjectId"]
+    assert vm_run.one(APP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID, reaper]
+    assert vm_run.one(SP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID, reaper]
 
 
 def test_every_taggable_resource_carries_the_five_tags(vm_run):
