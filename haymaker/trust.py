@@ -150,9 +150,12 @@ class Identity:
     uses: tuple[Use, ...] = ()
     variable: str | None = None  # the GitHub variable holding its client id (on its GitHub Environment)
     scenario: str | None = None  # a Graph identity's scenario
+    # Other subject claims (``ref:refs/heads/main``, ``pull_request``): none may be here; the invariants say so.
+    other_subjects: tuple[str, ...] = ()
 
     def subjects(self, repository: str) -> tuple[str, ...]:
-        return tuple(f"repo:{repository}:environment:{name}" for name in self.github_environments)
+        return tuple(f"repo:{repository}:environment:{name}" for name in self.github_environments) + tuple(
+            f"repo:{repository}:{claim}" for claim in self.other_subjects)
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ class Table:
 
     def federated(self) -> list[Identity]:
         """The identities a workflow can obtain: those some GitHub subject is trusted by."""
-        return [i for i in self.identities if i.github_environments]
+        return [i for i in self.identities if i.github_environments or i.other_subjects]
 
 
 # --- conditions ---------------------------------------------------------------------------------------
@@ -598,3 +601,27 @@ def check_object_ids(t: Table, object_ids) -> dict[str, str]:
         raise InvalidInput(f"haymaker:identityObjectIds of {t.environment!r}: {', '.join(bad)}: use the keys "
                            f"{', '.join(object_id_keys(t))}, each a service principal object id (a GUID)")
     return object_ids
+
+
+def separation_violations(tables, subscription_ids: dict[str, str] | None = None) -> list[str]:
+    """Environments share nothing: state container, secrets key, identities, GitHub Environments, subjects."""
+    subscription_ids = subscription_ids or {t.environment: "" for t in tables}
+    out, seen = [], {}
+
+    def once(kind: str, value: str, env: str) -> None:
+        other = seen.setdefault((kind, value), env)
+        if other != env:
+            out.append(f"separation: {kind} {value!r} is shared by {other} and {env}")
+
+    for t in tables:
+        env, sub = t.environment, subscription_ids.get(t.environment, "")
+        once("state container", f"{state_account_name(env, sub)}/{state_container_name(env)}", env)
+        once("secrets key", f"{state_vault_name(env, sub)}/{secrets_key_name(env)}", env)
+        for i in t.identities:
+            if i.key != AGENT:
+                once("identity", i.name, env)
+            for subject in i.subjects("owner/repo"):
+                once("subject", subject, env)
+        for gh in t.github:
+            once("GitHub Environment", gh.name, env)
+    return out
