@@ -160,6 +160,15 @@ class GraphClient:
             url = page.get("@odata.nextLink")
         return items
 
+    def get(self, path: str) -> dict | None:
+        """One object, or None when Graph answers 404."""
+        response = self._send("GET", f"{self.base}{path}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._error(response, f"read {path}")
+        return response.json()
+
     def exists(self, path: str) -> bool:
         response = self._send("GET", f"{self.base}{path}?$select=id")
         if response.status_code == 404:
@@ -245,6 +254,10 @@ class Azure:
 
     def _graph(self, via: str = "") -> "GraphClient":
         return self._client(f"graph:{via}" if via else "graph")
+
+    def graph_reader(self) -> "GraphClient":
+        """Microsoft Graph as the signed-in identity, for read-only checks (haymaker/grants.py)."""
+        return self._graph()
 
     def _call(self, doing: str, operation, *, missing_ok: bool = False):
         """Run one SDK call; 404 is None when ``missing_ok``; errors say what failed in the service's words."""

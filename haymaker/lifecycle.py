@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from haymaker.errors import HayMakerError, InvalidInput, Refused
+from haymaker.grants import verify_borrowed
 from haymaker.retry import Backoff, GaveUp, with_retries
 from haymaker.runspec import MAX_DURATION_HOURS, RunSpec, check_run_id, iso, parse_iso
 
@@ -201,6 +202,7 @@ class Lifecycle:
         stacks = self.driver.list_run_stacks()
         check_on_demand_limit(spec, stacks, now, on_demand_limit)
         spec = lease_identities(spec, stacks, graph_pools or {})
+        verify_borrowed(self.azure, spec, self._platform)  # read-only: a person granted their Graph rights
         self._show_runs(spec.run_id, list(spec.scenarios))
         record = _run_record(spec, status="deploying", cost_usd=cost_usd)
         self.ledger.upsert_run(record)

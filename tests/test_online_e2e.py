@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from components.roles import GRAPH_APP_ROLES
 from haymaker.cli import main
 from haymaker.doctor import CONTRIBUTOR, RBAC_ADMIN
 from haymaker.ledger import Ledger
@@ -48,6 +49,9 @@ def online(fake_cloud, azurite, tmp_path, monkeypatch):
         "agentPullIdentityId": "/identities/pull", "acrLoginServer": "haymakerdev.azurecr.io",
         "graphIdentities": graph_identities})
     fake_cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR), (DEPLOYER_OID, RBAC_ADMIN)]
+    for n in range(3):  # a Privileged Role Administrator granted them once (`haymaker platform grants`)
+        fake_cloud.graph.grant_app_roles(f"graph-principal-{n}", [GRAPH_APP_ROLES[p] for p in graph_identities[GROUPS][
+            "permissions"]])
     return fake_cloud, pulumi, azurite
 
 
@@ -165,3 +169,17 @@ def _cfg():
 
     return load_config()
 
+
+
+def test_up_refuses_to_borrow_a_graph_identity_nobody_granted_and_creates_nothing(online, capsys):
+    """The Graph identity's app roles are a person's one-time step; `up` only reads them, before anything."""
+    cloud, pulumi, _ = online
+    cloud.graph.reset_grants()
+    cloud.graph.add_identity("graph-principal-0")  # the platform made it; no one granted it anything
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dt%H%Mz") + "-e2e2"
+    code, out, err = run(capsys, "up", "-s", GROUPS, "--run-id", run_id, "--trigger", "dispatch", "--yes")
+    assert code == 2, err
+    assert f"{GROUPS} slot 0 lacks Group.Create, Group.Read.All, User.Read.All" in err
+    assert "`haymaker platform grants`" in err and "nothing was created" in err
+    assert f"run-{run_id}" not in pulumi.state["stacks"] and "up" not in pulumi.commands()
+    assert cloud.unlisted_requests() == []
