@@ -73,21 +73,32 @@ class GitHubEnvironment:
     branches: tuple[str, ...] = ()  # deployment branch policies (name patterns)
     tags: tuple[str, ...] = ()  # deployment tag policies
     reviewers: bool = False  # required reviewers
+    variables: tuple[str, ...] = ()  # the GitHub variables set on it (no secret: OIDC needs none)
 
     def subject(self, repository: str) -> str:
         return f"repo:{repository}:environment:{self.name}"
+
+
+_AZURE = ("AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID")
+_STATE = ("PULUMI_BACKEND_URL", "AZURE_STORAGE_ACCOUNT", "HAYMAKER_SECRETS_PROVIDER")
+# Set at repository level, because they are not an environment's: which environment scheduled runs use.
+REPOSITORY_VARIABLES = ("HAYMAKER_SCHEDULE_ENVIRONMENT", "HAYMAKER_TRUTH_DUE_LIMIT")
 
 
 def github_environments(env: str) -> tuple[GitHubEnvironment, ...]:
     protected = env in PROTECTED
     return (
         GitHubEnvironment(env, env, "runs: schedule and dispatch from main, release tags", ("main",), ("v*",),
-                          protected),
-        GitHubEnvironment(f"platform-{env}", env, "platform deploys, from release tags only", (), ("v*",), True),
-        GitHubEnvironment(f"reap-{env}", env, "the reaper, on main's schedule", ("main",)),
-        GitHubEnvironment(f"drift-{env}", env, "the daily drift check, read-only", ("main",)),
+                          protected, ("AZURE_CLIENT_ID", *_AZURE, *_STATE, "HAYMAKER_LEDGER_ENDPOINT")),
+        GitHubEnvironment(f"platform-{env}", env, "platform deploys, from release tags only", (), ("v*",), True,
+                          ("AZURE_PLATFORM_CLIENT_ID", *_AZURE, *_STATE)),
+        GitHubEnvironment(f"reap-{env}", env, "the reaper, on main's schedule", ("main",), (), False,
+                          ("AZURE_REAPER_CLIENT_ID", *_AZURE, *_STATE, "HAYMAKER_LEDGER_ENDPOINT",
+                           "HAYMAKER_LOG_ANALYTICS_WORKSPACE", "HAYMAKER_REPORTS_CONTAINER_URL")),
+        GitHubEnvironment(f"drift-{env}", env, "the daily drift check, read-only", ("main",), (), False,
+                          ("AZURE_DRIFT_CLIENT_ID", *_AZURE, *_STATE)),
         GitHubEnvironment(f"release-{env}", env, "agent image builds, from release tags only", (), ("v*",),
-                          protected),
+                          protected, ("AZURE_PUBLISHER_CLIENT_ID", *_AZURE, "AGENT_REGISTRY")),
     )
 
 
@@ -250,10 +261,13 @@ def _expanded(ops, catalog) -> list[p.Need]:
 def _custom_actions(needs) -> tuple[str, ...]:
     """ARM actions a custom role at the subscription must hold for ``needs``; every other read is
     subsumed by ``*/read``, the one wildcard (Resource Graph shows only what its caller may read)."""
-    actions = {n.permission for n in needs if n.kind == p.ACTION and n.scope in _AGENT_SCOPES}
+    actions = {}
+    for n in needs:  # Azure compares actions without case: one spelling of each
+        if n.kind == p.ACTION and n.scope in _AGENT_SCOPES:
+            actions.setdefault(n.permission.lower(), n.permission)
     if "*/read" in actions:
-        actions = {a for a in actions if not a.lower().endswith("/read")} | {"*/read"}
-    return tuple(sorted(actions, key=str.lower))
+        actions = {k: v for k, v in actions.items() if not k.endswith("/read")} | {"*/read": "*/read"}
+    return tuple(sorted(actions.values(), key=str.lower))
 
 
 def run_deployer_needs(catalog) -> list[p.Need]:

@@ -35,6 +35,7 @@ from haymaker.cli import ledger
 from haymaker.cli import lifecycle
 from haymaker.cli import logs
 from haymaker.cli import plan
+from haymaker.cli import platform
 from haymaker.cli import policy
 from haymaker.cli import release
 from haymaker.cli import scenarios
@@ -64,6 +65,7 @@ app.command("truth")(truth.truth)
 app.add_typer(config.app, name="config")
 app.add_typer(agent.app, name="agent")
 app.command("release-env")(release.release_env)
+app.add_typer(platform.app, name="platform")
 
 
 def main(argv: list[str] | None = None) -> int:
