@@ -295,6 +295,17 @@ class Azure:
                 filter=f"assignedTo('{object_id.replace(chr(39), '')}')")))
         return [a.role_definition_id for a in found if (a.scope or "").lower() in (scope.lower(), "/")]
 
+    def role_name(self, role_definition_id: str) -> str:
+        """The name of a role definition (a custom one's is the only way to know it: its GUID is random)."""
+        found = self._call(f"read role definition {role_definition_id}", lambda: self._client(
+            "authorization").role_definitions.get_by_id(role_definition_id))
+        return found.role_name
+
+    def resource_groups(self) -> list[tuple[str, dict]]:
+        """Every resource group of the subscription with its tags (doctor: which ones are not HayMaker's)."""
+        groups = self._call("list resource groups", lambda: list(self._client("resources").resource_groups.list()))
+        return [(g.name, dict(g.tags or {})) for g in groups]
+
     # Resource Graph ---------------------------------------------------------------------------------
     def query(self, kql: str) -> list[dict]:
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions

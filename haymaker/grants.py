@@ -116,6 +116,19 @@ def missing_app_roles(graph, principal_id: str, permissions, graph_sp: str | Non
     return [p for p in permissions if (graph_sp, GRAPH_APP_ROLES[p].lower()) not in held]
 
 
+def _lacks(graph, identity: dict, permissions, graph_sp: str) -> list[str]:
+    """What one slot lacks; an identity Graph does not know lacks everything (the platform did not make it)."""
+    from haymaker.azure import AzureError
+
+    try:
+        return missing_app_roles(graph, identity["principalId"], permissions, graph_sp)
+    except AzureError as e:
+        if " 404 " not in str(e):
+            raise
+        return [f"{', '.join(permissions)} (Graph knows no service principal {identity['principalId']}: release the "
+                "platform)"]
+
+
 def microsoft_graph_id(graph) -> str:
     found = graph.get(GRAPH_SERVICE_PRINCIPAL + "?$select=id")
     if not found:
@@ -133,7 +146,7 @@ def check_borrowed(graph, leases: dict[str, int], graph_identities: dict) -> Non
         if slot >= len(identities):
             continue  # the lease itself is refused elsewhere, with its own message
         graph_sp = graph_sp or microsoft_graph_id(graph)
-        missing = missing_app_roles(graph, identities[slot]["principalId"], entry.get("permissions") or (), graph_sp)
+        missing = _lacks(graph, identities[slot], entry.get("permissions") or (), graph_sp)
         if missing:
             problems.append(f"{scenario} slot {slot} lacks {', '.join(missing)}")
     if problems:
@@ -155,7 +168,7 @@ def verify_identities(graph, graph_identities: dict) -> list[str]:
     for scenario, entry in sorted((graph_identities or {}).items()):
         for slot, identity in enumerate(entry.get("identities") or []):
             graph_sp = graph_sp or microsoft_graph_id(graph)
-            missing = missing_app_roles(graph, identity["principalId"], entry.get("permissions") or (), graph_sp)
+            missing = _lacks(graph, identity, entry.get("permissions") or (), graph_sp)
             if missing:
                 problems.append(f"{scenario} slot {slot} lacks {', '.join(missing)}")
     return problems

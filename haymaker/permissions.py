@@ -275,6 +275,9 @@ ADAPTER_CALLS: tuple[Operation, ...] = (
     Operation("role-assignments.list", "doctor: the deployer's RBAC rights",
               (_arm("Microsoft.Authorization/roleAssignments/read"),), api="arm", method="GET",
               path=_SUB + "/providers/Microsoft.Authorization/roleAssignments"),
+    Operation("role-definition.get", "doctor: the name of a role the deployer holds (its own custom role)",
+              (_arm("Microsoft.Authorization/roleDefinitions/read"),), api="arm", method="GET",
+              path=_SUB + "/providers/Microsoft.Authorization/roleDefinitions/{id}"),
     # After the specific rows: any other resource id in a run's group is a loose resource.
     Operation("resource.get", "direct read: is a loose resource gone", (Need("{type}/read", ACTION, "agent-group"),),
               api="arm", method="GET", path=_RG + "/providers/{resource}"),

@@ -324,13 +324,17 @@ def secrets_key_name(env: str) -> str:
     return f"pulumi-{env}"
 
 
+def run_deployer_role_name(env: str) -> str:
+    return f"HayMaker run deployer ({env})"
+
+
 def custom_roles(env: str, catalog) -> dict[str, CustomRole]:
     roles = [
         CustomRole(f"HayMaker platform deployer ({env})",
                    f"Deploys the HayMaker platform stack of {env}: what components/platform.py declares, and role "
                    "assignments limited by a condition to the roles the platform grants.",
                    _custom_actions(platform_needs())),
-        CustomRole(f"HayMaker run deployer ({env})",
+        CustomRole(run_deployer_role_name(env),
                    f"Creates and destroys HayMaker runs of {env}: each action is a row of haymaker/permissions.py; "
                    "role assignments are limited by a condition to the catalog's roles and service principals.",
                    _custom_actions(run_deployer_needs(catalog))),

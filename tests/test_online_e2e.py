@@ -66,7 +66,8 @@ def test_doctor_passes_when_every_prerequisite_is_there(online, capsys):
     doc = json.loads(out)
     assert (code, doc["ok"]) == (0, True), doc
     assert [c["name"] for c in doc["checks"]] == ["pulumi cli", "state backend", "azure credential", "subscription",
-                                                  "platform stack", "ledger", "graph permission", "rbac rights"]
+                                                  "platform stack", "ledger", "graph permission", "rbac rights",
+                                                  "graph grants", "subscription groups"]
     assert "v3.215.0" in doc["checks"][0]["detail"] and "ClientAssertionCredential" in doc["checks"][2]["detail"]
     assert online[0].unlisted_requests() == []
 
@@ -77,9 +78,10 @@ def test_doctor_names_each_failure_with_its_fix(online, capsys, monkeypatch, tmp
     cloud.login.roles.clear()  # the deployer's Graph permission was never consented
     cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR)]  # and it cannot assign roles
     code, out, err = run(capsys, "doctor")
-    assert code == 1 and "4 of 8 checks failed" in err, out  # the platform stack cannot be read with that CLI either
+    # The platform stack cannot be read with that CLI either, nor the Graph identities it names.
+    assert code == 1 and "5 of 10 checks failed" in err, out
     for fragment in ("v3.205.0", "older than 3.211.0", "upgrade the Pulumi CLI", "carries no roles",
-                     "not Application.ReadWrite.OwnedBy", "lacks Role Based Access Control Administrator"):
+                     "not Application.ReadWrite.OwnedBy", "holds neither HayMaker run deployer (dev) nor Contributor"):
         assert fragment in " ".join(out.split()), fragment
 
 
@@ -183,3 +185,29 @@ def test_up_refuses_to_borrow_a_graph_identity_nobody_granted_and_creates_nothin
     assert "`haymaker platform grants`" in err and "nothing was created" in err
     assert f"run-{run_id}" not in pulumi.state["stacks"] and "up" not in pulumi.commands()
     assert cloud.unlisted_requests() == []
+
+
+def test_doctor_accepts_the_run_deployers_own_role_reads_grants_and_warns_of_foreign_groups(online, capsys):
+    """In CI the deployer holds its custom role (no Contributor); the Graph identities' grants are read back;
+    a group HayMaker did not create is a warning, not a failure."""
+    cloud = online[0]
+    custom = "5d1b6c3e-0000-4000-8000-0000000c0570"
+    cloud.arm.custom_roles[custom] = "HayMaker run deployer (dev)"
+    cloud.arm.role_assignments = [(DEPLOYER_OID, custom)]
+    cloud.arm.add_group("finance-prod", {"cost-center": "42"})
+    cloud.arm.add_group("NetworkWatcherRG")
+    code, out, err = run(capsys, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert code == 0, out
+    assert checks["rbac rights"]["detail"] == "HayMaker run deployer (dev) at the subscription"
+    assert checks["graph grants"]["ok"] and checks["graph grants"]["detail"].startswith("3 Graph identities hold")
+    groups = checks["subscription groups"]
+    assert groups["ok"] and groups["warning"] and groups["detail"] == "1 resource group(s) HayMaker did not create: finance-prod"
+    assert cloud.unlisted_requests() == []
+    cloud.graph.reset_grants()  # a warning: only a run that borrows one of them is refused (below)
+    code, out, err = run(capsys, "doctor", "--json")
+    grants = {c["name"]: c for c in json.loads(out)["checks"]}["graph grants"]
+    assert code == 0 and grants["ok"] and grants["warning"]
+    assert grants["detail"].startswith(f"{GROUPS} slot 0 lacks Group.Create, Group.Read.All, User.Read.All "
+                                       "(Graph knows no service principal graph-principal-0")
+    assert "`haymaker platform grants -e dev`" in grants["fix"]

@@ -178,6 +178,8 @@ REQUESTS = [
                "deletedAccounts/cv-1", p.DEPLOYER, None, "deleted-account.purge"),
     ("GET", "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments?$filter=assignedTo('o')", p.DEPLOYER,
      None, "role-assignments.list"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.Authorization/roleDefinitions/5d1b6c3e-0000-4000-8000-0000000c0570",
+     p.DEPLOYER, None, "role-definition.get"),
     ("GET", "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-1", p.DEPLOYER, None,
      "resource.get"),
     ("DELETE", "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/ip", p.DEPLOYER,

@@ -17,6 +17,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
+from tests.fakes.armroles import RoleDefinitions
 from tests.fakes.server import Reply, Request, Service, error
 
 GROUP_TYPE = "Microsoft.Resources/resourceGroups"
@@ -56,7 +57,7 @@ class Deleted:
     tags: dict = field(default_factory=dict)
 
 
-class FakeArm(Service):
+class FakeArm(RoleDefinitions, Service):
     name = "arm"
 
     def __init__(self, subscription_id: str, tenant_id: str):
@@ -90,11 +91,13 @@ class FakeArm(Service):
         s("GET", deleted_account, self._get_deleted_account)
         s("DELETE", deleted_account, self._purge_account)
         s("GET", SUB + r"/providers/Microsoft\.Authorization/roleAssignments", self._role_assignments)
+        self.route_role_definitions()  # read-only (tests/fakes/armroles.py)
         s("GET", RG + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)/(?P<rest>.+)", self._get_resource)
         s("DELETE", RG + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)/(?P<rest>.+)", self._delete_resource)
 
     # state ------------------------------------------------------------------------------------------
     def reset_state(self) -> None:
+        self.reset_role_definitions()
         self.groups: dict[str, Resource] = {}
         self.resources: dict[str, Resource] = {}
         self.deleted: list[Deleted] = []
