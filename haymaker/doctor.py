@@ -216,7 +216,12 @@ class Doctor:
         identities = self._platform_outputs().get("graphIdentities") or {}
         if not identities:
             return Check("graph grants", True, "no Graph identity to check")
-        problems = verify_identities(self._azure().graph_reader(), identities)
+        try:
+            problems = verify_identities(self._azure().graph_reader(), identities)
+        except Exception as e:  # noqa: BLE001 - a warning like the rest of this check: it never holds up a run
+            failed = _failure("graph grants", e)
+            return Check("graph grants", True, f"cannot read them: {failed.detail}", failed.fix or
+                         "sign in as an identity with Application.Read.All (the run deployer holds it)", warning=True)
         if problems:  # a warning: runs of other scenarios need none of it; `up` refuses to borrow one not granted
             return Check("graph grants", True, "; ".join(problems),
                          f"a Privileged Role Administrator runs what `haymaker platform grants -e {self.environment}` "
@@ -226,7 +231,11 @@ class Doctor:
 
     def foreign_groups(self) -> Check:
         """A warning: resource groups HayMaker did not create share this subscription (and its blast radius)."""
-        foreign = sorted(name for name, tags in self._azure().resource_groups() if not haymakers_group(name, tags))
+        try:
+            groups = self._azure().resource_groups()
+        except Exception as e:  # noqa: BLE001 - a warning, never a reason to hold up a run
+            return Check("subscription groups", True, f"cannot list them: {_failure('', e).detail}", warning=True)
+        foreign = sorted(name for name, tags in groups if not haymakers_group(name, tags))
         if not foreign:
             return Check("subscription groups", True, "every resource group is HayMaker's (or Azure's for it)")
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")

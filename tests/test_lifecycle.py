@@ -120,6 +120,9 @@ class FakeAzure:
         return ["/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
                 "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/f58310d9-a9f6-439a-9e8d-f62e7b41a168"]
 
+    def resource_groups(self):
+        return []
+
     def job_executions(self, rg, job):
         return self.executions.get(job, [])
 

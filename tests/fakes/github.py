@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.fakes.githubenvs import Environments
 from tests.fakes.server import Reply, Request, Service
 
 DOCS = "https://docs.github.com/rest"
@@ -94,7 +95,7 @@ class Repo:
     workflows: dict[str, dict | None] = field(default_factory=dict)  # file name -> inputs (None: no dispatch)
 
 
-class FakeGitHub(Service):
+class FakeGitHub(Environments, Service):
     name = "github"
     host = "github.com"  # the web host of html_url
 
@@ -108,6 +109,7 @@ class FakeGitHub(Service):
         s("POST", REPO + r"/actions/workflows/(?P<wf>[^/]+)/dispatches", self._dispatch)
         s("GET", REPO + r"/actions/workflows/(?P<wf>[^/]+)/runs", self._list_runs)
         s("GET", REPO + r"/actions/runs/(?P<id>[0-9]+)", self._get_run)
+        self.route_environments()  # doctor --github (tests/fakes/githubenvs.py)
 
     def reset_state(self) -> None:
         self.users: dict[str, User] = {}  # token -> user
@@ -118,6 +120,7 @@ class FakeGitHub(Service):
         self.run_steps: list[tuple[str, str | None]] = [("queued", None), ("in_progress", None),
                                                         ("completed", "success")]
         self.listed_after = 0
+        self.reset_environments()
 
     def reset(self) -> None:
         super().reset()
