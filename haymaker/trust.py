@@ -643,3 +643,64 @@ def separation_violations(tables, subscription_ids: dict[str, str] | None = None
         for gh in t.github:
             once("GitHub Environment", gh.name, env)
     return out
+
+
+# --- the table as a reviewer reads it (docs/operations.md and the README carry it; a test compares) ----
+
+_PLACEHOLDER = "zzenv"  # an environment name no one uses, shown as <env>
+_SCOPES = {SUBSCRIPTION: "the subscription", STATE: "the state container", SECRETS_KEY: "the state secrets key",
+           LEDGER: "the ledger tables", REPORTS: "the reports container", REGISTRY: "the registry",
+           WORKSPACE: "the workspace", AGENT_GROUP: "its run's scenario group"}
+_BY = {PERSON: "a person, once", PLATFORM: "the platform", RUN: "each run"}
+
+
+def markdown(catalog=None) -> str:
+    """The trust table for any environment, one row per identity (Graph identities and agents as one row
+    each: what they hold comes from their scenario), in Markdown."""
+    from scenarios.catalog import load_catalog
+
+    t = table(_PLACEHOLDER, catalog or load_catalog())
+    github = {g.name: g for g in t.github}
+    rows, done = [], set()
+    for i in t.identities:
+        if i.key in done:
+            continue
+        done.add(i.key)
+        trusted = "; ".join(f"`{n}` ({_protection(github[n])})" for n in i.github_environments) or "none (no subject)"
+        roles = "; ".join(_role_text(t, g, i) for g in i.roles) or "none"
+        if i.key == GRAPH_IDENTITY:
+            roles = f"its scenario's roles on {_SCOPES[AGENT_GROUP]} (each run)"
+            graph = (f"its scenario's ({_BY[PERSON]}); for a scenario that creates groups, {GROUPS_ADMINISTRATOR} "
+                     f"scoped to the unit `{administrative_unit_name(_PLACEHOLDER)}` ({_BY[PERSON]})")
+        elif i.key == AGENT:
+            roles = f"its scenario's roles on its own group (each run)"
+            graph = "none"
+        else:
+            graph = f"{', '.join(i.graph)} ({_BY[i.graph_granted_by]})" if i.graph else "none"
+        uses = ", ".join(f"`{u.workflow}` {u.job}" + (f" ({u.only} only)" if u.only else "") for u in i.uses) or "—"
+        name = i.name.replace(f"-{i.scenario}-", "-<scenario>-") if i.scenario else i.name
+        rows.append(f"| {i.key} | `{name}` | {trusted} | {roles} | {graph} | {uses} |")
+    head = ["| identity | name | obtained by (GitHub Environment) | Azure roles | Microsoft Graph | used by |",
+            "|---|---|---|---|---|---|"]
+    return "\n".join(head + rows).replace(_PLACEHOLDER, "<env>") + "\n"
+
+
+def _protection(g: GitHubEnvironment) -> str:
+    refs = [f"branch {b}" for b in g.branches] + [f"tags {x}" for x in g.tags]
+    if g.name.startswith("platform-"):
+        return ", ".join(refs) + ", reviewers"
+    protected = {x.name for env in PROTECTED for x in github_environments(env) if x.reviewers}
+    mirrored = {n.replace(PROTECTED[0], g.environment) for n in protected} if PROTECTED else set()
+    return ", ".join(refs) + (f", reviewers in {' and '.join(PROTECTED)}" if g.name in mirrored else "")
+
+
+def _role_text(t: Table, g: RoleGrant, identity: Identity) -> str:
+    text = f"{g.role} on {_SCOPES[g.scope]} ({_BY[g.granted_by]})"
+    if g.condition:
+        guids = {guid for c in condition_clauses(g.condition).values() for guid in c.roles}
+        names = sorted(r.name for r in BUILTIN_ROLES.values() if r.guid.lower() in guids)
+        which = "the catalog's roles" if set(names) == set(t.catalog_roles) and identity.key != PLATFORM_DEPLOYER \
+            else ", ".join(names)
+        actions = sorted(c.action.rsplit("/", 1)[-1] for c in condition_clauses(g.condition).values())
+        text += f", role assignment {' and '.join(actions)} only of {which}, to service principals"
+    return text

@@ -8,6 +8,7 @@ catalogs derive from it by adding a scenario.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -368,3 +369,30 @@ def _extend(t, actions):
     (grant,) = [g for g in t[RUN_DEPLOYER].roles if g.role in t.custom_roles]
     role = t.custom_roles[grant.role]
     return replace(t, custom_roles={**t.custom_roles, grant.role: replace(role, actions=role.actions + tuple(actions))})
+
+
+# --- the docs describe exactly the identities of the table ----------------------------------------------
+
+@pytest.mark.parametrize("path", ["docs/operations.md", "README.md"])
+def test_the_docs_carry_the_trust_table_as_the_code_holds_it(path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / path).read_text(encoding="utf-8")
+    expected = trust.markdown()
+    assert expected in text, (f"{path} differs from the trust table: replace its table with the output of "
+                              "`python -c 'from haymaker.trust import markdown; print(markdown())'`")
+    # Nothing else in the docs names an identity or a subject the table does not hold.
+    t = trust.table("zzenv", _catalog())
+    names = {i.name.replace("zzenv", "<env>") for i in t.identities}
+    for found in set(re.findall(r"haymaker-<env>-[a-z]+(?:-[a-z]+)*(?:-<scenario>-<n>)?", text)):
+        assert found in names or found in {"haymaker-<env>-platform", "haymaker-<env>-state", "haymaker-<env>-logs",
+                                           "haymaker-<env>-graph-<scenario>-<n>", "haymaker-<env>-activity-log"}, found
+    assert "ref:refs/heads/main`, a tag ref or a pull request" in text or "never a branch, a tag or a pull request" in text
+    for gone in ("setup_oidc", "haymaker-github-actions", "deployerClientId", "main-branch federated credential"):
+        assert gone not in text, gone
+
+
+def test_mutation_a_docs_table_that_drops_a_row_fails_the_comparison():
+    expected = trust.markdown()
+    docs = expected.replace(next(line for line in expected.splitlines() if line.startswith("| reaper ")) + "\n", "")
+    assert expected not in docs
