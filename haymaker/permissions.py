@@ -425,13 +425,13 @@ def _expand_types(op: Operation, catalog) -> Operation:
     return Operation(**{**op.__dict__, "needs": tuple(needs)})
 
 
-def match_request(method: str, path: str, *, principal: str = DEPLOYER, api: str | None = None,
+def match_request(method: str, path: str, *, principal: str | None = None, api: str | None = None,
                   objects: str | None = None) -> Operation | None:
     """The row a recorded HTTP request belongs to: first match by method and path (a Graph path with or
-    without /v1.0), for the identity that sent it; ``objects`` tells apart purges of groups and apps."""
+    without /v1.0), for the identity that sent it (None: any); ``objects`` tells apart purges of groups and apps."""
     path = re.sub(r"^/(v1\.0|beta)(?=/)", "", path)
     for op in (*ADAPTER_CALLS, *IDENTITY_CALLS, *DATA_CALLS):
-        if (op.principal == principal and (api is None or op.api == api)
+        if ((principal is None or op.principal == principal) and (api is None or op.api == api)
                 and (objects is None or op.objects in (None, objects)) and op.matches(method, path)):
             return op
     return None

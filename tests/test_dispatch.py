@@ -217,11 +217,11 @@ def test_a_run_that_never_shows_up_is_reported_with_where_to_look(github, capsys
 def test_watch_follows_the_run_to_success(github, capsys):
     github.run_steps = [("queued", None), ("queued", None), ("waiting", None), ("in_progress", None),
                         ("in_progress", None), ("completed", "success")]
-    code, out, err = dispatch(capsys, "-s", VM, "-e", "prod", "--watch")
+    code, out, err = dispatch(capsys, "-s", VM, "-e", "staging", "--watch")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[-4:] == ["14:00:00Z  queued",
-                          "14:00:30Z  waiting: a reviewer must approve the GitHub Environment 'prod'",
+                          "14:00:30Z  waiting: a reviewer must approve the GitHub Environment 'staging'",
                           "14:00:45Z  in progress", "14:01:15Z  completed: success"]
     assert len(github.seen("GET", r"/actions/runs/\d+$")) == 6 and github.clock.sleeps == [15.0] * 5
 
