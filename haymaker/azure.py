@@ -295,6 +295,14 @@ class Azure:
                 filter=f"assignedTo('{object_id.replace(chr(39), '')}')")))
         return [a.role_definition_id for a in found if (a.scope or "").lower() in (scope.lower(), "/")]
 
+    def role_conditions_of(self, object_id: str) -> dict[str, str | None]:
+        """Role definition id -> the ABAC condition of the principal's assignment of it at the subscription."""
+        scope = f"/subscriptions/{self.subscription_id}"
+        found = self._call("list role assignments", lambda: list(
+            self._client("authorization").role_assignments.list_for_subscription(
+                filter=f"assignedTo('{object_id.replace(chr(39), '')}')")))
+        return {a.role_definition_id: a.condition for a in found if (a.scope or "").lower() in (scope.lower(), "/")}
+
     def role_name(self, role_definition_id: str) -> str:
         """The name of a role definition (a custom one's is the only way to know it: its GUID is random)."""
         found = self._call(f"read role definition {role_definition_id}", lambda: self._client(

@@ -202,12 +202,34 @@ class Doctor:
         wanted = run_deployer_role_name(self.environment)
         builtin = {r.guid for r in _builtin_roles()}
         custom = [i for i in ids if i.rsplit("/", 1)[-1].lower() not in builtin]
-        if any(self._azure().role_name(i) == wanted for i in custom):
-            return Check("rbac rights", True, f"{wanted} at the subscription")
+        held_id = next((i for i in custom if self._azure().role_name(i) == wanted), None)
+        if held_id is not None:
+            return self._condition(oid, held_id, wanted)
         return Check("rbac rights", False, f"{oid} holds neither {wanted} nor Contributor with role assignment "
                                            "rights at the subscription",
                      "an Owner assigns the run deployer its role, as `haymaker platform bootstrap --print` step 4 "
                      "prints")
+
+    def _condition(self, oid: str, role_id: str, role: str) -> Check:
+        """Its role assignment condition, which a person granted, still allows every role the catalog's
+        scenarios hold now (adding one to a scenario changes what it must allow)."""
+        from haymaker import trust
+
+        condition = self._azure().role_conditions_of(oid).get(role_id)
+        table = trust.load_table(self.environment)
+        needed = {r.name: r.guid.lower() for r in _builtin_roles() if r.name in table.catalog_roles}
+        missing = sorted(r for r, guid in needed.items() if not all(
+            trust.condition_allows(condition, f"Microsoft.Authorization/roleAssignments/{a}", frozenset({guid}))
+            for a in ("write", "delete")))
+        if condition is None or missing:
+            what = ("its role assignment has no condition: it could assign any role" if condition is None else
+                    f"its role assignment condition does not allow {', '.join(missing)}, which the catalog's "
+                    "scenarios hold")
+            return Check("rbac rights", False, f"{role}: {what}",
+                         "an Owner assigns the role again with the condition `haymaker platform bootstrap --print` "
+                         "step 4 prints")
+        return Check("rbac rights", True, f"{role} at the subscription, its condition allowing the catalog's "
+                                          f"{len(needed)} roles")
 
     def graph_grants(self) -> Check:
         """Read-only: each Graph identity the platform made holds what a person was to grant it."""

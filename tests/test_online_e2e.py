@@ -191,15 +191,19 @@ def test_doctor_accepts_the_run_deployers_own_role_reads_grants_and_warns_of_for
     """In CI the deployer holds its custom role (no Contributor); the Graph identities' grants are read back;
     a group HayMaker did not create is a warning, not a failure."""
     cloud = online[0]
+    from haymaker import trust
+
     custom = "5d1b6c3e-0000-4000-8000-0000000c0570"
     cloud.arm.custom_roles[custom] = "HayMaker run deployer (dev)"
-    cloud.arm.role_assignments = [(DEPLOYER_OID, custom)]
+    (granted,) = [g for g in trust.load_table("dev")[trust.RUN_DEPLOYER].roles if g.condition]
+    cloud.arm.role_assignments = [(DEPLOYER_OID, custom, granted.condition)]  # as the bootstrap's step 4 granted
     cloud.arm.add_group("finance-prod", {"cost-center": "42"})
     cloud.arm.add_group("NetworkWatcherRG")
     code, out, err = run(capsys, "doctor", "--json")
     checks = {c["name"]: c for c in json.loads(out)["checks"]}
     assert code == 0, out
-    assert checks["rbac rights"]["detail"] == "HayMaker run deployer (dev) at the subscription"
+    assert checks["rbac rights"]["detail"].startswith("HayMaker run deployer (dev) at the subscription, its condition "
+                                                      "allowing the catalog's")
     assert checks["graph grants"]["ok"] and checks["graph grants"]["detail"].startswith("3 Graph identities hold")
     groups = checks["subscription groups"]
     assert groups["ok"] and groups["warning"] and groups["detail"] == "1 resource group(s) HayMaker did not create: finance-prod"
@@ -211,3 +215,28 @@ def test_doctor_accepts_the_run_deployers_own_role_reads_grants_and_warns_of_for
     assert grants["detail"].startswith(f"{GROUPS} slot 0 lacks Group.Create, Group.Read.All, User.Read.All "
                                        "(Graph knows no service principal graph-principal-0")
     assert "`haymaker platform grants -e dev`" in grants["fix"]
+
+
+def test_doctor_names_a_catalog_role_the_deployers_condition_does_not_allow_yet(online, capsys):
+    """A scenario gained a role: the condition a person granted must allow it, and doctor (so `up`) says so."""
+    from components.roles import BUILTIN_ROLES
+    from haymaker import trust
+
+    cloud = online[0]
+    custom = "5d1b6c3e-0000-4000-8000-0000000c0570"
+    cloud.arm.custom_roles[custom] = "HayMaker run deployer (dev)"
+    table = trust.load_table("dev")
+    dropped = sorted(table.catalog_roles)[0]
+    older = trust.role_assignment_condition([BUILTIN_ROLES[r].guid for r in table.catalog_roles - {dropped}])
+    cloud.arm.role_assignments = [(DEPLOYER_OID, custom, older)]
+    code, out, err = run(capsys, "doctor", "--json")
+    rbac = {c["name"]: c for c in json.loads(out)["checks"]}["rbac rights"]
+    assert code == 1 and not rbac["ok"]
+    assert rbac["detail"] == (f"HayMaker run deployer (dev): its role assignment condition does not allow {dropped}, "
+                              "which the catalog's scenarios hold")
+    assert "step 4" in rbac["fix"]
+    cloud.arm.role_assignments = [(DEPLOYER_OID, custom)]  # no condition at all: never accepted
+    code, out, err = run(capsys, "doctor", "--json")
+    rbac = {c["name"]: c for c in json.loads(out)["checks"]}["rbac rights"]
+    assert code == 1 and rbac["detail"] == ("HayMaker run deployer (dev): its role assignment has no condition: it "
+                                            "could assign any role")

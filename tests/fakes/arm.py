@@ -340,8 +340,10 @@ class FakeArm(RoleDefinitions, Service):
             {"id": f"{sub}/providers/Microsoft.Authorization/roleAssignments/{i:08d}-0000-4000-8000-000000000000",
              "name": f"{i:08d}-0000-4000-8000-000000000000", "type": "Microsoft.Authorization/roleAssignments",
              "properties": {"roleDefinitionId": f"{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}",
-                            "principalId": principal, "principalType": "ServicePrincipal", "scope": sub}}
-            for i, (principal, role) in enumerate(self.role_assignments) if not match or principal == match.group(1)])
+                            "principalId": principal, "principalType": "ServicePrincipal", "scope": sub,
+                            **({"condition": extra[0], "conditionVersion": "2.0"} if extra else {})}}
+            for i, (principal, role, *extra) in enumerate(self.role_assignments)
+            if not match or principal == match.group(1)])
 
     # Container Apps jobs ---------------------------------------------------------------------------------
     def _executions(self, r: Request) -> Reply:
