@@ -112,7 +112,24 @@ def compare(before: dict[str, object], after: dict[str, object]) -> list[Change]
     return changes
 
 
-def markdown(changes: list[Change], base: str) -> str:
+def _held(docs: dict[str, object], key: str) -> set[str]:
+    return {x for d in docs.values() if isinstance(d, dict) for x in (d.get(key) or []) if isinstance(x, str)}
+
+
+def trust_changes(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    """What the change asks of the one-time steps a person does (haymaker/trust.py): a role no scenario held
+    before widens what the run deployer's condition must allow; a new Graph permission needs grants."""
+    lines = [f"The run deployer must now be allowed to assign **{role}**: no scenario held it before. A person "
+             "assigns its role again with the condition `haymaker platform bootstrap --print` (step 4) prints; until "
+             "then `haymaker doctor` fails and runs naming the scenario are refused."
+             for role in sorted(_held(after, "azure_roles") - _held(before, "azure_roles"))]
+    lines += [f"Graph permission **{perm}** is new to the catalog: release the platform, then a Privileged Role "
+              "Administrator runs what `haymaker platform grants` prints."
+              for perm in sorted(_held(after, "graph_permissions") - _held(before, "graph_permissions"))]
+    return lines
+
+
+def markdown(changes: list[Change], base: str, trust: list[str] = ()) -> str:
     title = "### What this change does to the Activity Log"
     if not changes:
         return f"{title}\n\nNo scenario file differs from `{base}`.\n"
@@ -124,6 +141,8 @@ def markdown(changes: list[Change], base: str) -> str:
         lines.append(f"| `{c.name}` | {c.status} | {c.before} → {c.after} | {_ops(c.new)} | {_ops(c.gone)} |")
     if len(changes) > MOST_ROWS:  # a PR comment has room for about 64 KB, the plan included
         lines += ["", f"_…and {len(changes) - MOST_ROWS} more: `haymaker scenarios diff --base {base}` lists them all._"]
+    for line in trust:
+        lines += ["", f"> {line}"]
     return "\n".join(lines) + "\n"
 
 

@@ -89,14 +89,17 @@ def scenarios_diff(
     as_json: bool = typer.Option(False, "--json", help="Write JSON to stdout."),
 ) -> None:
     """What a catalog change does to the Activity Log: each changed scenario's expected operations."""
-    from haymaker.catalogdiff import base_documents, compare, head_documents, markdown
+    from haymaker.catalogdiff import base_documents, compare, head_documents, markdown, trust_changes
 
-    changes = compare(base_documents(base), head_documents())
+    before, after = base_documents(base), head_documents()
+    changes, asks = compare(before, after), trust_changes(before, after)
     if markdown_file is not None:
-        markdown_file.write_text(markdown(changes, base))
+        markdown_file.write_text(markdown(changes, base, asks))
     if as_json:
-        emit_json({"base": base, "changes": [c.as_dict() for c in changes]})
+        emit_json({"base": base, "changes": [c.as_dict() for c in changes], "one_time_steps": asks})
         return
+    for line in asks:
+        out.print(line.replace("**", ""), markup=False, highlight=False)
     if not changes:
         out.print(f"no scenario file differs from {base}")
     for c in changes:
