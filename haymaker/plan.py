@@ -190,6 +190,7 @@ def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, bu
 
     declared, outputs = evaluate(lambda: run_program(spec, settings, catalog), project="haymaker",
                                  stack=spec.stack_name, platform_outputs=platform_outputs_offline(spec.environment))
+    declared = sorted(declared, key=lambda d: d.urn)  # the mock runtime registers in no fixed order
     seconds, chain = critical_path(declared)
     plan = Plan(spec=spec, settings=settings, catalog=catalog, budget_usd=budget_usd, declared=declared,
                 outputs=outputs or {},
