@@ -38,10 +38,14 @@ def fit(columns: Sequence[str], rows: list[dict], width: int,
             del widths[column]
         else:
             widths[column] -= min(excess(), max(widths[column] - max(keep, cell_len(column)), 0))
-    # Room left after a later step (a dropped column) goes back to the columns shortened before it.
+    # Room left after a later step goes back: first to the columns shortened before it, then to a dropped
+    # column that fits again whole (the last dropped first).
     for column, _ in reversed(list(give_way)):
         if column in widths and excess() < 0:
             widths[column] += min(-excess(), natural[column] - widths[column])
+    for column, keep in reversed(list(give_way)):
+        if keep == 0 and column not in widths and excess() + natural[column] + GAP <= 0:
+            widths[column] = natural[column]
     return {c: widths[c] for c in columns if c in widths}
 
 

@@ -22,7 +22,7 @@ def config_get(key: str, as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         emit_json({"key": key, "value": shown, "source": cfg.source(key)})
         return
-    out.print("" if shown is None else str(shown), markup=False, highlight=False)
+    out.print("" if shown is None else str(shown), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("set")
@@ -47,12 +47,13 @@ def config_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
     shown = [{"key": r["key"], "value": "" if r["value"] is None else str(r["value"]),
               "source": short_source(r["source"]), "variable": r["env"]} for r in rows]
-    if "value" in print_table(out, ["key", "value", "source", "variable"], shown, give_way=[("value", 12)]):
+    if "value" in print_table(out, ["key", "value", "source", "variable"], shown, give_way=[("value", 10)]):
         err.print("a value ending in … is cut to fit: `haymaker config get KEY` prints it whole", markup=False)
 
 
 def short_source(source: str) -> str:
-    """``env:AZURE_TENANT_ID`` -> ``env`` (the variable has its own column); the config file by its name."""
+    """``env:AZURE_TENANT_ID`` -> ``env`` (the variable has its own column); ~/.haymaker/config.toml -> ``file``.
+    `config list --json` and `config get --json` say it in full."""
     if source.startswith("env:"):
         return "env"
-    return "config.toml" if source.endswith("config.toml") else source
+    return "file" if source.endswith("config.toml") else source

@@ -60,7 +60,7 @@ def runs(
              "scenarios": str(len(r.scenarios)), "USD": f"{r.cost_estimate_usd:.2f}",
              "created/cleaned/orphaned": f"{r.resources_created}/{r.resources_cleaned}/{r.resources_orphaned}"}
             for r in found]
-    print_table(out, list(RUN_COLUMNS), rows, title=f"{len(found)} run(s), newest first", right=("hours", "USD"),
+    print_table(out, list(RUN_COLUMNS), rows, title=f"{len(found)} run(s), newest first", right=("hours", "scenarios", "USD"),
                 give_way=[("created/cleaned/orphaned", 0), ("trigger", 0), ("hours", 0), ("scenarios", 0)])
 
 
@@ -140,11 +140,18 @@ def metrics(
          f"{m['average_coverage']:.0%} (average of {m['runs_with_answer_key']} run(s) with `haymaker truth`)"),
     ]:
         figures.append({"figure": name, "value": value})
-    if out.is_terminal:  # a label and its value; a long value wraps between names, never inside one
+    if out.is_terminal:  # a label and its value; a value too long for the line goes under it, indented
+        from rich.padding import Padding
+        from rich.text import Text
+
         out.print(f"last {days} days ({m['since']} to {m['until']})", markup=False, highlight=False)
         label = max(len(f["figure"]) for f in figures) + 2
         for f in figures:
-            out.print(f"{f['figure']:<{label}}{f['value']}", markup=False, highlight=False)
+            if label + len(f["value"]) <= out.width:
+                out.print(f"{f['figure']:<{label}}{f['value']}", markup=False, highlight=False)
+            else:
+                out.print(f["figure"], markup=False, highlight=False)
+                out.print(Padding(Text(f["value"]), (0, 0, 0, 2)))
         out.print()
     else:
         print_table(out, ["figure", "value"], figures)
