@@ -24,7 +24,6 @@ from haymaker.cli import lifecycle as cli_ops
 from haymaker.cli import main
 from haymaker.doctor import Doctor
 from haymaker.runspec import ENVIRONMENTS
-from haymaker.settings import find_placeholders
 from tests.azurite import fresh_service
 from tests.fakes.pulumi_cli import FakePulumi
 
@@ -68,6 +67,8 @@ def placeholder_config(tmp_path, monkeypatch):
     ("acr.azurecr.io:5000/haymaker-agent" + PINNED, None),
 ])
 def test_an_image_no_workflow_publishes_is_a_placeholder(image, why):
+    from haymaker.settings import find_placeholders
+
     found = find_placeholders({"haymaker:agentImage": image}, "Pulumi.dev.yaml")
     if why is None:
         assert found == []
@@ -78,6 +79,8 @@ def test_an_image_no_workflow_publishes_is_a_placeholder(image, why):
 
 
 def test_the_example_owner_is_a_placeholder():
+    from haymaker.settings import find_placeholders
+
     found = find_placeholders({"haymaker:githubRepository": "your-org/haymaker"}, "Pulumi.prod.yaml")
     assert [p.line() for p in found] == ["haymaker:githubRepository in Pulumi.prod.yaml is 'your-org/haymaker', with "
                                          "the example owner 'your-org': set it to the owner/repo of your GitHub "
