@@ -54,7 +54,7 @@ def test_minus_h_is_help_everywhere(path, capsys):
     assert code == 0 and f"Usage: haymaker {' '.join(path)}" in " ".join(out.split())
 
 
-def test_shell_completion_is_offered_and_completes_commands_and_flags():
+def test_shell_completion_is_offered_and_completes_commands_flags_and_scenarios(catalog):
     def complete(words: str) -> list[str]:
         env = {**os.environ, "_HAYMAKER_COMPLETE": "complete_bash", "COMP_WORDS": words,
                "COMP_CWORD": str(len(words.split()) - 1)}
@@ -64,6 +64,8 @@ def test_shell_completion_is_offered_and_completes_commands_and_flags():
     assert complete("haymaker pl") == ["plan"]
     assert complete("haymaker config s") == ["set"]
     assert "--workflow-dry-run" in complete("haymaker dispatch --w")
+    name = catalog.names()[-1]
+    assert complete(f"haymaker plan -s {name[:4]}") == [n for n in catalog.names() if n.startswith(name[:4])]
     shown = subprocess.run([str(HAYMAKER), "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and "_HAYMAKER_COMPLETE=complete_bash" in shown.stdout
     helped = subprocess.run([str(HAYMAKER), "-h"], capture_output=True, text=True, timeout=60)

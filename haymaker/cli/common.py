@@ -39,6 +39,16 @@ def write_file(path: Path, text: str, flag: str) -> None:
         raise InvalidInput(f"cannot write {flag} {path}: {why}") from None
 
 
+def complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of a scenario name: the catalog's names that start with what was typed."""
+    from scenarios.catalog import load_catalog
+
+    try:
+        return [n for n in load_catalog().names() if n.startswith(incomplete.lower())]
+    except HayMakerError:  # a broken catalog completes nothing; the command itself says why
+        return []
+
+
 def load_cfg(environment: str | None = None):
     """Operator configuration for one command, its warnings on stderr."""
     from haymaker.config import load_config

@@ -7,13 +7,14 @@ from typing import List, Optional
 
 import typer
 
-from haymaker.cli.common import cfg_and_environment, emit_json, err, out
+from haymaker.cli.common import cfg_and_environment, complete_scenario, emit_json, err, out
 from haymaker.cli.plan import refuse_unless_allowed
 from haymaker.errors import HayMakerError, InvalidInput
 
 
 def dispatch(
-    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5)."),
+    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5).",
+                                       autocompletion=complete_scenario),
     duration: Optional[int] = typer.Option(None, help="Hours the agents work (1-10; default from selection.yaml)."),
     environment: Optional[str] = typer.Option(None, "--environment", "-e",
                                               help="dev, staging or prod (default: HAYMAKER_ENVIRONMENT, then "

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from haymaker.cli.common import cfg_and_environment, emit_json, err, load_cfg, out
+from haymaker.cli.common import cfg_and_environment, complete_scenario, emit_json, err, load_cfg, out
 from haymaker.cli.plan import refuse_unless_allowed
 from haymaker.errors import HayMakerError, InvalidInput, Refused
 
@@ -75,7 +75,8 @@ def _progress(as_json: bool):
 
 def up(
     size: Optional[str] = typer.Option(None, help="small, medium or large (scheduled pick)."),
-    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5): an on-demand run."),
+    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5): an on-demand run.",
+                                       autocompletion=complete_scenario),
     duration: Optional[int] = typer.Option(None, help="Hours the agents work (1-10)."),
     environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),
     trigger: str = typer.Option("local", help="schedule, release, dispatch or local."),

@@ -7,14 +7,15 @@ from typing import List, Optional
 
 import typer
 
-from haymaker.cli.common import cfg_and_environment, emit_json, err, out, write_file
+from haymaker.cli.common import cfg_and_environment, complete_scenario, emit_json, err, out, write_file
 from haymaker.errors import InvalidInput, Refused
 
 
 def plan(
     size: Optional[str] = typer.Option(None, help="Simulation size of a scheduled pick: small, medium or large "
                                                   "(default: the environment's haymaker:simulationSize)."),
-    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5) for an on-demand run."),
+    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5) for an on-demand run.",
+                                       autocompletion=complete_scenario),
     duration: Optional[int] = typer.Option(None, help="Hours the agents work (1-10; default from selection.yaml)."),
     run_id: Optional[str] = typer.Option(None, help="Run id such as 20261121t0600z-7f3a (default: new)."),
     environment: Optional[str] = typer.Option(None, "--environment", "-e",
