@@ -24,10 +24,10 @@ from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES, GRAPH_ESCALATION_RO
 from haymaker import permissions as p
 from haymaker.errors import InvalidInput
 from haymaker.naming import short_hash
+from haymaker.settings import placeholder_repository
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"
-PLACEHOLDER_OWNER = "your-org"  # what Pulumi.<env>.yaml ships with: a deployment must name its repository
 PROTECTED = ("prod",)  # environments whose runs and releases wait for a reviewer
 
 # Who creates an identity or grants a right.
@@ -601,7 +601,7 @@ def check_repository(repository: str) -> None:
             or not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", repo):
         raise InvalidInput(f"GitHub repository {repository!r} is not owner/repo: name the repository that deploys "
                            "HayMaker, e.g. --repo my-org/haymaker")
-    if owner.lower() == PLACEHOLDER_OWNER:
+    if placeholder_repository(repository):  # what Pulumi.<env>.yaml ships with (haymaker/settings.py)
         raise InvalidInput(f"GitHub repository {repository!r} is the placeholder this repository ships with: set it "
                            "to your repository (haymaker:githubRepository in Pulumi.<env>.yaml, or --repo)")
 
