@@ -61,7 +61,7 @@ def test_shell_completion_is_offered_and_completes_commands_flags_and_scenarios(
         done = subprocess.run([str(HAYMAKER)], env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
         return done.stdout.split()
 
-    assert complete("haymaker pl") == ["plan"]
+    assert complete("haymaker pl") == ["plan", "platform"]
     assert complete("haymaker config s") == ["set"]
     assert "--workflow-dry-run" in complete("haymaker dispatch --w")
     name = catalog.names()[-1]
@@ -76,7 +76,7 @@ def test_shell_completion_is_offered_and_completes_commands_flags_and_scenarios(
 
 @pytest.mark.parametrize("flag, variable, configured, expected", [
     (None, None, None, "dev"),
-    (None, None, "prod", "prod"),
+    (None, None, "staging", "staging"),  # prod plans refuse the shipped tag image (prod runs by digest)
     (None, "staging", "prod", "staging"),
     ("dev", "staging", "prod", "dev"),
 ])

@@ -118,7 +118,8 @@ def test_doctor_github_runs_the_checks_and_fails_on_a_missing_protection(github,
     code = main(["doctor", "-e", "prod", "--github", "--repo", SLUG, "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 and not doc["ok"]
-    assert [c["name"] for c in doc["checks"] if not c["ok"]] == ["github prod"]
+    # (the shipped Pulumi.prod.yaml's placeholders fail their own `config` checks too)
+    assert [c["name"] for c in doc["checks"] if not c["ok"] and c["name"] != "config"] == ["github prod"]
 
 
 @pytest.mark.parametrize("args, message", [
