@@ -22,6 +22,7 @@ from scenarios.catalog import Catalog, load_catalog
 
 # Policies that judge a whole run, not a scenario: checked here per size and per draw instead.
 RUN_POLICIES = ("run-scenario-limits", "run-cost-warning")
+EVERY = "every environment"
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,12 @@ class Problem:
     """Something that would make a run fail: where (scenario or file), in which environment, and the fix."""
 
     subject: str
-    environment: str  # an environment, or "every environment"
+    environment: str  # an environment, several (dev, prod), or EVERY
     message: str
 
     def line(self) -> str:
-        return f"{self.subject} in {self.environment}: {self.message}"
+        where = self.subject if self.environment == EVERY else f"{self.subject} in {self.environment}"
+        return f"{where}: {self.message}"
 
     def as_dict(self) -> dict:
         return {"subject": self.subject, "environment": self.environment, "message": self.message}
@@ -56,22 +58,26 @@ class Tree:
         return sorted(self.settings)
 
 
-def read_tree(root: Path = REPO_ROOT, catalog: Catalog | None = None) -> Tree:
-    """Load everything a run reads from ``root``; ``catalog``: already loaded (a lenient base catalog)."""
+def read_tree(root: Path = REPO_ROOT, catalog: Catalog | None = None, selection: bool = True) -> Tree:
+    """Load everything a run reads from ``root``; ``catalog``: one already loaded (a lenient base catalog,
+    or files named on the command line); ``selection``: False for no selection (such files have none)."""
     from haymaker.policycheck import load_policy_config
 
     tree = Tree(root=Path(root))
-    every = "every environment"
     try:
         tree.catalog = catalog or load_catalog(tree.root / "scenarios")
     except CatalogError as e:
-        tree.problems += [Problem("scenarios/", every, line) for line in e.errors]
+        for line in e.errors:  # "scenarios/<file>.yaml: <where>: <what>"
+            file, _, what = line.partition(": ")
+            tree.problems.append(Problem(file, EVERY, what))
         return tree
     try:
-        tree.selection = load_selection(tree.catalog, tree.root / "scenarios" / "selection.yaml",
-                                        shown="scenarios/selection.yaml")
+        if selection:
+            tree.selection = load_selection(tree.catalog, tree.root / "scenarios" / "selection.yaml",
+                                            shown="scenarios/selection.yaml")
     except CatalogError as e:
-        tree.problems += [Problem("scenarios/selection.yaml", every, line) for line in e.errors]
+        tree.problems += [Problem("scenarios/selection.yaml", EVERY, line.removeprefix("scenarios/selection.yaml: "))
+                          for line in e.errors]
     for env in ENVIRONMENTS:
         try:
             tree.settings[env] = load_environment(env, tree.root)
@@ -145,7 +151,7 @@ def draw_problems(tree: Tree) -> list[Problem]:
         try:
             pick_scheduled(catalog, selection, "20000101t0000z-0000", size)
         except HayMakerError as e:
-            found.append(Problem(f"sizes.{size}", "every environment", str(e)))
+            found.append(Problem(f"sizes.{size}", EVERY, str(e)))
     limits = next(p for p in POLICIES if p.name == "run-scenario-limits")
     for env in tree.environments:
         level, config = effective(limits, tree.policy_configs[env])
@@ -162,14 +168,20 @@ def draw_problems(tree: Tree) -> list[Problem]:
     return found
 
 
+def up_to_cent(usd: float) -> float:
+    """A budget at least this admits the cost (a plain round could land a fraction of a cent below it)."""
+    return -(-round(usd * 100, 6) // 1) / 100
+
+
 def over_budget(draw: Draw, selection: Selection) -> str:
     what = f"an on-demand run of {len(draw.scenarios)}" if draw.kind == "on demand" else f"a {draw.kind} run"
     dearest = ", ".join(draw.scenarios[:3]) + (", …" if len(draw.scenarios) > 3 else "")
-    needed = -(-round(draw.cost_usd * 100, 6) // 1) / 100  # up to the cent
-    size_fix = "" if draw.kind == "on demand" else f", or lower sizes.{draw.kind}"
-    return (f"{what} can cost ${draw.cost_usd:.2f} ({dearest}) at {selection.duration_hours} h, over budget_usd "
+    needed = up_to_cent(draw.cost_usd)
+    other = ("lower on_demand.max_scenarios" if draw.kind == "on demand"
+             else f"exclude or lower the weight of {draw.scenarios[0]}, or lower sizes.{draw.kind}")
+    return (f"{what} can cost ${needed:.2f} ({dearest}) at {selection.duration_hours} h, over budget_usd "
             f"{selection.budget_usd:g} in scenarios/selection.yaml: raise budget_usd to at least {needed:.2f}, "
-            f"exclude or lower the weight of {draw.scenarios[0]}{size_fix}")
+            f"or {other}")
 
 
 def verdicts(tree: Tree, names: list[str] | None = None) -> dict[str, dict[str, list]]:
@@ -218,6 +230,10 @@ def policy_problems(verdicts_by_env: dict[str, dict[str, list]]) -> list[Problem
 
 
 def check(tree: Tree) -> tuple[dict, list[Problem]]:
-    """(verdicts, every problem) of a tree: what loads, every draw, every scenario in every environment."""
+    """(verdicts, every problem) of a tree: what loads, every draw, every scenario in every environment;
+    the same problem in several environments is one problem naming them all."""
     judged = verdicts(tree) if tree.catalog is not None else {}
-    return judged, tree.problems + draw_problems(tree) + policy_problems(judged)
+    envs: dict[tuple[str, str], list[str]] = {}
+    for p in tree.problems + draw_problems(tree) + policy_problems(judged):
+        envs.setdefault((p.subject, p.message), []).append(p.environment)
+    return judged, [Problem(subject, ", ".join(where), message) for (subject, message), where in envs.items()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from haymaker import catalogdiff
+from haymaker.draws import EVERY
 from haymaker.pr import DRAWS, MARKER, MOST_PROBLEMS, Review, Side
 from haymaker.selection import SIZES
 
@@ -27,7 +28,8 @@ def _verdict(r: Review) -> list[str]:
                 "policies.", ""]
     lines = [f"**This change would make runs fail: {len(r.problems)} problem(s).** The check fails until they "
              "are fixed.", ""]
-    lines += [f"- `{p.subject}` in `{p.environment}`: {_cell(p.message)}" for p in r.problems[:MOST_PROBLEMS]]
+    lines += [f"- `{p.subject}`{'' if p.environment == EVERY else f' in `{p.environment}`'}: {_cell(p.message)}"
+              for p in r.problems[:MOST_PROBLEMS]]
     if len(r.problems) > MOST_PROBLEMS:
         lines.append(f"- …and {len(r.problems) - MOST_PROBLEMS} more: `haymaker pr --base {r.base}` lists them all")
     return lines + [""]

@@ -41,8 +41,9 @@ def pr(
         out.print(text, markup=False, highlight=False, soft_wrap=True)
     if result.ok:
         return
-    for p in result.problems:
-        err.print(p.line(), markup=False, highlight=False)
+    if as_json or markdown_file is not None:  # else the comment on stdout lists them
+        for p in result.problems:
+            err.print(p.line(), markup=False, highlight=False)
     summary = f"{len(result.problems)} problem(s) would make a scheduled or dispatched run fail"
     if any(p.subject.startswith(("scenarios/", "Pulumi.")) for p in result.problems):
         raise InvalidInput(f"{summary}: a file does not load: fix it, then run `haymaker pr` again")

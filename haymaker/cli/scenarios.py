@@ -71,15 +71,36 @@ def scenarios_show(name: str, as_json: bool = typer.Option(False, "--json", help
 
 @app.command("validate")
 def scenarios_validate(paths: List[Path] = typer.Argument(None, help="Files to check (default: the catalog).")) -> None:
-    """Check scenario files; exit 1 listing every problem when any file is bad."""
+    """Check what a pull request can change: the scenario files, selection.yaml, every scenario against every
+    environment's policies and locations, each size's dearest run against the budget, and, with the local
+    Azure CLI (.azcli), every az command. Exit 1 listing every problem."""
+    from haymaker import azparse
+    from haymaker.draws import check, read_tree
     from haymaker.errors import CatalogError
-    from scenarios.catalog import check_files, scenario_files
+    from scenarios.catalog import Catalog, check_files, display_path, scenario_files
 
     files = list(paths) if paths else scenario_files()
     scenarios, errors = check_files(files)
+    shown = {p.stem: display_path(p) for p in files}
+    skipped = azparse.skipped_because()
+    if skipped is None:
+        refused = azparse.refused(scenarios.values())
+        errors += [f"{shown[name]}: phases.{phase}[{i}].run: az refuses it: {why}"
+                   for (name, phase, i), why in sorted(refused.items())]
     if errors:
         raise CatalogError(errors)
-    out.print(f"{len(scenarios)} scenario files valid")
+    # Only the catalog has a selection; files named on the command line are judged on their own.
+    tree = read_tree(catalog=Catalog(scenarios) if paths else None, selection=not paths)
+    judged, problems = check(tree)
+    if problems:
+        raise CatalogError([p.line() for p in problems])
+    out.print(f"{len(scenarios)} scenario files valid", highlight=False)
+    if tree.selection is not None:
+        out.print(f"scenarios/selection.yaml valid: every size can be drawn within the budget of "
+                  f"${tree.selection.budget_usd:,.2f} in {', '.join(tree.environments)}", highlight=False)
+    out.print(f"every scenario passes every mandatory policy in {', '.join(sorted(judged))}", highlight=False)
+    out.print(f"az commands not checked: {skipped}" if skipped else
+              "az commands: every step parsed by the local Azure CLI", markup=False, highlight=False)
 
 
 @app.command("diff")
