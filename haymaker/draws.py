@@ -58,9 +58,11 @@ class Tree:
         return sorted(self.settings)
 
 
-def read_tree(root: Path = REPO_ROOT, catalog: Catalog | None = None, selection: bool = True) -> Tree:
-    """Load everything a run reads from ``root``; ``catalog``: one already loaded (a lenient base catalog,
-    or files named on the command line); ``selection``: False for no selection (such files have none)."""
+def read_tree(root: Path = REPO_ROOT, catalog: Catalog | None = None, selection: Path | None = None,
+              with_selection: bool = True) -> Tree:
+    """Load everything a run reads from ``root``. ``catalog``: one already loaded (a lenient base catalog,
+    or files named on the command line, which have no selection: ``with_selection=False``);
+    ``selection``: another selection file than the root's scenarios/selection.yaml."""
     from haymaker.policycheck import load_policy_config
 
     tree = Tree(root=Path(root))
@@ -72,12 +74,12 @@ def read_tree(root: Path = REPO_ROOT, catalog: Catalog | None = None, selection:
             tree.problems.append(Problem(file, EVERY, what))
         return tree
     try:
-        if selection:
-            tree.selection = load_selection(tree.catalog, tree.root / "scenarios" / "selection.yaml",
-                                            shown="scenarios/selection.yaml")
+        if with_selection:
+            tree.selection = load_selection(tree.catalog, selection or tree.root / "scenarios" / "selection.yaml",
+                                            shown=str(selection or "scenarios/selection.yaml"))
     except CatalogError as e:
-        tree.problems += [Problem("scenarios/selection.yaml", EVERY, line.removeprefix("scenarios/selection.yaml: "))
-                          for line in e.errors]
+        shown = str(selection or "scenarios/selection.yaml")
+        tree.problems += [Problem(shown, EVERY, line.removeprefix(f"{shown}: ")) for line in e.errors]
     for env in ENVIRONMENTS:
         try:
             tree.settings[env] = load_environment(env, tree.root)
