@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import random
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -16,13 +17,15 @@ from haymaker.policycheck import Violation
 from haymaker.render import print_summary
 from tests.conftest import RUN_ID
 
-# The five scenarios `--size small` picks for RUN_ID; one name (36 characters) is the catalog's longest.
+# A small run of the fixture repository (never the project's catalog or selection, which PRs change): its
+# selection pins the longest name of its catalog (36 characters) and picks five.
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "repo" / "scenarios"
 LONGEST = "security-05-security-center-policies"
 
 
 @pytest.fixture(scope="module")
 def small_plan():
-    return plan_run(size="small", run_id=RUN_ID)
+    return plan_run(size="small", run_id=RUN_ID, catalog_dir=FIXTURE, selection_path=FIXTURE / "selection.yaml")
 
 
 def screen(plan, width: int) -> list[str]:
@@ -54,7 +57,7 @@ def test_five_scenarios_fit_one_screen_without_a_wrapped_cell(small_plan, width,
     assert footer[-1] == "policy: no violations"
     assert footer[-2].startswith("deploy critical path: ~90 s (")
     assert f"resources: {len(small_plan.custom_resources)}" in footer[0]
-    assert f"cost: ${small_plan.cost_usd:.2f} of $150.00 budget (agents $" in " ".join(footer[:2])
+    assert f"cost: ${small_plan.cost_usd:.2f} of $100.00 budget (agents $" in " ".join(footer[:2])
     assert len(lines) == header_lines + 2 + 5 + (4 if width == 80 else 3) <= 25
 
 
@@ -96,7 +99,8 @@ def test_the_footer_says_when_the_run_is_refused(small_plan):
     advisory = Violation("run-cost-warning", "(stack)", "costly", "advisory")
     over = dataclasses.replace(small_plan, budget_usd=1.0, violations=[mandatory, advisory])
     footer = screen(over, 120)[-3:]
-    assert footer[0].startswith(f"resources: 36   cost: ${small_plan.cost_usd:.2f} is over the $1.00 budget")
+    assert footer[0].startswith(f"resources: {len(small_plan.custom_resources)}   cost: ${small_plan.cost_usd:.2f} "
+                                "is over the $1.00 budget")
     assert footer[-1] == "policy: refused, 1 mandatory violation(s) and 1 warning(s) (listed below)"
     warned = dataclasses.replace(small_plan, violations=[advisory])
     assert screen(warned, 120)[-1] == "policy: passed with 1 warning(s) (listed below)"
