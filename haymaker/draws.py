@@ -10,6 +10,7 @@ the same validators `plan` and the engine run). `scenarios validate` and `haymak
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,8 +172,11 @@ def draw_problems(tree: Tree) -> list[Problem]:
 
 
 def up_to_cent(usd: float) -> float:
-    """A budget at least this admits the cost (a plain round could land a fraction of a cent below it)."""
-    return -(-round(usd * 100, 6) // 1) / 100
+    """The least whole-cent budget the gate (cost > budget refuses) admits the cost under."""
+    cents = math.ceil(usd * 100)
+    while cents / 100 < usd:  # usd * 100 can round below the true product
+        cents += 1
+    return cents / 100
 
 
 def over_budget(draw: Draw, selection: Selection) -> str:
@@ -181,7 +185,7 @@ def over_budget(draw: Draw, selection: Selection) -> str:
     needed = up_to_cent(draw.cost_usd)
     other = ("lower on_demand.max_scenarios" if draw.kind == "on demand"
              else f"exclude or lower the weight of {draw.scenarios[0]}, or lower sizes.{draw.kind}")
-    return (f"{what} can cost ${needed:.2f} ({dearest}) at {selection.duration_hours} h, over budget_usd "
+    return (f"{what} can cost ${draw.cost_usd:.2f} ({dearest}) at {selection.duration_hours} h, over budget_usd "
             f"{selection.budget_usd:g} in scenarios/selection.yaml: raise budget_usd to at least {needed:.2f}, "
             f"or {other}")
 

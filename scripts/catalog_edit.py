@@ -1,5 +1,5 @@
-"""One routine pull-request edit, made in the current directory's copy of the repository (see
-scripts/catalog_edits.sh): `add`, `exclude` or `budget`. Prints what it changed."""
+"""Routine pull-request edits, made in the current directory's copy of the repository (see
+scripts/catalog_edits.sh): `add`, `exclude` and/or `budget`, in the order given. Prints what it changed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from haymaker import cost
-from haymaker.selection import load_selection
-from haymaker.settings import load_environment
-from scenarios.catalog import load_catalog, scenario_files
+from haymaker.draws import read_tree, up_to_cent, worst_draws
+from scenarios.catalog import scenario_files
 
 ROOT = Path.cwd()
 SELECTION = ROOT / "scenarios" / "selection.yaml"
@@ -28,11 +26,10 @@ def add() -> None:
 
 
 def exclude() -> None:
-    catalog = load_catalog(ROOT / "scenarios")
-    selection = load_selection(catalog, SELECTION)
-    pool = [n for n in (selection.include or catalog.names())
-            if n not in selection.exclude and n not in selection.pins]
-    worst = max(pool, key=lambda n: (catalog[n].estimated_hourly_cost_usd, n))
+    tree = read_tree(ROOT)
+    dearest = next(d for d in worst_draws(tree.catalog, tree.selection, "dev", tree.settings["dev"])
+                   if d.kind == "large")
+    worst = next(n for n in dearest.scenarios if n not in tree.selection.pins)
     doc = yaml.safe_load(SELECTION.read_text())
     doc["exclude"] = [*(doc.get("exclude") or []), worst]
     SELECTION.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -40,18 +37,11 @@ def exclude() -> None:
 
 
 def budget() -> None:
-    catalog = load_catalog(ROOT / "scenarios")
-    selection = load_selection(catalog, SELECTION)
-    pool = [n for n in (selection.include or catalog.names()) if n not in selection.exclude]
-    worst = 0.0
-    for env in sorted(p.stem.split(".", 1)[1] for p in ROOT.glob("Pulumi.*.yaml")):
-        buffer = load_environment(env, ROOT).cleanup_buffer_minutes
-        costs = {n: cost.scenario_cost(catalog[n], selection.duration_hours, buffer).total_usd for n in pool}
-        rest = sorted((n for n in pool if n not in selection.pins
-                       and selection.weights.get(catalog[n].area, 1.0) > 0), key=lambda n: -costs[n])
-        draw = list(selection.pins) + rest[: selection.sizes["large"] - len(selection.pins)]
-        worst = max(worst, sum(costs[n] for n in draw))
-    value = -(-round(worst * 100, 6) // 1) / 100  # up to the cent
+    """The smallest budget that still admits every draw (haymaker/draws.py: the dearest large or on-demand
+    run in any environment)."""
+    tree = read_tree(ROOT)
+    value = max(up_to_cent(d.cost_usd) for env in tree.environments
+                for d in worst_draws(tree.catalog, tree.selection, env, tree.settings[env]))
     doc = yaml.safe_load(SELECTION.read_text())
     doc["budget_usd"] = value
     SELECTION.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -59,4 +49,5 @@ def budget() -> None:
 
 
 if __name__ == "__main__":
-    {"add": add, "exclude": exclude, "budget": budget}[sys.argv[1]]()
+    for edit in sys.argv[1:]:
+        {"add": add, "exclude": exclude, "budget": budget}[edit]()

@@ -96,7 +96,7 @@ def test_a_budget_under_the_dearest_large_draw_fails_naming_the_scenario_environ
     assert problems_of(repo) == []
     edit_selection(repo, budget_usd=round(needed - 0.01, 2))
     (problem,) = problems_of(repo)
-    assert problem.startswith(f"{large.scenarios[0]} in {ENVS}: a large run can cost ${needed:.2f} (")
+    assert problem.startswith(f"{large.scenarios[0]} in {ENVS}: a large run can cost ${large.cost_usd:.2f} (")
     assert f"raise budget_usd to at least {needed:.2f}, or exclude or lower the weight of {large.scenarios[0]}, " \
            "or lower sizes.large" in problem
 
