@@ -221,3 +221,16 @@ def test_the_base_is_read_leniently_a_file_todays_checks_refuse_still_counts(rep
 def test_problems_name_every_environment_once():
     p = draws.Problem("x", EVERY, "m")
     assert p.line() == "x: m" and draws.Problem("x", "dev, prod", "m").line() == "x in dev, prod: m"
+
+
+def test_selection_yaml_promises_what_the_comment_shows(repo):
+    """The header of scenarios/selection.yaml tells its editor what the PR comment shows: it does."""
+    header = (Path(__file__).resolve().parent.parent / "scenarios" / "selection.yaml").read_text().split("\n\n")[0]
+    assert "haymaker pr --base origin/main" in header
+    text = markdown(review("HEAD", repo))
+    for promise, section in (("now\n# or no longer drawn", "### Selection (`scenarios/selection.yaml`)"),
+                             ("chance per size", "### Chance of being drawn by one scheduled run"),
+                             ("most expensive run of each size against the budget",
+                              "### Most expensive possible draw, against the budget"),
+                             ("policy verdict in each environment", "### Policy verdicts: every scenario in every")):
+        assert promise in header and section in text, promise
