@@ -3,6 +3,7 @@ scripts/catalog_edits.sh): `add`, `exclude` and/or `budget`, in the order given.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -30,9 +31,12 @@ def exclude() -> None:
     dearest = next(d for d in worst_draws(tree.catalog, tree.selection, "dev", tree.settings["dev"])
                    if d.kind == "large")
     worst = next(n for n in dearest.scenarios if n not in tree.selection.pins)
-    doc = yaml.safe_load(SELECTION.read_text())
-    doc["exclude"] = [*(doc.get("exclude") or []), worst]
-    SELECTION.write_text(yaml.safe_dump(doc, sort_keys=False))
+    text = SELECTION.read_text()  # edited as a person would, comments kept
+    if re.search(r"^exclude: \[\]\s*$", text, re.M):
+        text = re.sub(r"^exclude: \[\]\s*$", f"exclude:\n  - {worst}", text, count=1, flags=re.M)
+    else:
+        text = re.sub(r"^exclude:\s*$", f"exclude:\n  - {worst}", text, count=1, flags=re.M)
+    SELECTION.write_text(text)
     print(f"excluded {worst}")
 
 
@@ -42,9 +46,8 @@ def budget() -> None:
     tree = read_tree(ROOT)
     value = max(up_to_cent(d.cost_usd) for env in tree.environments
                 for d in worst_draws(tree.catalog, tree.selection, env, tree.settings[env]))
-    doc = yaml.safe_load(SELECTION.read_text())
-    doc["budget_usd"] = value
-    SELECTION.write_text(yaml.safe_dump(doc, sort_keys=False))
+    SELECTION.write_text(re.sub(r"^budget_usd: .*$", f"budget_usd: {value}", SELECTION.read_text(), count=1,
+                                flags=re.M))
     print(f"budget_usd lowered to {value}")
 
 

@@ -5,6 +5,7 @@ check naming the scenario, the environments and the fix. And the routine edits k
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from haymaker.draws import read_tree, worst_draws
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "repo" / "scenarios"
+NOT_COPIED = (".git", ".venv", ".azcli", "node_modules", "__pycache__", ".pulumi", ".pulumi-state", ".azurite",
+              ".haymaker", ".pytest_cache", "Pulumi.run-*.yaml", "*.plan.json", "*.plan.md", "plan.json", "plan.md")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -27,12 +30,15 @@ def clone(tmp_path) -> Path:
     """The repository's files (tracked and untracked, not the ignored ones) in a git repository of their own,
     committed: a fresh clone to open a pull request from. Its own modules run (PYTHONPATH), with this .venv."""
     copy = tmp_path / "haymaker"
-    copy.mkdir()
-    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           check=True, capture_output=True).stdout
-    packed = subprocess.run(["tar", "--null", "--files-from=-", "--ignore-failed-read", "-cf", "-"], cwd=ROOT,
-                            input=files, check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-xf", "-", "-C", str(copy)], input=packed, check=True)
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True)
+    if listed.returncode == 0:
+        copy.mkdir()
+        packed = subprocess.run(["tar", "--null", "--files-from=-", "--ignore-failed-read", "-cf", "-"], cwd=ROOT,
+                                input=listed.stdout, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-xf", "-", "-C", str(copy)], input=packed, check=True)
+    else:  # a copy that is not a clone (scripts/test_lowest.sh, scripts/catalog_edits.sh): its files but the tools
+        shutil.copytree(ROOT, copy, symlinks=True, ignore=shutil.ignore_patterns(*NOT_COPIED))
     git(copy, "init", "-q")
     git(copy, "add", ".")
     git(copy, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "main")
