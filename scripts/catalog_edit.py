@@ -20,7 +20,8 @@ def add() -> None:
     source = scenario_files(ROOT / "scenarios")[0]
     doc = yaml.safe_load(source.read_text())
     slug = doc["name"].removeprefix(f"{doc['area']}-")[3:]  # after <area>-NN-
-    name = f"{doc['area']}-99-{slug}-copy"
+    name = next(n for n in (f"{doc['area']}-{i:02d}-{slug}-copy" for i in range(99, 0, -1))
+                if not (ROOT / "scenarios" / f"{n}.yaml").exists())
     text = source.read_text().replace(f"name: {doc['name']}\n", f"name: {name}\n", 1)
     (ROOT / "scenarios" / f"{name}.yaml").write_text(text)
     print(f"added scenarios/{name}.yaml, a copy of {source.name}")
