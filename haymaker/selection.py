@@ -32,9 +32,10 @@ class Selection:
     weights: dict = field(default_factory=dict)
 
 
-def load_selection(catalog: Catalog, path: Path = SELECTION_FILE) -> Selection:
-    """Parse and check selection.yaml against the schema and the catalog; all problems at once."""
-    shown = "scenarios/selection.yaml" if Path(path).resolve() == SELECTION_FILE else str(path)
+def load_selection(catalog: Catalog, path: Path = SELECTION_FILE, shown: str | None = None) -> Selection:
+    """Parse and check selection.yaml against the schema and the catalog; all problems at once.
+    ``shown``: how messages name the file (default: scenarios/selection.yaml for the project's own)."""
+    shown = shown or ("scenarios/selection.yaml" if Path(path).resolve() == SELECTION_FILE else str(path))
     try:
         doc = load_yaml_file(Path(path))
     except YamlProblem as e:

@@ -7,6 +7,7 @@ tell yet" rather than crashing, and says in its message what to change.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 
 from pulumi_policy import (
@@ -39,6 +40,7 @@ HIGH_PRIVILEGE_GRAPH = ("Group.ReadWrite.All", "User.ReadWrite.All", "Directory.
 SECRET_NAME_RE = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CONNECTION_?STRING|(?<!VAULT_)KEY$|API_?KEY", re.I)
 RG_SCOPE_RE = re.compile(r"^/subscriptions/[^/]+/resourceGroups/([^/]+)$", re.I)
 DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
+CATALOG: ContextVar = ContextVar("haymaker_policy_catalog", default=None)  # see _catalog
 
 
 def unknown(value) -> bool:
@@ -400,17 +402,21 @@ def run_cost_validator(args, report_violation):
                          "consider fewer or cheaper scenarios or a shorter duration")
 
 
-def _catalog_locations() -> dict[str, tuple[str, ...]]:
+def _catalog():
+    """The catalog the offline check plans with (haymaker/policycheck.py sets it); else the repository's,
+    as the engine's pack reads it."""
     from scenarios.catalog import load_catalog
 
-    return {n: s.locations for n, s in load_catalog().scenarios.items()}
+    return CATALOG.get() or load_catalog()
+
+
+def _catalog_locations() -> dict[str, tuple[str, ...]]:
+    return {n: s.locations for n, s in _catalog().scenarios.items()}
 
 
 def _catalog_hourly_costs() -> dict[str, float]:
     try:
-        from scenarios.catalog import load_catalog
-
-        return {n: s.estimated_hourly_cost_usd for n, s in load_catalog().scenarios.items()}
+        return {n: s.estimated_hourly_cost_usd for n, s in _catalog().scenarios.items()}
     except Exception:  # noqa: BLE001 - an advisory estimate must never break a deployment
         return {}
 

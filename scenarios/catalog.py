@@ -17,6 +17,7 @@ from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from scenarios import CATALOG_DIR
 from scenarios.daychecks import cleanup_minutes_needed, day_problems
 from scenarios.expect import step_problems
+from scenarios.graphobjects import cleanup_problems
 from scenarios.safeyaml import YamlProblem, load_yaml_file
 from scenarios.steps import check_step
 
@@ -149,6 +150,7 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
             out.extend((f"{where}.run", p) for p in check_step(step["run"]))
             out.extend((f"{where}.{field}", p) for field, p in step_problems(step, d["services"]))
     out.extend(day_problems(d))
+    out.extend(cleanup_problems(d))
     return out
 
 
@@ -168,13 +170,38 @@ def check_file(path: Path) -> tuple[Scenario | None, list[str]]:
     return Scenario.from_document(doc), []
 
 
+MOST_QUOTED = 60  # characters of a value an error quotes: a 175 KB value is named, not echoed
+
+
+def excerpt(value) -> str:
+    """A short quote of a value: its repr, cut with an ellipsis and its full size."""
+    text = repr(value)
+    if len(text) <= MOST_QUOTED:
+        return text
+    size = f"{len(value)} items" if isinstance(value, (list, dict)) else f"{len(str(value))} characters"
+    return f"{text[:MOST_QUOTED]}… ({size})"
+
+
 def _schema_message(e: jsonschema.ValidationError) -> str:
+    limit = e.validator_value
+    if e.validator == "maxLength":
+        return f"{len(e.instance)} characters, over the limit of {limit}: shorten it ({excerpt(e.instance)})"
+    if e.validator == "maxItems":
+        return f"{len(e.instance)} items, over the limit of {limit}: keep at most {limit}"
+    if e.validator == "minLength":
+        return f"{excerpt(e.instance)} is shorter than the minimum of {limit} characters"
+    if e.validator == "minItems":
+        return f"{len(e.instance)} item(s), under the minimum of {limit}: add more"
+    if e.validator in ("maximum", "minimum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{excerpt(e.instance)} is outside the limit ({e.validator} {limit})"
     if e.validator == "additionalProperties":
         return f"{e.message}: remove it or check its spelling"
     if e.validator == "pattern" and list(e.absolute_path) == ["name"]:
-        return f"{e.instance!r} is not a valid name: use <area>-<two digits>-<kebab-case slug>"
+        return f"{excerpt(e.instance)} is not a valid name: use <area>-<two digits>-<kebab-case slug>"
     if e.validator == "pattern" and e.absolute_path and e.absolute_path[-1] == "name":
-        return f"{e.instance!r} is not a valid step name: use kebab-case such as create-vnet"
+        return f"{excerpt(e.instance)} is not a valid step name: use kebab-case such as create-vnet"
+    if len(e.message) > 2 * MOST_QUOTED:  # jsonschema quotes the whole value: quote a piece of it
+        return e.message.replace(repr(e.instance), excerpt(e.instance))[: 4 * MOST_QUOTED]
     return e.message
 
 

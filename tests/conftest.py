@@ -4,6 +4,7 @@ mocks, so what the tests see is what a plan shows."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -35,9 +36,19 @@ def fake_cloud(_fake_cloud_servers, monkeypatch):
     return _fake_cloud_servers
 
 
+FIXTURE_REPO = Path(__file__).resolve().parent / "fixtures" / "repo"
+
+
 @pytest.fixture(scope="session")
 def catalog():
+    """The project's catalog: for invariants that hold whatever it holds, never for its size or names."""
     return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def fixture_catalog():
+    """A small frozen catalog (tests/fixtures/repo/scenarios): for tests that name scenarios or count them."""
+    return load_catalog(FIXTURE_REPO / "scenarios")
 
 
 @pytest.fixture(scope="session")
@@ -71,16 +82,16 @@ class Declared:
 
 
 @pytest.fixture
-def declare(catalog, settings):
-    """Run the run program for a spec under mocks and return what it declared."""
+def declare(fixture_catalog, settings):
+    """Run the run program for a spec of fixture scenarios under mocks and return what it declared."""
 
     def run(spec, program=None, run_settings=None):
         from stacks.run import run_program
 
         s = run_settings or settings
         resources, outputs = evaluate(
-            program or (lambda: run_program(spec, s, catalog)), project="haymaker", stack=spec.stack_name,
-            platform_outputs=platform_outputs_offline(spec.environment))
+            program or (lambda: run_program(spec, s, fixture_catalog)), project="haymaker", stack=spec.stack_name,
+            platform_outputs=platform_outputs_offline(spec.environment, fixture_catalog))
         return Declared(resources, outputs)
 
     return run

@@ -178,17 +178,17 @@ def test_an_offline_plan_borrows_slot_zero(declare, make_spec):
     (None, 3, "leased slot 3 but the platform has 3 identities"),
 ])
 def test_a_platform_that_cannot_lend_the_identity_is_refused_with_what_to_do(
-        catalog, settings, make_spec, pools, lease, message):
+        fixture_catalog, settings, make_spec, pools, lease, message):
     from haymaker.mockrun import evaluate
     from haymaker.plan import platform_outputs_offline
     from stacks.run import run_program
 
     spec = replace(make_spec([GROUPS]), graph_leases={GROUPS: lease})
-    outputs = platform_outputs_offline("dev")
+    outputs = platform_outputs_offline("dev", fixture_catalog)
     if pools is not None:
         outputs["graphIdentities"] = pools
     with pytest.raises(InvalidInput, match=message):
-        evaluate(lambda: run_program(spec, settings, catalog), project="haymaker", stack=spec.stack_name,
+        evaluate(lambda: run_program(spec, settings, fixture_catalog), project="haymaker", stack=spec.stack_name,
                  platform_outputs=outputs)
 
 

@@ -18,6 +18,8 @@ from haymaker.cli import dispatch as cli_dispatch
 from haymaker.cli import main
 from haymaker.dispatch import INPUTS, Clock, Dispatcher, workflow_inputs
 from haymaker.github import Repository, find_token, parse_remote, parse_repo
+from haymaker.selection import load_selection
+from scenarios.catalog import load_catalog
 from tests.fakes.github import FakeGitHub, gh_error, hours_ago
 from tests.fakes.github import workflow_inputs as declared_inputs
 from tests.fakes.server import FakeServer, Reply
@@ -101,7 +103,9 @@ def test_dispatch_sends_run_yml_its_inputs_and_prints_the_run_url(github, capsys
     started = github.runs[-1]
     assert out.splitlines()[-1] == f"https://github.com/{SLUG}/actions/runs/{started.id}"
     assert out.splitlines()[0].startswith("plan checked: 2 scenarios · staging · 2 h · $")
-    assert out.splitlines()[0].endswith(" of $150 budget · policy ok") and "started run.yml on main" in out
+    budget = load_selection(load_catalog()).budget_usd  # selection.yaml's, whatever a PR made it
+    shown = f"{budget:.0f}" if budget == int(budget) else f"{budget:.2f}"
+    assert out.splitlines()[0].endswith(f" of ${shown} budget · policy ok") and "started run.yml on main" in out
     assert TOKEN not in out + err
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import random
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -17,13 +18,15 @@ from haymaker.plan import resource_json
 from haymaker.render import SUMMARY_COLUMNS, print_summary, resource_tree
 from tests.conftest import RUN_ID
 
-# The five scenarios `--size small` picks for RUN_ID; one name (36 characters) is the catalog's longest.
+# A small run of the fixture repository (never the project's catalog or selection, which PRs change): its
+# selection pins the longest name of its catalog (36 characters) and picks five.
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "repo" / "scenarios"
 LONGEST = "security-05-security-center-policies"
 
 
 @pytest.fixture(scope="module")
 def small_plan():
-    return plan_run(size="small", run_id=RUN_ID)
+    return plan_run(size="small", run_id=RUN_ID, catalog_dir=FIXTURE, selection_path=FIXTURE / "selection.yaml")
 
 
 def screen(plan, width: int) -> list[str]:
@@ -54,7 +57,7 @@ def test_five_scenarios_fit_one_screen_without_a_wrapped_cell(small_plan, width,
     footer = lines[next(i for i, line in enumerate(lines) if line.startswith("resources: ")):]
     assert footer[-1] == "policy: no violations"
     assert f"resources: {len(small_plan.custom_resources)}" in footer[0]
-    assert f"cost: ${small_plan.cost_usd:.2f} of $150.00 budget (agents $" in " ".join(footer[:2])
+    assert f"cost: ${small_plan.cost_usd:.2f} of $100.00 budget (agents $" in " ".join(footer[:2])
     path = " ".join(footer[:-1]).split("deploy critical path: ~90 s (", 1)[1]  # wrapped between parts, not cut
     owner = next(n for n in small_plan.spec.scenarios if small_plan.critical_path[0].startswith(f"{n}-"))
     assert path.startswith(f"{owner}: ") and path.endswith(f"-> {small_plan.critical_path[-1].rsplit('-', 1)[-1]})")
@@ -94,13 +97,14 @@ def test_one_scenario_on_demand(capsys):
     assert any(line.startswith("resources: 8") for line in lines)
 
 
-def test_piped_plan_rows_are_tab_separated_and_whole(small_plan, capsys):
+def test_piped_plan_rows_are_tab_separated_and_whole(capsys):
     """Not a terminal (a pipe, CI): every column of every scenario, tab-separated, nothing shortened."""
+    expected = plan_run(size="small", run_id=RUN_ID)  # what the project's selection picks, whatever it is
     assert main(["plan", "--size", "small", "--run-id", RUN_ID]) == 0
     out = capsys.readouterr().out.splitlines()
     tabbed = [line.split("\t") for line in out if "\t" in line]
-    assert [r[0] for r in tabbed] == list(small_plan.spec.scenarios)
-    assert all(len(r) == len(SUMMARY_COLUMNS) and r[3] == ", ".join(small_plan.catalog[r[0]].azure_roles)
+    assert [r[0] for r in tabbed] == list(expected.spec.scenarios)
+    assert all(len(r) == len(SUMMARY_COLUMNS) and r[3] == ", ".join(expected.catalog[r[0]].azure_roles)
                and r[4].startswith("hm-") for r in tabbed)
 
 
@@ -119,12 +123,13 @@ def test_resources_are_a_tree_with_every_azure_name_whole(small_plan, width):
     assert not any("…" in line for line in lines)
 
 
-def test_resources_flag_shows_one_row_per_resource(capsys, small_plan):
+def test_resources_flag_shows_one_row_per_resource(capsys):
+    expected = plan_run(size="small", run_id=RUN_ID)  # what the project's selection picks, whatever it is
     for flag in ("--resources", "-v"):
         assert main(["plan", "--size", "small", "--run-id", RUN_ID, flag]) == 0
         rows_ = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-        assert len(rows_) == len(small_plan.custom_resources) and all(len(r) == 4 for r in rows_)
-        assert {r[0] for r in rows_} == {small_plan.spec.stack_name, *small_plan.spec.scenarios}
+        assert len(rows_) == len(expected.custom_resources) and all(len(r) == 4 for r in rows_)
+        assert {r[0] for r in rows_} == {expected.spec.stack_name, *expected.spec.scenarios}
         assert "credential" in {r[1] for r in rows_}
     assert main(["plan", "--size", "small", "--run-id", RUN_ID]) == 0
     assert "credential" not in capsys.readouterr().out
@@ -135,7 +140,8 @@ def test_the_footer_says_when_the_run_is_refused(small_plan):
     advisory = Violation("run-cost-warning", "(stack)", "costly", "advisory")
     over = dataclasses.replace(small_plan, budget_usd=1.0, violations=[mandatory, advisory])
     footer = screen(over, 120)[-3:]
-    assert footer[0].startswith(f"resources: 36   cost: ${small_plan.cost_usd:.2f} is over the $1.00 budget")
+    assert footer[0].startswith(f"resources: {len(small_plan.custom_resources)}   cost: ${small_plan.cost_usd:.2f} "
+                                "is over the $1.00 budget")
     assert footer[-1] == "policy: refused, 1 mandatory violation(s) and 1 warning(s) (listed below)"
     warned = dataclasses.replace(small_plan, violations=[advisory])
     assert screen(warned, 120)[-1] == "policy: passed with 1 warning(s) (listed below)"

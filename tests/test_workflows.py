@@ -262,28 +262,25 @@ def test_pr_runs_on_pull_requests_touching_what_a_run_creates():
         assert p in paths
 
 
-def test_pr_tests_lint_and_plan():
+def test_pr_tests_lint_validate_and_posts_what_haymaker_pr_renders():
     j = jobs(workflow("pr"))
     assert step(j["test"], "tests")["run"] == "bash scripts/test.sh"
     assert step(j["lint"], "lint")["run"] == "bash scripts/lint_workflows.sh"
     plan = j["plan"]
     runs = [s.get("run", "") for s in steps_of(plan)]
     assert ".venv/bin/haymaker scenarios validate" in runs
-    plan_cmd = step(plan, "plan a run")["run"]
-    assert "haymaker plan --json" in plan_cmd and "--markdown plan.md" in plan_cmd and "> plan.json" in plan_cmd
-    assert ".venv/bin/haymaker policy check plan.json" in runs
-    # the order: validate, plan, policy check
-    assert runs.index(".venv/bin/haymaker scenarios validate") < runs.index(plan_cmd) \
-        < runs.index(".venv/bin/haymaker policy check plan.json")
-    # Every scenario the PR changes, compared with the base: the merge commit's first parent, so the
-    # checkout must hold two commits.
-    changes = step(plan, "catalog change")
-    assert changes["run"] == ".venv/bin/haymaker scenarios diff --base HEAD^1 --markdown changes.md"
-    assert ALWAYS.search(changes["if"]) and step(plan, "check out")["with"]["fetch-depth"] == 2
+    # Not a random run of five: every run the change allows, against the base (the merge commit's first
+    # parent, so the checkout holds two commits); written before it fails, so it runs either way.
+    pr = step(plan, "haymaker pr")
+    assert pr["run"] == ".venv/bin/haymaker pr --base HEAD^1 --json --markdown pr.md > pr.json"
+    assert ALWAYS.search(pr["if"]) and step(plan, "check out")["with"]["fetch-depth"] == 2
+    assert runs.index(".venv/bin/haymaker scenarios validate") < runs.index(pr["run"])
+    assert not any("haymaker plan" in r for r in runs)
     summary = step(plan, "job summary")
-    assert ALWAYS.search(summary["if"]) and "GITHUB_STEP_SUMMARY" in summary["run"]
-    assert "changes.md" in summary["run"] and "changes.md" in step(plan, "keep the plan")["with"]["path"]
-    assert ALWAYS.search(step(plan, "keep the plan")["if"])
+    assert ALWAYS.search(summary["if"]) and "pr.md" in summary["run"] and "GITHUB_STEP_SUMMARY" in summary["run"]
+    keep = step(plan, "keep the comment")
+    assert ALWAYS.search(keep["if"]) and keep["with"]["name"] == "pr" and "pr.md" in keep["with"]["path"]
+    assert step(j["comment"], "fetch the comment")["with"]["name"] == "pr"
 
 
 def test_pr_plan_needs_no_credentials():
@@ -614,8 +611,8 @@ def test_reap_report_files_nothing_when_no_reaper_left_anything(tmp_path):
 @pytest.mark.parametrize("mine", [True, False])
 def test_pr_comment_edits_its_own_comment_or_posts_once(tmp_path, mine):
     comment_step = step(jobs(workflow("pr"))["comment"], "post or update")
-    (tmp_path / "plan.md").write_text("## Plan\n" + "é" * 40000)  # 80,000 bytes: must be cut
-    (tmp_path / "changes.md").write_text("### What this change does to the Activity Log\n" + "ö" * 10000)
+    written = "<!-- haymaker-plan -->\n## HayMaker: what this pull request changes in the runs\n" + "é" * 40000
+    (tmp_path / "pr.md").write_text(written)  # 80,000 bytes: cut as a last guard
     comments = [{"id": 5, "user": {"login": "someone"}, "body": "<!-- haymaker-plan --> quoted by a human"},
                 {"id": 9, "user": {"login": "github-actions[bot]" if mine else "other-bot[bot]"},
                  "body": "<!-- haymaker-plan -->\nold plan"}]
@@ -630,8 +627,17 @@ def test_pr_comment_edits_its_own_comment_or_posts_once(tmp_path, mine):
         assert calls[1].startswith("api --method POST repos/o/r/issues/42/comments -F body=@comment.md")
     assert len(calls) == 2
     body = (tmp_path / "body.sent").read_text(encoding="utf-8")  # valid UTF-8 after the cut
-    assert body.startswith("<!-- haymaker-plan -->\n### What this change does to the Activity Log\n")
-    assert "\n## Plan\n" in body and len(body.encode()) < 65536 and "truncated" in body
+    assert written.startswith(body) and len(body.encode()) <= 65000 and len(body) > 30000
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("iconv") is None, reason="needs jq and iconv")
+def test_pr_comment_without_a_written_comment_says_so(tmp_path):
+    env = fake_gh(tmp_path)
+    result = run_step(step(jobs(workflow("pr"))["comment"], "post or update"), tmp_path,
+                      {**env, "PR_NUMBER": "42", "FAKE_COMMENTS": "[]"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "body.sent").read_text() == ("<!-- haymaker-plan -->\n"
+                                                     "No comment was written: see the log of the Plan job.\n")
 
 
 # --- platform.yml ------------------------------------------------------------------------------------
@@ -908,7 +914,7 @@ def test_every_haymaker_command_in_the_workflows_exists():
         for args in haymaker_invocations(script):
             check_invocation(root, args, where)
             verbs.add(args[0])
-    assert {"plan", "scenarios", "policy", "up", "reap", "release-env"} <= verbs
+    assert {"plan", "scenarios", "pr", "up", "reap", "release-env"} <= verbs
 
 
 def test_every_haymaker_command_in_the_operations_guide_exists():

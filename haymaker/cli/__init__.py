@@ -37,6 +37,7 @@ from haymaker.cli import logs
 from haymaker.cli import plan
 from haymaker.cli import platform
 from haymaker.cli import policy
+from haymaker.cli import pr
 from haymaker.cli import release
 from haymaker.cli import scenarios
 from haymaker.cli import truth
@@ -49,6 +50,7 @@ app = typer.Typer(help="HayMaker: realistic, benign, attributable activity in an
 app.callback()(version.options)
 app.command("plan")(plan.plan)
 app.add_typer(scenarios.app, name="scenarios")
+app.command("pr")(pr.pr)
 app.add_typer(policy.app, name="policy")
 app.command("up")(lifecycle.up)
 app.command("down")(lifecycle.down)
