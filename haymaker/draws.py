@@ -205,10 +205,13 @@ def _verdicts_in(tree: Tree, env: str, names: list[str], duration: int) -> dict[
 
     config = {**tree.policy_configs[env], **{p: {"enforcementLevel": "disabled"} for p in RUN_POLICIES}}
 
+    # The image is the environment's, not a scenario's: judged once by image_problems, not per scenario.
+    settings = as_pinned(tree.settings[env])
+
     def plan(scenarios):
         spec = RunSpec(run_id=new_run_id(), environment=env, trigger="schedule", scenarios=tuple(scenarios),
                        duration_hours=duration)
-        return make_plan(spec, tree.settings[env], tree.catalog, budget_usd=float("inf"), policy_config=config)
+        return make_plan(spec, settings, tree.catalog, budget_usd=float("inf"), policy_config=config)
 
     try:
         plans = [plan(names)]  # one plan of every scenario: the validators are per resource
@@ -227,6 +230,35 @@ def _verdicts_in(tree: Tree, env: str, names: list[str], duration: int) -> dict[
         for v in p.mandatory_violations:
             found.setdefault(owner.get(v.resource, "(run)"), []).append(v)
     return found
+
+
+IMAGE = "agent image"
+_STAND_IN_DIGEST = "@sha256:" + "0f" * 32
+
+
+def as_pinned(settings: EnvironmentSettings) -> EnvironmentSettings:
+    """The settings with the agent image pinned by a stand-in digest when it is a tag."""
+    import dataclasses
+
+    if "@sha256:" in settings.agent_image:
+        return settings
+    return dataclasses.replace(settings, agent_image=settings.agent_image.rsplit(":", 1)[0] + _STAND_IN_DIGEST
+                               if ":" in settings.agent_image.rsplit("/", 1)[-1] else
+                               settings.agent_image + _STAND_IN_DIGEST)
+
+
+def image_problems(tree: Tree) -> list[Problem]:
+    """Environments whose policy wants images pinned by digest while haymaker:agentImage is a tag: every
+    run there is refused, whatever it draws."""
+    out = []
+    for env in tree.environments:
+        image = tree.settings[env].agent_image
+        if (tree.policy_configs.get(env, {}).get("agent-job-limits", {}).get("requireDigest")
+                and "@sha256:" not in image):
+            out.append(Problem(IMAGE, env, f"haymaker:agentImage {image!r} in Pulumi.{env}.yaml is a tag and "
+                                           f"{env} runs only images pinned by digest: set it to "
+                                           "<registry>/haymaker-agent@sha256:<digest> (agent-image.yml prints it)"))
+    return out
 
 
 def policy_problems(verdicts_by_env: dict[str, dict[str, list]]) -> list[Problem]:

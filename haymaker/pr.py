@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from haymaker import catalogdiff
-from haymaker.draws import Draw, Problem, Tree, check, pool, read_tree, worst_draws
+from haymaker.draws import Draw, Problem, Tree, check, image_problems, pool, read_tree, worst_draws
 from haymaker.errors import CatalogError, HayMakerError
 from haymaker.selection import SIZES, pick_scheduled
 from haymaker.settings import REPO_ROOT
@@ -87,6 +87,9 @@ class Review:
     verdicts: dict  # {environment: {scenario: [Violation]}} of the working tree
     problems: list[Problem]
     changes: list[catalogdiff.Change]
+    # What already fails every run of an environment before this change (an image not yet pinned): shown,
+    # not held against the change.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,6 +97,7 @@ class Review:
 
     def as_dict(self) -> dict:
         return {"base": self.base, "ok": self.ok, "problems": [p.as_dict() for p in self.problems],
+                "warnings": [p.as_dict() for p in self.warnings],
                 "before": self.before.as_dict(), "after": self.after.as_dict(),
                 "verdicts": {env: {s: [v.as_dict() for v in vs] for s, vs in sorted(by.items())}
                              for env, by in sorted(self.verdicts.items())},
@@ -108,13 +112,18 @@ def review(base: str, root: Path = REPO_ROOT) -> Review:
         for name, text in files.items():
             (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / name).write_text(text)
-        before = Side.of(read_tree(Path(tmp), catalog=lenient_catalog(Path(tmp) / "scenarios")))
+        base_tree = read_tree(Path(tmp), catalog=lenient_catalog(Path(tmp) / "scenarios"))
+        before = Side.of(base_tree)
     head = read_tree(root)
     judged, problems = check(head)
+    had = {(p.environment, p.subject) for p in image_problems(base_tree)}
+    images = image_problems(head)
+    problems += [p for p in images if (p.environment, p.subject) not in had]
+    warnings = [p for p in images if (p.environment, p.subject) in had]
     after = Side.of(head)
     changes = catalogdiff.compare(catalogdiff.base_documents(base, root / "scenarios"),
                                   catalogdiff.head_documents(root / "scenarios"))
-    return Review(base, before, after, judged, problems, changes)
+    return Review(base, before, after, judged, problems, changes, warnings)
 
 
 def lenient_catalog(directory: Path) -> Catalog:

@@ -21,6 +21,15 @@ def markdown(r: Review) -> str:
 
 
 def _verdict(r: Review) -> list[str]:
+    return _warnings(r) + _problems(r)
+
+
+def _warnings(r: Review) -> list[str]:
+    return [f"> **Before and after this change:** `{p.environment}`: {_cell(p.message)}" for p in r.warnings] + \
+        ([""] if r.warnings else [])
+
+
+def _problems(r: Review) -> list[str]:
     envs = ", ".join(f"`{e}`" for e in r.after.tree.environments) or "no environment"
     if r.ok:
         return [f"**Every scheduled and dispatched run still works** in {envs}: each size can be drawn, the most "

@@ -234,3 +234,30 @@ def test_selection_yaml_promises_what_the_comment_shows(repo):
                               "### Most expensive possible draw, against the budget"),
                              ("policy verdict in each environment", "### Policy verdicts: every scenario in every")):
         assert promise in header and section in text, promise
+
+
+def _set_prod_image(root: Path, image: str) -> None:
+    path = root / "Pulumi.prod.yaml"
+    text = path.read_text()
+    current = yaml.safe_load(text)["config"]["haymaker:agentImage"]
+    path.write_text(text.replace(current, image))
+
+
+def test_an_unpinned_prod_image_is_shown_before_and_after_and_fails_only_the_change_that_unpins_it(repo):
+    """Prod runs only images pinned by digest. A repository that has not pinned one yet is warned, not
+    failed, on every PR (the image is no scenario's doing); a PR that replaces a digest by a tag fails."""
+    tagged = yaml.safe_load((repo / "Pulumi.prod.yaml").read_text())["config"]["haymaker:agentImage"]
+    assert "@sha256:" not in tagged
+    r = review("HEAD", repo)
+    assert r.ok and [(p.subject, p.environment) for p in r.warnings] == [("agent image", "prod")]
+    assert "Before and after this change" in markdown(r) and "Pulumi.prod.yaml is a tag" in markdown(r)
+
+    pinned = tagged.rsplit(":", 1)[0] + "@sha256:" + "ab" * 32
+    _set_prod_image(repo, pinned)
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "pin")
+    assert review("HEAD", repo).warnings == [] and review("HEAD", repo).ok
+
+    _set_prod_image(repo, tagged)
+    r = review("HEAD", repo)
+    assert not r.ok and [(p.subject, p.environment) for p in r.problems] == [("agent image", "prod")]
+    assert "set it to <registry>/haymaker-agent@sha256:<digest>" in r.problems[0].message

@@ -39,6 +39,9 @@ def pr(
         emit_json(result.as_dict())
     else:
         out.print(text, markup=False, highlight=False, soft_wrap=True)
+    if as_json or markdown_file is not None:
+        for p in result.warnings:
+            err.print(f"warning: {p.line()}", markup=False, highlight=False)
     if result.ok:
         return
     if as_json or markdown_file is not None:  # else the comment on stdout lists them
