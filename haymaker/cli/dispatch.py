@@ -45,7 +45,8 @@ def dispatch(
     inputs = workflow_inputs(environment, list(plan.spec.scenarios), duration, dry_run)
     console = err if as_json else out
     console.print(checked_line(plan), markup=False, highlight=False)
-    github = GitHub(repository, token, api_url(repository))
+    github = GitHub(repository, token, api_url(repository),
+                    echo=lambda line: err.print(line, markup=False, highlight=False))
     try:
         _dispatch(build_dispatcher(github, lambda line: console.print(line, markup=False, highlight=False)),
                   plan, inputs, ref, watch, as_json)
