@@ -458,3 +458,16 @@ def read_audit(logs, identities: list[Identity], start: datetime, end: datetime)
         if e.name == AUDIT_TABLE:
             return None
         raise
+
+
+AUDIT_RECENT = timedelta(days=7)  # a HayMaker tenant changes its directory every run: a week without a record is none
+
+
+def latest_audit(logs, now: datetime) -> datetime | None:
+    """When the newest Entra audit record of the last AUDIT_RECENT reached the workspace (None: none did).
+    Raises haymaker.loganalytics.UnknownName when the workspace has no AuditLogs table at all."""
+    start = now - AUDIT_RECENT
+    kql = "\n".join([AUDIT_TABLE, f"| where TimeGenerated between ({kql_time(start)} .. {kql_time(now)})",
+                     "| project TimeGenerated", "| order by TimeGenerated desc", "| take 1"])
+    rows, _ = logs.query(kql, start, now)
+    return rows[0]["TimeGenerated"] if rows else None

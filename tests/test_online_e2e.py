@@ -62,7 +62,8 @@ def test_doctor_passes_when_every_prerequisite_is_there(online, capsys):
     doc = json.loads(out)
     assert (code, doc["ok"]) == (0, True), doc
     assert [c["name"] for c in doc["checks"]] == ["pulumi cli", "state backend", "azure credential", "subscription",
-                                                  "platform stack", "ledger", "graph permission", "rbac rights"]
+                                                  "platform stack", "ledger", "graph permission", "rbac rights",
+                                                  "entra audit logs"]
     assert "v3.215.0" in doc["checks"][0]["detail"] and "ClientAssertionCredential" in doc["checks"][2]["detail"]
     assert online[0].unlisted_requests() == []
 
@@ -73,7 +74,7 @@ def test_doctor_names_each_failure_with_its_fix(online, capsys, monkeypatch, tmp
     cloud.login.roles.clear()  # the deployer's Graph permission was never consented
     cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR)]  # and it cannot assign roles
     code, out, err = run(capsys, "doctor")
-    assert code == 1 and "4 of 8 checks failed" in err, out  # the platform stack cannot be read with that CLI either
+    assert code == 1 and "4 of 9 checks failed" in err, out  # the platform stack cannot be read with that CLI either
     for fragment in ("v3.205.0", "older than 3.211.0", "upgrade the Pulumi CLI", "carries no roles",
                      "not Application.ReadWrite.OwnedBy", "lacks Role Based Access Control Administrator"):
         assert fragment in " ".join(out.split()), fragment
