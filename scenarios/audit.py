@@ -17,8 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from scenarios.expect import changes_something, command_plane, command_words
-from scenarios.steps import split_step
+from scenarios.expect import az_step, changes_something, command_plane
 
 REFERENCE = "https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities"
 
@@ -75,13 +74,10 @@ KNOWN = {fold(name): name for names in ACTIVITIES.values() for name in names}
 def audit_problems(step: dict) -> list[tuple[str, str]]:
     """(field, message) for what is wrong with one schema-valid step's ``audit``."""
     audit = step.get("audit")
-    try:
-        argv = split_step(step["run"])
-    except ValueError:
-        return []  # the run checks report the quoting problem
-    if not argv or argv[0] != "az" or not command_words(argv):
+    found = az_step(step)
+    if found is None:
         return []
-    command = "az " + " ".join(command_words(argv))
+    argv, command = found
     graph = command_plane(argv) == "graph"
     mutates = changes_something(argv)
     if audit is not None and not graph:
