@@ -18,17 +18,21 @@ DISPATCHES = f"/repos/{SLUG}/actions/workflows/run.yml/dispatches"
 
 @pytest.fixture
 def limited(github, monkeypatch):  # noqa: F811 - the fixture imported above
-    """The stand-in and the command on one clock that starts now (GitHub's Date header is the real time)."""
-    github.clock.t = datetime.now(timezone.utc).replace(microsecond=0)
-    github.limits.now = github.clock.now
+    """The stand-in's limits and the command on one clock: the real time (that of GitHub's Date header) plus
+    every second the command slept, so sleeping never waits and the limits still see the time pass."""
+    def now() -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=sum(github.clock.sleeps))
+
+    github.limits.now = now
     real = haymaker.github.GitHub
     monkeypatch.setattr(haymaker.github, "GitHub", lambda *a, **k: real(
-        *a, **{"sleep": github.clock.sleep, "now": github.clock.now, **k}))
+        *a, **{"sleep": github.clock.sleep, "now": now, **k}))
     return github
 
 
 def test_the_documented_content_creation_limit_is_waited_out_and_the_dispatch_sent_again(limited, capsys):
-    limited.limits.content_created(TOKEN, [limited.clock.t - timedelta(seconds=50 - n / 2) for n in range(80)])
+    now = datetime.now(timezone.utc)
+    limited.limits.content_created(TOKEN, [now - timedelta(seconds=50 - n / 2) for n in range(80)])
     code, out, err = dispatch(capsys, "-s", VM)
     assert code == 0, err
     # 80 content-generating requests in the last minute: 403 naming the secondary limit, no retry-after.
@@ -91,4 +95,5 @@ def test_every_answer_carries_the_primary_limits_headers(limited):
     gh.close()
     assert first.headers["x-ratelimit-limit"] == "5000" and first.headers["x-ratelimit-resource"] == "core"
     assert (first.headers["x-ratelimit-used"], second.headers["x-ratelimit-remaining"]) == ("1", "4998")
-    assert int(first.headers["x-ratelimit-reset"]) == int((limited.clock.t + timedelta(hours=1)).timestamp())
+    reset = datetime.fromtimestamp(int(first.headers["x-ratelimit-reset"]), timezone.utc)
+    assert timedelta(minutes=59) < reset - datetime.now(timezone.utc) <= timedelta(hours=1)
