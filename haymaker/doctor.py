@@ -88,6 +88,10 @@ class Doctor:
                 checks.append(_failure("github", e))
         return checks
 
+    def answer_key(self) -> list[Check]:
+        """What `up` and `doctor` check beyond the teardown's prerequisites: that the answer key can be read."""
+        return [self._guard("entra audit logs", self.entra_audit_logs)]
+
     @staticmethod
     def _guard(name: str, check) -> Check:
         try:
@@ -263,6 +267,38 @@ class Doctor:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         return Check("subscription groups", True, f"{len(foreign)} resource group(s) HayMaker did not create: {shown}",
                      "give each environment a subscription of its own (docs/operations.md)", warning=True)
+
+    def entra_audit_logs(self) -> Check:
+        """The one-time step that sends the tenant's Entra audit logs to the platform's workspace, checked by
+        its effect (read-only, with the rights `truth` has): the AuditLogs table holds recent records."""
+        from datetime import datetime, timezone
+
+        from haymaker.loganalytics import LogAnalytics, UnknownName
+        from haymaker.truth import AUDIT_RECENT, latest_audit
+
+        name = "entra audit logs"
+        if not self.needs_graph_identities:
+            return Check(name, True, "no Graph scenario in the catalog: the answer key reads no Entra audit log")
+        workspace = self.cfg.get("log_analytics_workspace") or self._driver().outputs(
+            self.cfg.get("platform_stack") or self.environment).get("logAnalyticsWorkspaceId")
+        if not workspace:
+            return Check(name, False, "no workspace to look in", "set HAYMAKER_LOG_ANALYTICS_WORKSPACE to the platform "
+                                                                "stack's logAnalyticsWorkspaceId output")
+        fix = (f"once, a Security Administrator (or Global Administrator) adds a diagnostic setting of Microsoft "
+               f"Entra ID (microsoft.aadiam/diagnosticSettings) that sends AuditLogs to {workspace}: "
+               "docs/operations.md, \"Entra audit logs\"")
+        try:
+            latest = latest_audit(LogAnalytics(workspace, self._credential(), self.endpoints.log_analytics),
+                                  datetime.now(timezone.utc))
+        except UnknownName as e:
+            if e.name != "AuditLogs":
+                raise
+            return Check(name, False, "the workspace has no AuditLogs table: the tenant's Entra audit logs are not "
+                                      "sent to it, so truth cannot observe the directory plane", fix)
+        if latest is None:
+            return Check(name, False, f"no Entra audit record reached the workspace in {AUDIT_RECENT.days} days: "
+                                      "the diagnostic setting may have been removed", fix)
+        return Check(name, True, f"Entra audit logs reach the workspace (latest {latest:%Y-%m-%d %H:%M} UTC)")
 
 
 # Groups Azure makes for resources HayMaker's runs and platform create (a managed environment, a cluster's

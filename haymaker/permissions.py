@@ -384,9 +384,11 @@ DATA_CALLS: tuple[Operation, ...] = (
     Operation("reports.upload", "a run's answer key (`haymaker truth`) to the reports container",
               (Need("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", DATA_ACTION, "reports"),),
               principal=REAPER, api="blob", method="PUT", path="/reports/{resource}"),
-    Operation("logs.query", "the agents' lines and the Activity Log in the workspace (`haymaker logs`, `truth`)",
+    Operation("logs.query", "the agents' lines, the Activity Log and the Entra audit log in the workspace "
+                            "(`haymaker logs`, `truth`, `doctor`)",
               tuple(_arm(f"Microsoft.OperationalInsights/workspaces/{action}", "workspace") for action in (
-                  "read", "query/read", "query/ContainerAppConsoleLogs_CL/read", "query/AzureActivity/read")),
+                  "read", "query/read", "query/ContainerAppConsoleLogs_CL/read", "query/AzureActivity/read",
+                  "query/AuditLogs/read")),
               principal=REAPER, api="loganalytics", method="POST", path="/v1/{resource}/query"),
     Operation("image.push", "the agent-image workflow pushes the agent image",
               (_arm("Microsoft.ContainerRegistry/registries/push/write", "registry"),

@@ -15,6 +15,7 @@ import jsonschema
 
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from scenarios import CATALOG_DIR
+from scenarios.audit import audit_problems
 from scenarios.daychecks import cleanup_minutes_needed, day_problems
 from scenarios.expect import step_problems
 from scenarios.graphobjects import cleanup_problems
@@ -38,6 +39,7 @@ class Step:
     timeout_minutes: int | None = None  # None: the phase's default (scenarios/daychecks.py)
     expect: tuple[str, ...] = ()  # ARM operations the step causes (scenarios/expect.py)
     plane: str | None = None  # "graph" or "data" when the step causes no ARM operation
+    audit: tuple[str, ...] = ()  # Entra audit activities a plane: graph step causes (scenarios/audit.py)
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,11 @@ class Scenario:
 
 
 def _step_fields(s: dict) -> tuple:
-    """cadence, expect_failure, timeout_minutes, expect, plane: a benign mistake runs rarely unless it
+    """cadence, expect_failure, timeout_minutes, expect, plane, audit: a benign mistake runs rarely unless it
     says otherwise."""
     failure = bool(s.get("expect_failure"))
     return (s.get("cadence") or ("rare" if failure else "routine"), failure, s.get("timeout_minutes"),
-            tuple(s.get("expect") or ()), s.get("plane"))
+            tuple(s.get("expect") or ()), s.get("plane"), tuple(s.get("audit") or ()))
 
 
 @lru_cache(maxsize=None)
@@ -149,6 +151,7 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
             seen.add(step["name"])
             out.extend((f"{where}.run", p) for p in check_step(step["run"]))
             out.extend((f"{where}.{field}", p) for field, p in step_problems(step, d["services"]))
+            out.extend((f"{where}.{field}", p) for field, p in audit_problems(step))
     out.extend(day_problems(d))
     out.extend(cleanup_problems(d))
     return out

@@ -111,6 +111,9 @@ def test_doctor_github_runs_the_checks_and_fails_on_a_missing_protection(github,
         def run(self):
             return [Check("azure", True, "stand-in")] + self.github_checks()
 
+        def answer_key(self):
+            return []
+
     monkeypatch.setattr(cli_doctor, "build_doctor", lambda cfg, env, github=None: OnlyGitHub(github))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -136,7 +136,7 @@ def test_plan_warns_and_write_stack_config_refuses_naming_the_key_and_the_file(p
 
 
 def test_doctor_lists_each_placeholder_as_a_failed_check(placeholder_config, capsys, monkeypatch):
-    monkeypatch.setattr(cli_doctor, "build_doctor", lambda cfg, env: type("D", (), {"run": lambda self: []})())
+    monkeypatch.setattr(cli_doctor, "build_doctor", lambda cfg, env: type("D", (), {"run": lambda self: [], "answer_key": lambda self: []})())
     assert main(["doctor", "--json", "-e", "staging"]) == 1
     checks = json.loads(capsys.readouterr().out)["checks"]
     assert [(c["name"], c["ok"]) for c in checks] == [("config", False), ("config", False)]

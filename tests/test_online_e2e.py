@@ -70,7 +70,8 @@ def test_doctor_passes_when_every_prerequisite_is_there(online, capsys):
     assert (code, doc["ok"]) == (0, True), doc
     assert [c["name"] for c in doc["checks"]] == ["config", "pulumi cli", "state backend", "azure credential",
                                                   "subscription", "platform stack", "ledger", "graph permission",
-                                                  "rbac rights", "graph grants", "subscription groups"]
+                                                  "rbac rights", "graph grants", "subscription groups",
+                                                  "entra audit logs"]
     assert "v3.215.0" in doc["checks"][1]["detail"] and "ClientAssertionCredential" in doc["checks"][3]["detail"]
     assert online[0].unlisted_requests() == []
 
@@ -82,7 +83,7 @@ def test_doctor_names_each_failure_with_its_fix(online, capsys, monkeypatch, tmp
     cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR)]  # and it cannot assign roles
     code, out, err = run(capsys, "doctor")
     # The platform stack cannot be read with that CLI either, nor the Graph identities it names.
-    assert code == 1 and "5 of 11 checks failed" in err, out
+    assert code == 1 and "5 of 12 checks failed" in err, out
     for fragment in ("v3.205.0", "older than 3.211.0", "upgrade the Pulumi CLI", "carries no roles",
                      "not Application.ReadWrite.OwnedBy", "holds neither HayMaker run deployer (dev) nor Contributor"):
         assert fragment in " ".join(out.split()), fragment

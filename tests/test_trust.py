@@ -386,7 +386,8 @@ def test_the_docs_carry_the_trust_table_as_the_code_holds_it(path):
     names = {i.name.replace("zzenv", "<env>") for i in t.identities}
     for found in set(re.findall(r"haymaker-<env>-[a-z]+(?:-[a-z]+)*(?:-<scenario>-<n>)?", text)):
         assert found in names or found in {"haymaker-<env>-platform", "haymaker-<env>-state", "haymaker-<env>-logs",
-                                           "haymaker-<env>-graph-<scenario>-<n>", "haymaker-<env>-activity-log"}, found
+                                           "haymaker-<env>-graph-<scenario>-<n>", "haymaker-<env>-activity-log",
+                                           "haymaker-<env>-audit"}, found  # diagnostic settings, not identities
     assert "ref:refs/heads/main`, a tag ref or a pull request" in text or "never a branch, a tag or a pull request" in text
     for gone in ("setup_oidc", "haymaker-github-actions", "deployerClientId", "main-branch federated credential"):
         assert gone not in text, gone

@@ -65,7 +65,8 @@ def dispatch(
 
     repository = parse_repo(repo) if repo else repository_from_git(Path.cwd())
     token = find_token(repository)
-    github = GitHub(repository, token, api_url(repository))
+    github = GitHub(repository, token, api_url(repository),
+                    echo=lambda line: err.print(line, markup=False, highlight=False))
     try:
         _dispatch(build_dispatcher(github, lambda line: console.print(line, markup=False, highlight=False)),
                   plan, inputs, ref, watch, as_json)

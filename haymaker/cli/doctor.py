@@ -95,8 +95,10 @@ def config_checks(environment: str) -> list:
 
 def prerequisites(cfg, environment: str, **extra) -> list:
     """What `up` and `doctor` check: the environment's config first, then every check of the doctor
-    (``extra``: the `--github` checks)."""
-    return config_checks(environment) + build_doctor(cfg, environment, **extra).run()
+    (``extra``: the `--github` checks), then that the answer key can read the directory plane (`down` and
+    `reap` need none of that)."""
+    doctor = build_doctor(cfg, environment, **extra)
+    return config_checks(environment) + doctor.run() + doctor.answer_key()
 
 
 def doctor(environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),

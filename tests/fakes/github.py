@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from tests.fakes.githubenvs import Environments
+from tests.fakes.github_limits import RateLimits
 from tests.fakes.server import Reply, Request, Service
 
 DOCS = "https://docs.github.com/rest"
@@ -112,6 +113,7 @@ class FakeGitHub(Environments, Service):
         self.route_environments()  # doctor --github (tests/fakes/githubenvs.py)
 
     def reset_state(self) -> None:
+        self.limits = RateLimits()  # primary and secondary rate limits, as documented (github_limits.py)
         self.users: dict[str, User] = {}  # token -> user
         self.repos: dict[str, Repo] = {}
         self.runs: list[Run] = []
@@ -125,6 +127,18 @@ class FakeGitHub(Environments, Service):
     def reset(self) -> None:
         super().reset()
         self.reset_state()
+
+    # --- rate limits: every authenticated request is counted and answered with its x-ratelimit-* headers ---
+    def _handle(self, request: Request) -> Reply:
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        user = self.users.get(token)
+        if user is None:
+            return super()._handle(request)  # refused before any limit applies
+        limited = self.limits.check(token, user.id, request.method, request.path)
+        if limited:
+            return Reply(limited.status, limited.body, limited.headers)
+        reply = super()._handle(request)
+        return Reply(reply.status, reply.body, {**self.limits.headers(token), **reply.headers})
 
     # --- what a test sets up ----------------------------------------------------------------------
 
