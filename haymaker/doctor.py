@@ -64,11 +64,11 @@ class Doctor:
         self._arm_claims: dict | None = None
 
     def run(self) -> list[Check]:
-        return [self._guard(name, check) for name, check in (
+        return run_checks((
             ("pulumi cli", self.pulumi_cli), ("state backend", self.state_backend),
             ("azure credential", self.credential), ("subscription", self.subscription),
             ("platform stack", self.platform), ("ledger", self.ledger),
-            ("graph permission", self.graph_permission), ("rbac rights", self.rbac))]
+            ("graph permission", self.graph_permission), ("rbac rights", self.rbac)))
 
     @staticmethod
     def _guard(name: str, check) -> Check:
@@ -181,6 +181,11 @@ class Doctor:
                          "deploy the platform, which grants the deployer these roles")
         return Check("rbac rights", True, f"{len(held)} role(s) at the subscription, Contributor and role assignment "
                                           "rights among them")
+
+
+def run_checks(checks) -> list[Check]:
+    """Each ``(name, check)`` on its own: one that fails or breaks never hides the others."""
+    return [Doctor._guard(name, check) for name, check in checks]
 
 
 def print_checks(checks: list[Check], console) -> None:

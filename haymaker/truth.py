@@ -47,12 +47,15 @@ class Identity:
     client_id: str = ""
     object_id: str = ""
     # Set for a borrowed Graph identity, which other runs use before and after this one: only its
-    # records in this group (its Azure roles reach no other) are this run's.
+    # records in this group (its Azure roles reach no other) are this run's. Likewise for the operator
+    # whose own sign-in `haymaker try` runs as.
     group: str = ""
+    # Other names the Activity Log's Caller may give it: a user's is their UPN, not their object id.
+    callers: tuple[str, ...] = ()
 
     @property
     def ids(self) -> set[str]:
-        return {x.lower() for x in (self.client_id, self.object_id) if x}
+        return {x.lower() for x in (self.client_id, self.object_id, *self.callers) if x}
 
 
 @dataclass
@@ -277,6 +280,15 @@ def answer_key(run_id: str, *, start: datetime, end: datetime, now: datetime, ev
                      operations_of(platform_rows), len(platform_rows), notes)
 
 
+def expectations(scenarios) -> tuple[dict, dict]:
+    """Per scenario: the catalog's expected operations of each step, and its (phase, step) benign mistakes."""
+    from scenarios.expect import expected_operations
+
+    return ({s.name: expected_operations(s) for s in scenarios},
+            {s.name: {(phase, step.name) for phase, steps in s.phases.items() for step in steps if step.expect_failure}
+             for s in scenarios})
+
+
 # --- reading a run ------------------------------------------------------------------------------------
 
 EARLY = timedelta(minutes=10)  # read from a little before the run's start: its deploy, and skewed clocks
@@ -288,8 +300,6 @@ def build(run_id: str, *, ledger, logs, catalog, now: datetime) -> AnswerKey:
     from haymaker.agentlogs import console_query, lines_of
     from haymaker.loganalytics import LogAnalyticsError
     from haymaker.naming import job_name, resource_group_name, run_resource_group_name
-    from scenarios.expect import expected_operations
-
     run = ledger.get_run(run_id)
     if run is None:
         raise InvalidInput(f"run {run_id} is not in the ledger: `haymaker runs` lists the runs it knows")
@@ -312,9 +322,7 @@ def build(run_id: str, *, ledger, logs, catalog, now: datetime) -> AnswerKey:
         if got.partial:
             raise LogAnalyticsError(f"Log Analytics returned only part of the {what} ({'; '.join(got.partial)}): "
                                     "an answer key built from it would be wrong; try again later")
-    expected = {s: expected_operations(catalog[s]) for s in run.scenarios if s in catalog}
-    mistakes = {s: {(phase, step.name) for phase, steps in catalog[s].phases.items() for step in steps
-                    if step.expect_failure} for s in run.scenarios if s in catalog}
+    expected, mistakes = expectations([catalog[s] for s in run.scenarios if s in catalog])
     key = answer_key(run_id, start=start, end=end, now=now, events=[line.event for line in lines_of(
         console.rows, run_id)], rows=activity.rows, identities=identities, groups=groups, expected=expected,
         mistakes=mistakes)
