@@ -137,7 +137,6 @@ class Prerequisites:
         self.endpoints, self._credential, self._azure, self._az = endpoints, credential, azure, az
         self._installed: set[str] | None = None
         self._claims: dict | None = None
-        self._default: dict | None = None
         self.account: Account | None = None
 
     def run(self) -> list[Check]:
@@ -153,12 +152,14 @@ class Prerequisites:
         return Check("azure cli", True, f"azure-cli {(version or {}).get('azure-cli', '?')}")
 
     def login(self) -> Check:
-        from haymaker.cloud import token_failure
-
+        if shutil.which("az") is None:
+            return Check("az login", False, "not checked", "install the Azure CLI first (see the azure cli check)")
         try:
             token = self._credential.get_token(self.endpoints.arm_scope).token
         except Exception as e:  # noqa: BLE001 - said with what to do
-            raise token_failure("Azure Resource Manager", e, self._credential) from None
+            said = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            return Check("az login", False, f"az gives no token for Azure Resource Manager: {said}",
+                         "sign in with `az login` (a try runs as your own sign-in)")
         self._claims = claims = jwt_claims(token)
         if not claims.get("oid"):
             return Check("az login", False, "the token az gives names no object id", "sign in again with `az login`")
@@ -167,7 +168,9 @@ class Prerequisites:
                                        "try runs as you, no service principal is created")
 
     def subscription(self) -> Check:
-        self._default = default = self._az("account", "show") or {}
+        if shutil.which("az") is None:
+            return Check("subscription", False, "not checked", "install the Azure CLI first (see the azure cli check)")
+        default = self._az("account", "show") or {}
         current = str(default.get("id", ""))
         wanted = self.wanted or current
         if not wanted:
@@ -205,7 +208,8 @@ class Prerequisites:
         if not needed:
             return Check("az extensions", True, "the scenario's steps need none")
         if self._installed is None:
-            return Check("az extensions", False, f"needs {', '.join(needed)}; not checked", "pass the azure cli check")
+            return Check("az extensions", False, f"needs {', '.join(needed)}; not checked",
+                         "install the Azure CLI first (see the azure cli check)")
         missing = [e for e in needed if e not in self._installed]
         if missing:
             return Check("az extensions", False, f"the scenario's steps need {', '.join(missing)}, which az lacks",

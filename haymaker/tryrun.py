@@ -22,14 +22,15 @@ from pathlib import Path
 
 from haymaker.azure import DEPLOYER_KINDS, Azure, AzureAuthError, GraphDenied
 from haymaker.errors import HayMakerError, Refused
-from haymaker.lifecycle import Lifecycle, RunFailed, check_on_demand_limit
+from haymaker.lifecycle import Lifecycle, check_on_demand_limit
 from haymaker.runspec import RunSpec, iso, parse_iso
 
 # Around the compressed day: deploy and cleanup at their own speed, then the teardown.
 ALLOWANCE = timedelta(minutes=90)
 TEARDOWN_MARGIN = timedelta(minutes=30)  # the agent is stopped this long before the stack expires
 BEFORE_WORK = timedelta(minutes=10)  # the agent starts this long before the working morning
-TIME_LIMIT = signal.SIGALRM  # how the agent is told the try's time is up: its signal path, cleanup first
+# How the agent is told the try's time is up: the path a signal takes, cleanup first.
+TIME_LIMIT = getattr(signal, "SIGALRM", signal.SIGTERM)
 GROUP_OPERATIONS = ("microsoft.resources/subscriptions/resourcegroups/write",
                     "microsoft.resources/subscriptions/resourcegroups/delete")
 
@@ -113,10 +114,17 @@ def refuse_unless_allowed(spec: RunSpec, settings, catalog) -> list:
 # --- the lifecycle and the cloud, as the operator -------------------------------------------------------
 
 class TryLifecycle(Lifecycle):
-    """A try's lifecycle: the same up and teardown; there is no job to check, the agent runs here."""
+    """A try's lifecycle: the same up and teardown; there is no job to check, the agent runs here. It keeps
+    the last teardown's result: a failed `up` tears the stack down itself, and a try need not do it twice."""
+
+    last_teardown = None
 
     def check_jobs(self, inventory: list, run_rg: str, start_at: datetime) -> dict[str, str]:
         return {entry["scenario"]: "deployed" for entry in inventory}
+
+    def teardown(self, run_id: str, **kwargs):
+        self.last_teardown = super().teardown(run_id, **kwargs)
+        return self.last_teardown
 
 
 class TryAzure(Azure):
@@ -269,22 +277,28 @@ def run_try(t: Trial, life: Lifecycle, *, stop, audit_dir: Path, logs=None, wait
         result.resource_group = inventory.get("resource_group_name") or result.resource_group
         if not stop.event.is_set():
             _live_day(t, result, stop, audit_dir / f"{spec.run_id}.agent.jsonl", now, show)
-    except RunFailed as e:
-        result.error = str(e)
-    except Exception as e:  # noqa: BLE001 - whatever broke, the teardown below runs and the cause is reported
+    except Exception as e:  # noqa: BLE001 - whatever broke (a failed deploy too), the teardown below runs and says
         result.error = str(e) if isinstance(e, HayMakerError) else f"{type(e).__name__}: {e}"
     finally:
         if stop.signum is not None:
             result.stopped_by = "time limit" if stop.signum == TIME_LIMIT else "interrupted"
         teardown_at = now()
+        done = getattr(life, "last_teardown", None)  # a failed `up` tore the stack down already
         try:
-            result.teardown = life.teardown(spec.run_id)
+            result.teardown = done if done is not None and done.outcome != "failed" else life.teardown(spec.run_id)
         except Exception as e:  # noqa: BLE001 - said, with what to do
             result.error = "; ".join(filter(None, (result.error, f"teardown broke: {e}: run `haymaker down "
                                                                   f"{spec.run_id}` to finish it")))
     result.notes += getattr(life.azure, "notes", [])
-    result.answer_key = _answer_key(t, result, logs, stop, wait_for_logs, teardown_at, audit_dir, now, show)
-    result.record = str(_record(t, result, audit_dir, life))
+    try:
+        result.answer_key = _answer_key(t, result, logs, stop, wait_for_logs, teardown_at, audit_dir, now, show)
+    except Exception as e:  # noqa: BLE001 - the teardown is done: say why there is no answer key, do not crash
+        said = str(e) if isinstance(e, HayMakerError) else f"{type(e).__name__}: {e}"
+        result.answer_key = {"skipped": f"the answer key could not be built: {said}"}
+    try:
+        result.record = str(_record(t, result, audit_dir, life))
+    except OSError as e:
+        result.notes.append(f"the record could not be written to {audit_dir}: {e}")
     return result
 
 
@@ -294,7 +308,12 @@ def _live_day(t: Trial, result: TryResult, stop, lines_path: Path, now, show) ->
     from haymaker.agent.runner import run_agent
 
     clock = CompressedClock(t.time_scale, start=t.day_from)
-    lines = AgentLines(lines_path, clock, lambda e: show(state_of(e)) if state_of(e) else None)
+    def shown(event: dict) -> None:
+        state = state_of(event)
+        if state:
+            show(state)
+
+    lines = AgentLines(lines_path, clock, shown)
     # Stop the day well before the stack expires, so the teardown runs while its expiry still holds.
     limit = threading.Timer(max(0.0, (t.spec.expires_at - TEARDOWN_MARGIN - now()).total_seconds()), stop,
                             args=(TIME_LIMIT,))
@@ -331,10 +350,7 @@ def _answer_key(t: Trial, result: TryResult, logs, stop, wait: bool, teardown_at
     if wait and stop.signum is None and now() < last + DELIVERY:
         show(f"answer key: waiting for the Activity Log until {last + DELIVERY:%H:%M}Z (Ctrl-C: build it now)")
         stop.event.wait((last + DELIVERY - now()).total_seconds())  # Ctrl-C: build it now, not final
-    try:
-        recs, doc = build_answer_key(t, events, logs, start=parse_iso(events[0]["time"]), end=teardown_at, now=now())
-    except HayMakerError as e:
-        return {"skipped": f"the answer key could not be built: {e}"}
+    recs, doc = build_answer_key(t, events, logs, start=parse_iso(events[0]["time"]), end=teardown_at, now=now())
     from haymaker import truthreport
 
     (audit_dir / f"{t.spec.run_id}.truth.jsonl").write_text(truthreport.to_jsonl(recs), encoding="utf-8")
@@ -373,11 +389,17 @@ def build_answer_key(t: Trial, events: list[dict], logs, *, start: datetime, end
     return recs, truthreport.summary(key, recs)
 
 
+def try_document(t: Trial, result: TryResult) -> dict:
+    """The try's outcome as the record keeps it and `--json` prints it."""
+    return {"run": t.spec.to_dict(), "subscription": t.account.subscription_id,
+            "actor": {"kind": t.account.kind, "name": t.account.name, "object_id": t.account.object_id},
+            "minutes": t.minutes, "day_hours": t.day_hours, "day_from": iso(t.day_from),
+            "time_scale": round(t.time_scale, 2), **result.as_dict()}
+
+
 def _record(t: Trial, result: TryResult, audit_dir: Path, life) -> Path:
     """The try's outcome beside the run's audit record, and in the ledger."""
-    doc = {"run": t.spec.to_dict(), "subscription": t.account.subscription_id,
-           "actor": {"kind": t.account.kind, "name": t.account.name, "object_id": t.account.object_id},
-           "minutes": t.minutes, "day_hours": t.day_hours, "time_scale": round(t.time_scale, 2), **result.as_dict()}
+    doc = try_document(t, result)
     doc.pop("record", None)
     path = audit_dir / f"{t.spec.run_id}.try.json"
     audit_dir.mkdir(parents=True, exist_ok=True)

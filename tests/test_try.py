@@ -24,7 +24,7 @@ from haymaker.settings import load_environment
 from haymaker.trycheck import DEFAULT_MINUTES, MAX_MINUTES, MIN_MINUTES, extensions_needed, refusal
 from haymaker.tryrun import declare, try_spec
 from scenarios.catalog import load_catalog
-from tests.azurite import fresh_service
+from tests.conftest import local_state
 from tests.fakes.az_cli import FakeAz
 from tests.fakes.cloud import SUBSCRIPTION_ID, TENANT_ID
 from tests.fakes.login import jwt
@@ -66,14 +66,7 @@ def sandbox(fake_cloud, azurite, tmp_path, monkeypatch):
         monkeypatch.delenv(key, raising=False)
     for key, value in fake_cloud.haymaker_env().items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test-only")
-    fresh_service(azurite)
-    monkeypatch.setenv("HAYMAKER_LEDGER_CONNECTION_STRING", azurite.connection_string)
-    monkeypatch.setenv("HAYMAKER_LEDGER_SPOOL", str(tmp_path / "spool.jsonl"))
-    monkeypatch.setenv("HAYMAKER_AUDIT_DIR", str(tmp_path / "audit"))
+    local_state(monkeypatch, tmp_path, azurite)
     monkeypatch.setattr("haymaker.agent.clock.CompressedClock", JumpClock)
     pulumi = FakePulumi.install(tmp_path / "pulumi", monkeypatch)
     az = FakeAz.install(tmp_path / "az", monkeypatch, subscription_id=SUBSCRIPTION_ID, tenant_id=TENANT_ID,
@@ -84,7 +77,7 @@ def sandbox(fake_cloud, azurite, tmp_path, monkeypatch):
     return fake_cloud, pulumi, az, scenario, tmp_path
 
 
-def prepared(sandbox, *, destroy_fail: str = ""):
+def prepared(sandbox, *, destroy_fail: str = "", fail=()):
     """A run id for now, and the stand-ins told what its `up` creates: the try program's declarations
     (under mocks, with the operator as the agent), the group in ARM, and the group's DELETE on destroy."""
     cloud, pulumi, _, scenario, _ = sandbox
@@ -98,7 +91,7 @@ def prepared(sandbox, *, destroy_fail: str = ""):
     token = jwt({"oid": USER_OID, "upn": UPN, "scp": "user_impersonation"})
     pulumi.script(spec.stack_name, resources=[{"urn": d.urn, "type": d.type} for d in declared
                                               if d.type != "pulumi:pulumi:Stack"],
-                  outputs=outputs, destroy_fail=destroy_fail,
+                  outputs=outputs, destroy_fail=destroy_fail, fail=fail,
                   deletes=[{"url": f"{cloud.arm.base_url}/subscriptions/{SUBSCRIPTION_ID}/resourcegroups/{group}"
                                    "?api-version=2025-04-01", "token": token}])
     return run_id, group
@@ -243,6 +236,30 @@ def test_an_exception_and_a_failed_destroy_still_leave_nothing(sandbox, capsys, 
     assert "RuntimeError: the agent broke; teardown forced: nothing is left" in err and "Traceback" not in err
     assert group not in cloud.arm.groups and f"run-{run_id}" not in pulumi.state["stacks"]
     assert Ledger.from_config(_cfg()).get_run(run_id).status == "forced"
+
+
+def test_a_day_that_outlives_the_trys_time_is_stopped_and_still_torn_down(sandbox, capsys, monkeypatch):
+    """The day is stopped well before the stack's expiry (here: at once), cleans up first, then the teardown."""
+    cloud, pulumi, az, scenario, tmp = sandbox
+    run_id, group = prepared(sandbox)
+    monkeypatch.setattr("haymaker.tryrun.TEARDOWN_MARGIN", timedelta(hours=10))
+    code, out, err = run(capsys, scenario.name, "--run-id", run_id, "--yes", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["stopped_by"] == "time limit" and "signal" in doc["agent"]["outcome"], err
+    assert doc["teardown"]["outcome"] == "verified" and "nothing is left" in err
+    assert group not in cloud.arm.groups and f"run-{run_id}" not in pulumi.state["stacks"]
+
+
+def test_a_deploy_that_fails_for_good_runs_no_agent_and_leaves_nothing(sandbox, capsys):
+    cloud, pulumi, az, scenario, tmp = sandbox
+    run_id, group = prepared(sandbox, fail=["error: InvalidParameter: the location is not available"])
+    code, out, err = run(capsys, scenario.name, "--run-id", run_id, "--yes")
+    assert code == 1 and f"run-{run_id} failed to deploy" in err and "nothing is left" in err, err
+    assert not [c for c in az.calls() if c["user_agent"]]  # no step ran
+    assert group not in cloud.arm.groups and f"run-{run_id}" not in pulumi.state["stacks"]
+    # The ledger keeps what happened: the deploy failed, and the stack was torn down once.
+    assert Ledger.from_config(_cfg()).get_run(run_id).status == "failed"
+    assert [c for c in pulumi.commands() if c in ("up", "destroy")] == ["up", "destroy"]
 
 
 def test_without_a_workspace_the_answer_key_is_skipped_and_says_why(sandbox, capsys, monkeypatch):

@@ -178,7 +178,9 @@ def _report(t, result, as_json: bool) -> None:
     from haymaker.cli.lifecycle import LeftBehind
 
     if as_json:
-        emit_json(result.as_dict())
+        from haymaker.tryrun import try_document
+
+        emit_json(try_document(t, result))
     else:
         for line in _lines(result):
             out.print(line, markup=False, highlight=False, soft_wrap=True)

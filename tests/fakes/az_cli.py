@@ -113,14 +113,9 @@ class FakeAz:
     @classmethod
     def install(cls, directory: Path, monkeypatch, *, subscription_id: str, tenant_id: str, object_id: str,
                 upn: str = "ada@contoso.example") -> "FakeAz":
-        bin_dir = directory / "bin"
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        exe = bin_dir / "az"
-        exe.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
-                       "from tests.fakes.az_cli import main\nsys.exit(main(sys.argv[1:]))\n")
-        exe.chmod(0o755)
-        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv(STATE_ENV, str(directory))
+        from tests.fakes import install_command
+
+        install_command(directory, "az", "tests.fakes.az_cli", monkeypatch, STATE_ENV)
         _save(directory, {"logged_in": True, "extensions": {}, "rules": [],
                           "account": {"id": subscription_id, "name": "Ada's sandbox", "tenantId": tenant_id},
                           # A user's delegated token: scp, no roles; the Azure CLI is the client.
