@@ -300,6 +300,7 @@ def build(run_id: str, *, ledger, logs, catalog, now: datetime) -> AnswerKey:
     from haymaker.agentlogs import console_query, lines_of
     from haymaker.loganalytics import LogAnalyticsError
     from haymaker.naming import job_name, resource_group_name, run_resource_group_name
+
     run = ledger.get_run(run_id)
     if run is None:
         raise InvalidInput(f"run {run_id} is not in the ledger: `haymaker runs` lists the runs it knows")

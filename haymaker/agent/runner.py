@@ -46,7 +46,7 @@ SIGNAL_STEP_TIMEOUT = 10.0
 
 
 def login_commands(c: AgentConfig) -> tuple[Command, str | None, Command]:
-    """The sign-in, the secret it reads on stdin (None for a managed identity), and the subscription pick."""
+    """The sign-in, the secret it reads on stdin (only a service principal has one), and the subscription pick."""
     if c.login == LOGIN_USER:
         # The operator's own sign-in: only check it is live and reaches the subscription. `az account set`
         # would change the operator's default subscription; `haymaker try` requires it to be this one.

@@ -50,8 +50,9 @@ def try_scenario(
     from haymaker import trycheck
     from haymaker.policycheck import load_policy_config
     from haymaker.runspec import new_run_id
-    from haymaker.selection import load_selection, resolve_duration, unknown_name_message
+    from haymaker.selection import unknown_name_message
     from haymaker.settings import load_environment
+    from haymaker.tryrun import refuse_unless_allowed
     from scenarios.catalog import load_catalog
 
     # The input, offline: a mistake here creates nothing and needs nothing installed.
@@ -80,10 +81,8 @@ def try_scenario(
     # Every missing prerequisite at once, before anything is asked or changed.
     account, endpoints, credential = _ready(cfg, env, chosen, subscription)
     settings = replace(settings, location=location, subscription_id=account.subscription_id)
-    trial = _trial(run_id, settings, chosen, account, minutes, catalog, resolve_duration(load_selection(catalog), None))
-    from haymaker.tryrun import refuse_unless_allowed
-
-    refuse_unless_allowed(trial.spec, settings, catalog)
+    trial = _trial(run_id, settings, chosen, account, minutes, catalog)
+    refuse_unless_allowed(trial.spec, settings, catalog)  # the policy pack, offline
     _confirm_try(trial, yes)
     result = _run(trial, cfg, env, endpoints, credential, wait_for_logs, as_json)
     _report(trial, result, as_json)
@@ -110,19 +109,21 @@ def _azure(credential, subscription: str, endpoints):
     return TryAzure(credential=credential, subscription_id=subscription, endpoints=endpoints)
 
 
-def _trial(run_id, settings, scenario, account, minutes, catalog, day_hours):
+def _trial(run_id, settings, scenario, account, minutes, catalog):
+    """The try: a day as long as a run's (selection.yaml), from the company's next working morning."""
     from datetime import datetime, timezone
 
     from haymaker.plan import _git_sha
-    from haymaker.selection import load_selection
+    from haymaker.selection import load_selection, resolve_duration
     from haymaker.tryrun import Trial, day_start, try_spec
     from scenarios.calendar import calendar_for
 
+    selection = load_selection(catalog)
     spec = try_spec(run_id, settings.environment, scenario.name, minutes, actor=account.name or account.object_id,
                     git_sha=_git_sha())
     day_from = day_start(calendar_for(scenario.company, settings.location), datetime.now(timezone.utc))
-    return Trial(spec, settings, scenario, account, minutes, day_hours,
-                 load_selection(catalog).max_live_on_demand_runs, day_from)
+    return Trial(spec, settings, scenario, account, minutes, resolve_duration(selection, None),
+                 selection.max_live_on_demand_runs, day_from)
 
 
 def _confirm_try(t, yes: bool) -> None:
