@@ -279,13 +279,13 @@ class Lifecycle:
             purged, unpurged, retained = self._purge(run_id, borrowed)
         except HayMakerError as e:
             return self._record_teardown(TeardownResult(run_id, "failed", destroyed,
-                                                        error=" ".join(filter(None, (error, unknown, str(e))))))
+                                                        error="\n".join(filter(None, (error, unknown, str(e))))))
         remaining += unpurged
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
             outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
         if unknown:  # what the run's Graph identities created was never looked for: nothing is proven
-            outcome, error = "failed", "; ".join(filter(None, (error, unknown)))
+            outcome, error = "failed", "\n".join(filter(None, (error, unknown)))  # one reason a line
         # The stack goes last: while it exists, its Graph identity lease holds (haymaker/graphlease.py).
         if not remaining and not unknown and not stack_gone:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import getpass
 import os
@@ -185,11 +186,19 @@ def platform_outputs_offline(environment: str) -> dict:
             "graphIdentities": offline_graph_identities(environment, MOCK_SUBSCRIPTION_ID)}
 
 
+def _in_order(d: Declared) -> Declared:
+    """A registration with its dependency lists sorted, so the same run always reads the same."""
+    return dataclasses.replace(d, dependencies=sorted(d.dependencies),
+                               property_dependencies={k: sorted(v) for k, v in sorted(d.property_dependencies.items())})
+
+
 def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, budget_usd: float) -> Plan:
     from stacks.run import run_program
 
     declared, outputs = evaluate(lambda: run_program(spec, settings, catalog), project="haymaker",
                                  stack=spec.stack_name, platform_outputs=platform_outputs_offline(spec.environment))
+    # The mock runtime registers in no fixed order: sorted, the same run reads the same every time.
+    declared = sorted((_in_order(d) for d in declared), key=lambda d: d.urn)
     seconds, chain = critical_path(declared)
     plan = Plan(spec=spec, settings=settings, catalog=catalog, budget_usd=budget_usd, declared=declared,
                 outputs=outputs or {},

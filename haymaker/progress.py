@@ -24,6 +24,9 @@ STEP_OF_TYPE = {
 # The components a scenario's resources sit under: a run's agent, or a try's sandbox (components/sandbox.py).
 AGENT_TYPES = ("haymaker:index:ScenarioAgent", "haymaker:index:ScenarioSandbox")
 FINAL = ("verified", "forced", "failed")
+# The row haymaker/lifecycle.py shows for a run whose scenarios it cannot know (no ledger record: a
+# stack made by hand, or a run that never existed); it is named by its stack.
+WHOLE_RUN = "(run)"
 
 
 def scenario_of(urn: str, scenarios: list[str]) -> str | None:
@@ -81,6 +84,8 @@ class Progress:
 
     # --- how it looks -----------------------------------------------------------------------------------
     def _label(self, run_id: str, scenario: str) -> str:
+        if scenario == WHOLE_RUN:
+            return f"run-{run_id}"
         many_runs = len({r for r, _ in self.rows}) > 1
         return f"{run_id} {scenario}" if many_runs else scenario
 
@@ -97,8 +102,10 @@ class Progress:
         from rich.table import Table
 
         table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_column("scenario", no_wrap=True, overflow="ellipsis", ratio=3)
-        table.add_column("state", no_wrap=True, overflow="ellipsis", ratio=2)
+        labels = [self._label(run_id, scenario) for run_id, scenario in self.rows]
+        # The label is what one copies (a scenario, a run id): it keeps its width; the state gives way.
+        table.add_column("scenario", no_wrap=True, min_width=max(map(len, labels), default=0))
+        table.add_column("state", no_wrap=True, overflow="ellipsis")
         for (run_id, scenario), state in self.rows.items():
             style = {"verified": "green", "forced": "yellow", "failed": "red"}.get(state.split(":")[0], "")
             table.add_row(self._label(run_id, scenario), f"[{style}]{state}[/]" if style else state)

@@ -43,6 +43,32 @@ def check_run_id(run_id: str) -> datetime:
         raise InvalidInput(f"run id {run_id!r} encodes a date that does not exist") from None
 
 
+# No HayMaker run started before this; none may be planned further ahead than MAX_AHEAD.
+EARLIEST_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+MAX_AHEAD = timedelta(days=7)
+
+
+def check_run_id_time(run_id: str, now: datetime | None = None) -> datetime:
+    """A run id given on the command line: valid, and neither before any run nor far in the future."""
+    started = check_run_id(run_id)
+    now = now or datetime.now(timezone.utc)
+    if started < EARLIEST_START:
+        raise InvalidInput(f"run id {run_id!r} starts {started:%Y-%m-%d}, before any HayMaker run "
+                           f"({EARLIEST_START:%Y-%m-%d}): leave --run-id out for a new one")
+    if started > now + MAX_AHEAD:
+        raise InvalidInput(f"run id {run_id!r} starts {started:%Y-%m-%d %H:%M}Z, more than {MAX_AHEAD.days} days "
+                           "from now: leave --run-id out for a new one")
+    return started
+
+
+def check_environment(value: str, source: str = "") -> str:
+    """An environment is one of a fixed few names, never a path (``-e ../../etc/passwd``)."""
+    if value not in ENVIRONMENTS:
+        origin = f" (from {source})" if source and source not in ("flag", "default") else ""
+        raise InvalidInput(f"environment {value!r}{origin} is unknown: use one of {', '.join(ENVIRONMENTS)}")
+    return value
+
+
 def check_duration(hours: int) -> int:
     if isinstance(hours, bool) or not isinstance(hours, int) or not (
         MIN_DURATION_HOURS <= hours <= MAX_DURATION_HOURS
@@ -80,10 +106,7 @@ class RunSpec:
             object.__setattr__(self, "started_at", minute)
         if self.started_at.tzinfo is None:
             raise InvalidInput("started_at must be timezone-aware (UTC)")
-        if self.environment not in ENVIRONMENTS:
-            raise InvalidInput(
-                f"environment {self.environment!r} is unknown: use one of {', '.join(ENVIRONMENTS)}"
-            )
+        check_environment(self.environment)
         if self.trigger not in TRIGGERS:
             raise InvalidInput(f"trigger {self.trigger!r} is unknown: use one of {', '.join(TRIGGERS)}")
         if self.variant not in VARIANTS:

@@ -64,8 +64,22 @@ def load_selection(catalog: Catalog, path: Path = SELECTION_FILE) -> Selection:
     )
 
 
+def suggestions(name: str, names: list[str], limit: int = 3) -> list[str]:
+    """Names a mistyped one may mean: the same in other case; else those it starts, then those that
+    contain it (``compute-01``, ``linux-vm``); else the closest spellings."""
+    query = name.strip().lower()
+    lowered = {n.lower(): n for n in sorted(names)}
+    if query in lowered:
+        return [lowered[query]]
+    found = [n for low, n in lowered.items() if query and low.startswith(query)]
+    found += [n for low, n in lowered.items() if query and query in low]
+    if not found:
+        found = [lowered[c] for c in difflib.get_close_matches(query, list(lowered), n=limit, cutoff=0.5)]
+    return list(dict.fromkeys(found))[:limit]
+
+
 def unknown_name_message(name: str, catalog: Catalog) -> str:
-    close = difflib.get_close_matches(name, catalog.names(), n=3, cutoff=0.5)
+    close = suggestions(name, catalog.names())
     hint = f"did you mean {', '.join(close)}?" if close else "see `haymaker scenarios list`"
     return f"unknown scenario {name!r}: {hint}"
 

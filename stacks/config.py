@@ -14,7 +14,7 @@ import yaml
 from haymaker.errors import InvalidInput
 from haymaker.graphlease import check_pool_size
 from haymaker.runspec import RunSpec
-from haymaker.settings import NAMESPACE, REPO_ROOT, EnvironmentSettings, load_environment
+from haymaker.settings import NAMESPACE, REPO_ROOT, EnvironmentSettings, find_placeholders, load_environment
 
 # The long-lived platform stacks, one per environment a release tag deploys to (haymaker/release.py).
 PLATFORM_STACKS = ("dev", "staging", "prod")
@@ -30,8 +30,19 @@ def run_inputs_from_config(stack: str) -> tuple[RunSpec, EnvironmentSettings]:
     if spec.stack_name != stack:
         raise pulumi.RunError(f"haymaker:runSpec is for stack {spec.stack_name!r}, not {stack!r}: "
                               "regenerate the stack config with `haymaker plan --write-stack-config`")
+    refuse_placeholders(config, stack, ("agentImage",), f"Pulumi.{spec.environment}.yaml")
     settings = EnvironmentSettings.from_config(spec.environment, lambda k: _value(config, k))
     return spec, settings
+
+
+def refuse_placeholders(config: pulumi.Config, stack: str, keys: tuple[str, ...], source: str | None = None) -> None:
+    """Before anything is declared: a key that still holds the repository's placeholder stops the program.
+    A run stack copies its keys from the environment's file (``source``), which is the one to edit."""
+    values = {f"{NAMESPACE}:{k}": _value(config, k) for k in keys}
+    found = find_placeholders({k: v for k, v in values.items() if v is not None}, source or f"Pulumi.{stack}.yaml", keys)
+    if found:
+        again = " (then `haymaker plan --write-stack-config` again)" if source else ""
+        raise pulumi.RunError("; ".join(p.line() for p in found) + again)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,8 @@ class PlatformSettings:
 def platform_settings_from_config(stack: str) -> PlatformSettings:
     """What `pulumi up --stack <env>` hands the platform program."""
     config = pulumi.Config(NAMESPACE)
+    # The platform needs only the agent image's registry, which exists before any image is pushed to it.
+    refuse_placeholders(config, stack, ("githubRepository",))
     get = lambda k: _value(config, k)  # noqa: E731 - one getter for both halves
     return PlatformSettings.from_config(EnvironmentSettings.from_config(stack, get), get)
 

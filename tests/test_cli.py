@@ -62,7 +62,7 @@ def test_plan_on_demand_and_table(capsys):
     (["-s", "compute-01-linux-vm"], "did you mean compute-01-linux-vm-web-server"),
     (["--size", "huge"], "size 'huge' is unknown"),
     (["--run-id", "yesterday"], "run id 'yesterday' is not valid"),
-    (["--environment", "qa"], "environment 'qa' has no config"),
+    (["--environment", "qa"], "environment 'qa' is unknown: use one of dev, staging, prod"),
     (["--size", "small", "-s", VM], "give either --size"),
     (["--no-such-flag"], "No such option"),
 ])

@@ -161,7 +161,7 @@ def _one_scenario_policy(monkeypatch):
      None, 1, "names 1 to 5 scenarios; got 6"),
     (["-s", VM, "-s", VM], None, 1, "named twice"),
     (["-s", VM, "--duration", "11"], None, 1, "use a whole number of hours from 1 to 10"),
-    (["-s", VM, "-e", "qa"], None, 1, "environment 'qa' has no config"),
+    (["-s", VM, "-e", "qa"], None, 1, "environment 'qa' is unknown"),
     (["-s", VM, "--duration", "10"], _small_budget, 2, "over the budget"),
     (["-s", VM, "-s", COSMOS], _one_scenario_policy, 2, "mandatory policy violation"),
 ], ids=["unknown-name", "no-scenario", "six-scenarios", "twice", "duration", "environment", "budget", "policy"])

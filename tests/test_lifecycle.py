@@ -148,6 +148,8 @@ def test_verification_outcomes():
 # --- orchestration with stand-ins ----------------------------------------------------------------------
 
 class FakeDriver:
+    backend = "memory://"
+
     def __init__(self, stacks=(), up_errors=(), destroy_errors=None, outputs=None):
         self.stacks = list(stacks)
         self.up_errors = list(up_errors)
@@ -201,6 +203,9 @@ class FakeLedger:
 
     def list_runs(self, **kw):
         return list(self.runs.values())
+
+    def get_run(self, run_id):
+        return self.runs.get(run_id)
 
 
 class Settings:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from haymaker import settings
 from haymaker.cli import main
 from haymaker.doctor import CONTRIBUTOR, RBAC_ADMIN
 from haymaker.ledger import Ledger
@@ -20,6 +21,7 @@ from tests.conftest import local_state
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID
 from tests.fakes.login import aad_error, jwt
 from tests.fakes.pulumi_cli import FakePulumi
+from tests.test_handrun import config_copy
 
 VM = "compute-01-linux-vm-web-server"
 GROUPS = "identity-03-entra-users-groups"
@@ -32,6 +34,7 @@ def online(fake_cloud, azurite, tmp_path, monkeypatch):
     for key, value in {**fake_cloud.github_actions_env(), **fake_cloud.haymaker_env()}.items():
         monkeypatch.setenv(key, value)
     local_state(monkeypatch, tmp_path, azurite)
+    monkeypatch.setattr(settings, "REPO_ROOT", config_copy(tmp_path / "repo"))  # the keys a deployment sets
     pulumi = FakePulumi.install(tmp_path / "pulumi", monkeypatch)
     graph_identities = {GROUPS: {"permissions": ["Group.Create", "Group.Read.All", "User.Read.All"],
                                  "identities": [{"id": f"/identities/{GROUPS}-{n}", "clientId": f"graph-identity-{n}",
@@ -55,9 +58,10 @@ def test_doctor_passes_when_every_prerequisite_is_there(online, capsys):
     code, out, err = run(capsys, "doctor", "--json")
     doc = json.loads(out)
     assert (code, doc["ok"]) == (0, True), doc
-    assert [c["name"] for c in doc["checks"]] == ["pulumi cli", "state backend", "azure credential", "subscription",
-                                                  "platform stack", "ledger", "graph permission", "rbac rights"]
-    assert "v3.215.0" in doc["checks"][0]["detail"] and "ClientAssertionCredential" in doc["checks"][2]["detail"]
+    assert [c["name"] for c in doc["checks"]] == ["config", "pulumi cli", "state backend", "azure credential",
+                                                  "subscription", "platform stack", "ledger", "graph permission",
+                                                  "rbac rights"]
+    assert "v3.215.0" in doc["checks"][1]["detail"] and "ClientAssertionCredential" in doc["checks"][3]["detail"]
     assert online[0].unlisted_requests() == []
 
 
@@ -67,7 +71,7 @@ def test_doctor_names_each_failure_with_its_fix(online, capsys, monkeypatch, tmp
     cloud.login.roles.clear()  # the deployer's Graph permission was never consented
     cloud.arm.role_assignments = [(DEPLOYER_OID, CONTRIBUTOR)]  # and it cannot assign roles
     code, out, err = run(capsys, "doctor")
-    assert code == 1 and "4 of 8 checks failed" in err, out  # the platform stack cannot be read with that CLI either
+    assert code == 1 and "4 of 9 checks failed" in err, out  # the platform stack cannot be read with that CLI either
     for fragment in ("v3.205.0", "older than 3.211.0", "upgrade the Pulumi CLI", "carries no roles",
                      "not Application.ReadWrite.OwnedBy", "lacks Role Based Access Control Administrator"):
         assert fragment in " ".join(out.split()), fragment
@@ -142,8 +146,11 @@ def test_up_then_down_with_every_service_a_stand_in(online, capsys):
 def test_down_of_a_run_already_torn_down_verifies_that_nothing_is_left(online, capsys):
     """The reaper (or an earlier `down`) removed the stack: a second teardown has nothing to destroy and
     nothing to remove, and still proves nothing of the run is left."""
+    from tests.test_ledger import make_run
+
     cloud, pulumi, _ = online
     run_id = "20261128t0230z-c0de"
+    Ledger.from_config(_cfg()).upsert_run(make_run(run_id, "verified"))  # known: the ledger outlives its stack
     code, out, err = run(capsys, "down", run_id, "--yes", "--json")
     assert code == 0, err
     (result,) = json.loads(out)

@@ -476,7 +476,8 @@ def _stack_config(env: str) -> dict:
 def test_pulumi_entry_point_runs_the_platform_program_for_platform_stacks():
     import runpy
 
-    pulumi.runtime.set_all_config(_stack_config("dev"))
+    # As a deployment sets it: the shipped example owner is refused (tests/test_handrun.py).
+    pulumi.runtime.set_all_config({**_stack_config("dev"), "haymaker:githubRepository": "contoso/haymaker"})
     try:
         declared, _ = evaluate(lambda: runpy.run_module("stacks.__main__", run_name="__main__") and {},
                                project="haymaker", stack="dev")

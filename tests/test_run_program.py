@@ -45,10 +45,20 @@ def test_unknown_scenario_is_refused_before_declaring(declare, make_spec):
         declare(make_spec(["nope-01-x"]))
 
 
+def pinned(settings):
+    """The environment's settings with the agent image pinned by digest, as a deployment sets it (the
+    shipped placeholder is refused by the program: tests/test_handrun.py)."""
+    import dataclasses
+
+    registry = settings.agent_image.split("/", 1)[0]
+    return dataclasses.replace(settings, agent_image=f"{registry}/haymaker-agent@sha256:{'ab' * 32}")
+
+
 def test_stack_config_round_trip(tmp_path, make_spec, settings):
     """`haymaker plan --write-stack-config` writes what `pulumi up` of the run stack reads back."""
     import yaml
 
+    settings = pinned(settings)
     from haymaker.stackconfig import write_run_stack_config
     from stacks.config import run_inputs_from_config
 
@@ -73,7 +83,7 @@ def test_pulumi_entry_point_runs_the_run_program_for_run_stacks(make_spec, setti
     from haymaker.stackconfig import run_stack_config
 
     spec = make_spec(["compute-01-linux-vm-web-server"])
-    config = run_stack_config(spec, settings)["config"]
+    config = run_stack_config(spec, pinned(settings))["config"]
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
     try:
         declared, _ = evaluate(lambda: runpy.run_module("stacks.__main__", run_name="__main__") and {},

@@ -41,10 +41,11 @@ from haymaker.cli import scenarios
 from haymaker.cli import truth
 from haymaker.cli import trycmd
 from haymaker.cli import version
-from haymaker.cli.common import run_app
+from haymaker.cli.common import CONTEXT, run_app
 
+# add_completion: Typer's --install-completion and --show-completion (bash, zsh, fish, PowerShell).
 app = typer.Typer(help="HayMaker: realistic, benign, attributable activity in an Azure tenant.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, context_settings=CONTEXT)
 app.callback()(version.options)
 app.command("plan")(plan.plan)
 app.add_typer(scenarios.app, name="scenarios")

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from haymaker.cli.common import emit_json, load_cfg, out
+from haymaker.cli.common import cfg_and_environment, emit_json, out
 from haymaker.errors import HayMakerError
 
 
@@ -57,13 +57,30 @@ def build_doctor(cfg, environment: str):
                   needs_graph_identities=any(s.graph_permissions for s in load_catalog().scenarios.values()))
 
 
+def config_checks(environment: str) -> list:
+    """The keys of Pulumi.<env>.yaml a deployment must set, one check each."""
+    from haymaker.doctor import Check
+    from haymaker.settings import placeholders
+
+    found = placeholders(environment)
+    if not found:
+        return [Check("config", True, f"Pulumi.{environment}.yaml: haymaker:agentImage and "
+                                      "haymaker:githubRepository are set")]
+    return [Check("config", False, p.line().removesuffix(f": {p.fix}"), p.fix) for p in found]
+
+
+def prerequisites(cfg, environment: str) -> list:
+    """What `up` and `doctor` check: the environment's config first, then every check of the doctor."""
+    return config_checks(environment) + build_doctor(cfg, environment).run()
+
+
 def doctor(environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),
            as_json: bool = typer.Option(False, "--json", help="Write the checks as JSON.")) -> None:
     """Check every prerequisite of up, down and reap; print each as ok or failed with its fix."""
     from haymaker.doctor import as_json as checks_json, print_checks
 
-    cfg = load_cfg(environment)
-    checks = build_doctor(cfg, cfg.get("environment")).run()
+    cfg, env = cfg_and_environment(environment)
+    checks = prerequisites(cfg, env)
     if as_json:
         emit_json(checks_json(checks))
     else:

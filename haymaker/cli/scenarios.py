@@ -28,14 +28,12 @@ def scenarios_list(
         emit_json([{"name": s.name, "area": s.area, "title": s.title,
                     "estimated_hourly_cost_usd": s.estimated_hourly_cost_usd} for s in items])
         return
-    from rich.table import Table
+    from haymaker.tables import print_table
 
-    table = Table()
-    for col in ("name", "area", "title", "USD/h", "roles"):
-        table.add_column(col)
-    for s in items:
-        table.add_row(s.name, s.area, s.title, f"{s.estimated_hourly_cost_usd:.2f}", ", ".join(s.azure_roles))
-    out.print(table)
+    rows = [{"name": s.name, "area": s.area, "USD/h": f"{s.estimated_hourly_cost_usd:.2f}", "title": s.title,
+             "roles": ", ".join(s.azure_roles)} for s in items]
+    print_table(out, ["name", "area", "USD/h", "title", "roles"], rows, right=("USD/h",),
+                give_way=[("roles", 0), ("title", 12), ("title", 0)])
 
 
 @app.command("show")

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from haymaker.cli.common import emit_json, err, load_cfg, out
+from haymaker.cli.common import emit_json, err, load_cfg, out, write_file
 from haymaker.errors import InvalidInput
 
 
@@ -80,7 +80,7 @@ def _one(run_id: str, fmt: str, output: Optional[Path]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8")
+        write_file(output, text, "--output")
 
     try:
         stored = keep(run_id, recs, doc, store=store, ledger=ledger)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from haymaker.cli.common import emit_json, err, load_cfg, out
+from haymaker.cli.common import cfg_and_environment, complete_scenario, emit_json, err, out
 from haymaker.errors import HayMakerError, InvalidInput, Refused
 
 INTERRUPTED = 130  # what a shell reports for Ctrl-C
@@ -21,7 +21,8 @@ class TryInterrupted(HayMakerError):
 
 
 def try_scenario(
-    scenario: str = typer.Argument(..., help="The scenario to try (`haymaker scenarios list`)."),
+    scenario: str = typer.Argument(..., help="The scenario to try (`haymaker scenarios list`).",
+                                   autocompletion=complete_scenario),
     subscription: Optional[str] = typer.Option(None, help="Your sandbox subscription's id (default: "
                                                "AZURE_SUBSCRIPTION_ID, else your az CLI's subscription); it must be "
                                                "your az CLI's current subscription."),
@@ -56,8 +57,7 @@ def try_scenario(
     from scenarios.catalog import load_catalog
 
     # The input, offline: a mistake here creates nothing and needs nothing installed.
-    cfg = load_cfg(environment)
-    env = cfg.get("environment")
+    cfg, env = cfg_and_environment(environment)
     catalog = load_catalog()
     if scenario not in catalog:
         raise InvalidInput(unknown_name_message(scenario, catalog))
