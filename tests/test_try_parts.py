@@ -97,7 +97,8 @@ def test_the_try_program_declares_the_tagged_group_only_and_passes_the_policy_pa
 
 
 def test_pulumi_up_of_a_try_stack_runs_the_try_program(catalog, settings):
-    """The hand-run path (`pulumi up` on the stack config) picks the variant from the run spec."""
+    """What the engine runs for a try stack (stacks/__main__.py on the stack config) is the try program, and
+    it runs on a fresh clone: the shipped agentImage placeholder stops runs, not a try, which has no image."""
     scenario = a_tryable(catalog)
     spec = try_spec(RUN_ID, "dev", scenario.name, 15, actor="ada", git_sha="abc")
     config = run_stack_config(spec, replace(settings, subscription_id=SUB))["config"]
