@@ -75,12 +75,12 @@ class Doctor:
         self._outputs: dict | None = None
 
     def run(self) -> list[Check]:
-        checks = [self._guard(name, check) for name, check in (
+        checks = run_checks((
             ("pulumi cli", self.pulumi_cli), ("state backend", self.state_backend),
             ("azure credential", self.credential), ("subscription", self.subscription),
             ("platform stack", self.platform), ("ledger", self.ledger),
             ("graph permission", self.graph_permission), ("rbac rights", self.rbac),
-            ("graph grants", self.graph_grants), ("subscription groups", self.foreign_groups))]
+            ("graph grants", self.graph_grants), ("subscription groups", self.foreign_groups)))
         if self._github is not None:
             try:
                 checks += self._github()
@@ -317,6 +317,11 @@ def _builtin_roles():
     from components.roles import BUILTIN_ROLES
 
     return BUILTIN_ROLES.values()
+
+
+def run_checks(checks) -> list[Check]:
+    """Each ``(name, check)`` on its own: one that fails or breaks never hides the others."""
+    return [Doctor._guard(name, check) for name, check in checks]
 
 
 def print_checks(checks: list[Check], console) -> None:

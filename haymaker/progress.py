@@ -21,7 +21,8 @@ STEP_OF_TYPE = {
     "azure-native:authorization:RoleAssignment": "roles",
     "azure-native:app:Job": "job",
 }
-AGENT_TYPE = "haymaker:index:ScenarioAgent"
+# The components a scenario's resources sit under: a run's agent, or a try's sandbox (components/sandbox.py).
+AGENT_TYPES = ("haymaker:index:ScenarioAgent", "haymaker:index:ScenarioSandbox")
 FINAL = ("verified", "forced", "failed")
 # The row haymaker/lifecycle.py shows for a run whose scenarios it cannot know (no ledger record: a
 # stack made by hand, or a run that never existed); it is named by its stack.
@@ -29,10 +30,10 @@ WHOLE_RUN = "(run)"
 
 
 def scenario_of(urn: str, scenarios: list[str]) -> str | None:
-    """The scenario a resource belongs to: its component is ``ScenarioAgent::<scenario>`` and every child
-    is named ``<scenario>-<role>``."""
+    """The scenario a resource belongs to: its component is ``ScenarioAgent::<scenario>`` (or
+    ``ScenarioSandbox::<scenario>``) and every child is named ``<scenario>-<role>``."""
     qualified, _, name = urn.rpartition("::")
-    if AGENT_TYPE not in qualified:
+    if not any(t in qualified for t in AGENT_TYPES):
         return None
     return next((s for s in sorted(scenarios, key=len, reverse=True) if name == s or name.startswith(s + "-")), None)
 

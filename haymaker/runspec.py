@@ -12,6 +12,9 @@ from haymaker.errors import InvalidInput
 from haymaker.graphlease import LEASE_TAG, format_leases
 
 TRIGGERS = ("schedule", "release", "dispatch", "local")
+# Which program declares the stack: a run (agents as jobs in the platform), or a try (`haymaker try`: the
+# scenario's group only, the agent on the operator's machine as the operator).
+VARIANTS = ("run", "try")
 ENVIRONMENTS = ("dev", "staging", "prod")
 MIN_DURATION_HOURS = 1
 MAX_DURATION_HOURS = 10
@@ -95,6 +98,7 @@ class RunSpec:
     size: str | None = None
     # Slot of each Graph scenario's identity pool this run borrows (haymaker/graphlease.py); `up` leases them.
     graph_leases: tuple[tuple[str, int], ...] = ()
+    variant: str = "run"
 
     def __post_init__(self) -> None:
         minute = check_run_id(self.run_id)
@@ -105,6 +109,10 @@ class RunSpec:
         check_environment(self.environment)
         if self.trigger not in TRIGGERS:
             raise InvalidInput(f"trigger {self.trigger!r} is unknown: use one of {', '.join(TRIGGERS)}")
+        if self.variant not in VARIANTS:
+            raise InvalidInput(f"variant {self.variant!r} is unknown: use one of {', '.join(VARIANTS)}")
+        if self.variant == "try" and (len(self.scenarios) != 1 or self.graph_leases):
+            raise InvalidInput("a try runs exactly one scenario and borrows no Graph identity")
         check_duration(self.duration_hours)
         if not self.scenarios:
             raise InvalidInput("a run needs at least one scenario")
@@ -137,6 +145,8 @@ class RunSpec:
                 "haymaker:trigger": self.trigger, "haymaker:git-sha": self.git_sha}
         if self.graph_leases:
             tags[LEASE_TAG] = format_leases(dict(self.graph_leases))
+        if self.variant != "run":
+            tags["haymaker:variant"] = self.variant
         return tags
 
     def to_dict(self) -> dict:
@@ -147,6 +157,8 @@ class RunSpec:
         d["graph_leases"] = dict(self.graph_leases)
         if not d["graph_leases"]:
             del d["graph_leases"]
+        if d["variant"] == "run":  # every run stack written before variants existed reads the same
+            del d["variant"]
         return d
 
     @classmethod
@@ -154,7 +166,7 @@ class RunSpec:
         try:
             fields = {k: d[k] for k in ("run_id", "environment", "trigger", "scenarios")}
             fields["scenarios"] = tuple(fields["scenarios"])
-            for k in ("duration_hours", "git_sha", "actor", "size", "graph_leases"):
+            for k in ("duration_hours", "git_sha", "actor", "size", "graph_leases", "variant"):
                 if k in d:
                     fields[k] = d[k]
             if d.get("started_at"):

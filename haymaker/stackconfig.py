@@ -15,6 +15,8 @@ from haymaker.settings import NAMESPACE, EnvironmentSettings
 def run_stack_config(spec: RunSpec, settings: EnvironmentSettings) -> dict:
     config = {"azure-native:location": settings.location, **settings.to_config(),
               f"{NAMESPACE}:runSpec": spec.to_dict()}
+    if settings.subscription_id:  # the provider deploys there too, whatever the CLI's default subscription
+        config["azure-native:subscriptionId"] = settings.subscription_id
     return {"config": config}
 
 

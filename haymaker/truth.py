@@ -66,12 +66,15 @@ class Identity:
     client_id: str = ""
     object_id: str = ""
     # Set for a borrowed Graph identity, which other runs use before and after this one: only its
-    # records in this group (its Azure roles reach no other) are this run's.
+    # records in this group (its Azure roles reach no other) are this run's. Likewise for the operator
+    # whose own sign-in `haymaker try` runs as.
     group: str = ""
+    # Other names the Activity Log's Caller may give it: a user's is their UPN, not their object id.
+    callers: tuple[str, ...] = ()
 
     @property
     def ids(self) -> set[str]:
-        return {x.lower() for x in (self.client_id, self.object_id) if x}
+        return {x.lower() for x in (self.client_id, self.object_id, *self.callers) if x}
 
 
 @dataclass
@@ -374,6 +377,13 @@ def answer_key(run_id: str, *, start: datetime, end: datetime, now: datetime, ev
     return AnswerKey(run_id, start, end, now, steps, identities, outside, {s: len(r) for s, r in mine.items()},
                      operations_of(platform_rows), len(platform_rows), notes, audit_events,
                      None if not graph_expected and audit_rows is None else audit_rows is not None)
+
+
+def run_expectations(scenarios) -> tuple[dict, dict]:
+    """Per scenario: what each step expects (``expectations``), and its (phase, step) benign mistakes."""
+    return ({s.name: expectations(s) for s in scenarios},
+            {s.name: {(phase, step.name) for phase, steps in s.phases.items() for step in steps if step.expect_failure}
+             for s in scenarios})
 
 
 # --- reading a run ------------------------------------------------------------------------------------

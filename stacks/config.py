@@ -30,7 +30,8 @@ def run_inputs_from_config(stack: str) -> tuple[RunSpec, EnvironmentSettings]:
     if spec.stack_name != stack:
         raise pulumi.RunError(f"haymaker:runSpec is for stack {spec.stack_name!r}, not {stack!r}: "
                               "regenerate the stack config with `haymaker plan --write-stack-config`")
-    refuse_placeholders(config, stack, ("agentImage",), f"Pulumi.{spec.environment}.yaml")
+    if spec.variant != "try":  # a try's agent runs on the operator's machine: it needs no image
+        refuse_placeholders(config, stack, ("agentImage",), f"Pulumi.{spec.environment}.yaml")
     settings = EnvironmentSettings.from_config(spec.environment, lambda k: _value(config, k))
     return spec, settings
 

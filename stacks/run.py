@@ -9,6 +9,7 @@ from pulumi_azure_native import authorization, resources
 
 from components.agent import BorrowedIdentity, ScenarioAgent, ScenarioAgentArgs
 from components.aliases import register_drop_type_aliases
+from components.sandbox import ScenarioSandbox
 from components.tags import register_tag_transform
 from haymaker import naming
 from haymaker.errors import InvalidInput
@@ -48,18 +49,36 @@ def borrowed_identity(graph_identities: pulumi.Output, scenario, slot: int) -> B
                             principal_id=chosen.apply(lambda i: i["principalId"]))
 
 
-def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
-    """Declare the run and export its inventory. Returns the exported outputs."""
+def _begin(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None) -> list:
+    """The run's scenarios, checked, with the aliases and the tag transform registered before anything."""
     catalog = catalog or load_catalog()
     missing = [n for n in spec.scenarios if n not in catalog]
     if missing:
         raise InvalidInput(f"scenarios not in the catalog: {', '.join(missing)}")
     if settings.environment != spec.environment:
         raise InvalidInput(f"settings are for {settings.environment!r} but the run is for {spec.environment!r}")
-    scenarios = [catalog[n] for n in spec.scenarios]
-    expires = iso(spec.expires_at)
     register_drop_type_aliases()
-    register_tag_transform(spec.run_id, spec.environment, expires, spec.scenarios)
+    register_tag_transform(spec.run_id, spec.environment, iso(spec.expires_at), spec.scenarios)
+    return [catalog[n] for n in spec.scenarios]
+
+
+def _export(spec: RunSpec, inventory, run_resource_group) -> dict:
+    run = {"run_id": spec.run_id, "environment": spec.environment, "trigger": spec.trigger,
+           "started_at": iso(spec.started_at), "expires_at": iso(spec.expires_at),
+           "duration_hours": spec.duration_hours, "git_sha": spec.git_sha, "run_resource_group": run_resource_group}
+    if spec.variant != "run":
+        run["variant"] = spec.variant
+    outputs = {"run": run, "inventory": inventory}
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
+
+
+def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
+    """Declare the run and export its inventory. Returns the exported outputs."""
+    if spec.variant == "try":
+        return try_program(spec, settings, catalog)
+    scenarios = _begin(spec, settings, catalog)
 
     client = authorization.get_client_config_output()
     tenant_id, subscription_id, deployer_id = client.tenant_id, client.subscription_id, client.object_id
@@ -96,13 +115,21 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             lambda v, name=name: {"scenario": name, **v})
         for name, agent in agents.items()
     ])
-    outputs = {
-        "run": {"run_id": spec.run_id, "environment": spec.environment, "trigger": spec.trigger,
-                "started_at": iso(spec.started_at), "expires_at": expires,
-                "duration_hours": spec.duration_hours, "git_sha": spec.git_sha,
-                "run_resource_group": run_group.name},
-        "inventory": inventory,
-    }
-    for key, value in outputs.items():
-        pulumi.export(key, value)
-    return outputs
+    return _export(spec, inventory, run_group.name)
+
+
+def try_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
+    """The try variant (`haymaker try`): each scenario's resource group and nothing of the platform. The
+    agent is the operator on their own machine, so its identity in the inventory is the deploying
+    identity (``getClientConfig``: the operator's `az login`) and there is no job."""
+    scenarios = _begin(spec, settings, catalog)
+    client = authorization.get_client_config_output()
+    sandboxes = {s.name: ScenarioSandbox(s.name, run_id=spec.run_id, location=settings.location) for s in scenarios}
+    inventory = pulumi.Output.all(*[
+        pulumi.Output.all(box.resource_group_name, box.resource_group_id, client.object_id).apply(
+            lambda v, name=name: {"scenario": name, "resource_group_name": v[0], "resource_group_id": v[1],
+                                  # A user has no client id of their own: attribution goes by object id.
+                                  "client_id": "", "service_principal_object_id": v[2], "job_name": "", "job_id": ""})
+        for name, box in sandboxes.items()
+    ])
+    return _export(spec, inventory, "")

@@ -36,6 +36,20 @@ def fake_cloud(_fake_cloud_servers, monkeypatch):
     return _fake_cloud_servers
 
 
+def local_state(monkeypatch, tmp_path, azurite) -> None:
+    """A machine's own state in ``tmp_path``: home and working directory, a file backend with its passphrase,
+    the ledger on a fresh Azurite, the audit directory."""
+    from tests.azurite import fresh_service
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test-only")
+    fresh_service(azurite)
+    monkeypatch.setenv("HAYMAKER_LEDGER_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("HAYMAKER_AUDIT_DIR", str(tmp_path / "audit"))
+
+
 FIXTURE_REPO = Path(__file__).resolve().parent / "fixtures" / "repo"
 
 

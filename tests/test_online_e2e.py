@@ -18,7 +18,7 @@ from haymaker.doctor import CONTRIBUTOR, RBAC_ADMIN
 from haymaker.ledger import Ledger
 from haymaker.plan import plan_run
 from haymaker.runspec import iso
-from tests.azurite import fresh_service
+from tests.conftest import local_state
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID
 from tests.fakes.login import aad_error, jwt
 from tests.fakes.pulumi_cli import FakePulumi
@@ -34,14 +34,8 @@ def online(fake_cloud, azurite, tmp_path, monkeypatch):
     """GitHub Actions' environment for the run deployer, every service a local stand-in."""
     for key, value in {**fake_cloud.github_actions_env(), **fake_cloud.haymaker_env()}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
+    local_state(monkeypatch, tmp_path, azurite)
     monkeypatch.setattr(settings, "REPO_ROOT", config_copy(tmp_path / "repo"))  # the keys a deployment sets
-    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test-only")
-    fresh_service(azurite)
-    monkeypatch.setenv("HAYMAKER_LEDGER_CONNECTION_STRING", azurite.connection_string)
-    monkeypatch.setenv("HAYMAKER_AUDIT_DIR", str(tmp_path / "audit"))
     pulumi = FakePulumi.install(tmp_path / "pulumi", monkeypatch)
     graph_identities = {GROUPS: {"permissions": ["Group.Create", "Group.Read.All", "User.Read.All"],
                                  "identities": [{"id": f"/identities/{GROUPS}-{n}", "clientId": f"graph-identity-{n}",

@@ -41,6 +41,7 @@ from haymaker.cli import pr
 from haymaker.cli import release
 from haymaker.cli import scenarios
 from haymaker.cli import truth
+from haymaker.cli import trycmd
 from haymaker.cli import version
 from haymaker.cli.common import CONTEXT, run_app
 
@@ -58,6 +59,7 @@ app.command("reap")(lifecycle.reap)
 app.command("status")(lifecycle.status)
 app.command("resources")(lifecycle.resources)
 app.command("cleanup")(lifecycle.cleanup)
+app.command("try")(trycmd.try_scenario)
 app.command("doctor")(doctor.doctor)
 app.command("dispatch")(dispatch.dispatch)
 app.command("runs")(ledger.runs)

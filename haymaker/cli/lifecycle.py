@@ -42,16 +42,25 @@ def build_lifecycle(cfg, environment: str, progress=None):
     """The real lifecycle: Automation-API driver, Azure adapters and the ledger, from configuration.
     Tests replace this function. ``progress`` (haymaker.progress.Progress) shows each scenario's state;
     without one the engine's own output is echoed."""
-    from haymaker import policycheck
     from haymaker.azure import Azure
     from haymaker.cloud import Endpoints
-    from haymaker.driver import RunStackDriver
-    from haymaker.ledger import Ledger
     from haymaker.lifecycle import Lifecycle
 
     subscription = cfg.get("subscription_id")
     if not subscription:
         raise InvalidInput("set AZURE_SUBSCRIPTION_ID (environment, .env or `haymaker config set subscription_id`)")
+    return Lifecycle(azure=Azure.connect(subscription, Endpoints.from_config(cfg)),
+                     platform_stack=cfg.get("platform_stack") or environment,  # as `doctor` reads it
+                     **lifecycle_parts(cfg, environment, progress))
+
+
+def lifecycle_parts(cfg, environment: str, progress=None) -> dict:
+    """What every lifecycle takes from configuration: the Automation-API driver (the engine's output
+    echoed unless ``progress`` shows it in a terminal), the ledger, the audit directory and the echo."""
+    from haymaker import policycheck
+    from haymaker.driver import RunStackDriver
+    from haymaker.ledger import Ledger
+
     ledger = Ledger.from_config(cfg)
     ledger.flush_spool()
     echo_engine = progress is None or not progress.console.is_terminal
@@ -60,10 +69,8 @@ def build_lifecycle(cfg, environment: str, progress=None):
                             on_output=(lambda line: err.print(line.rstrip(), markup=False, highlight=False))
                             if echo_engine else (lambda line: None),
                             on_event=progress.engine_event if progress is not None else None)
-    return Lifecycle(driver=driver, azure=Azure.connect(subscription, Endpoints.from_config(cfg)), ledger=ledger,
-                     audit_dir=Path(cfg.get("audit_dir")).expanduser(),
-                     echo=lambda m: err.print(m, markup=False, highlight=False), progress=progress,
-                     platform_stack=cfg.get("platform_stack") or environment)  # as `doctor` reads it
+    return {"driver": driver, "ledger": ledger, "audit_dir": Path(cfg.get("audit_dir")).expanduser(),
+            "echo": lambda m: err.print(m, markup=False, highlight=False), "progress": progress}
 
 
 def _progress(as_json: bool):
