@@ -13,6 +13,7 @@ if [ -z "$version" ]; then
 fi
 have=$(.azcli/bin/python -c 'from azure.cli.core import __version__; print(__version__)' 2>/dev/null || true)
 if [ "$have" != "$version" ]; then
+  echo "azcli: installing azure-cli $version into .azcli (about 700 MB, a few minutes, once)" >&2
   export UV_PYTHON_DOWNLOADS=never
   rm -rf .azcli
   "$PYTHON" -m uv venv --quiet --python "$PYTHON" .azcli
