@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scenarios.catalog import load_catalog  # noqa: E402
-from tests.wire.harness import loadable_extensions, run_steps, runnable, verdicts, wire_steps  # noqa: E402
+from tests.wire.harness import loadable_extensions, run_steps, select, verdicts, wire_steps  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenario:
         steps = [s for s in steps if s.scenario in args.scenario]
     extensions = loadable_extensions()
-    chosen = [s for s in steps if runnable(s, extensions)]
+    chosen, after_skipped = select(steps, extensions)
     started = time.perf_counter()
-    results = run_steps(chosen)
+    results = run_steps(chosen, after_skipped)
     seconds = time.perf_counter() - started
     found = verdicts(chosen, results)
     bad = [v for v in found if not v.ok]
@@ -43,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.requests and not v.ok:
                 for r in v.result["requests"]:
                     print(f"        {r['status']} {r['method']} {r['path']}")
+    reached = [v for v in found if v.data_plane]
+    if reached:
+        print(f"stopped at a data plane the stand-ins do not serve (their ARM and Graph requests compared): "
+              + ", ".join(f"{v.step.key} ({', '.join(v.data_plane)})" for v in reached))
+    excluded = Counter(op for v in found for op in v.excluded)
+    if excluded:
+        print("POST actions that are not published operations (rule 2, not declared): "
+              + ", ".join(f"{op} x{n}" for op, n in sorted(excluded.items())))
     skipped = Counter(s.extension for s in steps if s.extension and s not in chosen)
     print(f"steps: {len(steps)} in the catalog, {len(chosen)} run ({sum(1 for s in chosen if s.extension)} of "
           f"extensions), {len(found) - len(bad)} match, {len(bad)} do not; "

@@ -27,6 +27,7 @@ import socket
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def main() -> None:
     guard = Guard({host: int(s.url.rsplit(":", 1)[1]) for host, s in servers.items()})
     guard.install()
 
-    os.environ.update({"AZURE_CONFIG_DIR": str(work / "az"), "REQUESTS_CA_BUNDLE": str(certs.ca_file),
+    os.environ.update({"HOME": str(work), "AZURE_CONFIG_DIR": str(work / "az"), "REQUESTS_CA_BUNDLE": str(certs.ca_file),
                        "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_NO_COLOR": "true",
                        "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no", "AZURE_CORE_SURVEY_MESSAGE": "false",
                        "AZURE_HTTP_USER_AGENT": "haymaker/wire-harness"})
@@ -153,6 +154,7 @@ def main() -> None:
         graph.start_scenario()
         for step in scenario["steps"]:
             saved = (arm.save(), graph.save()) if step.get("isolated") else None
+            arm.assume_existing = bool(step.get("after_skipped"))
             results.append(run_one(step, arm, graph, guard, prompts, errors))
             if saved:  # a benign mistake does not change what later steps see
                 arm.restore(saved[0])
@@ -174,6 +176,9 @@ class Errors(logging.Handler):
     def emit(self, record) -> None:
         if record.levelno >= logging.ERROR:
             self.lines.append(record.getMessage())
+            if record.exc_info:  # where inside az it broke: what the stand-in must be taught
+                frames = traceback.extract_tb(record.exc_info[2])[-3:]
+                self.lines.extend(f"  at {Path(f.filename).name}:{f.lineno} {f.line}" for f in frames)
 
 
 def run_one(step: dict, arm: ArmStandIn, graph: GraphStandIn, guard: Guard, prompts: Prompts,
@@ -202,7 +207,7 @@ def run_one(step: dict, arm: ArmStandIn, graph: GraphStandIn, guard: Guard, prom
 
 def _tail(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return "\n".join(lines[-6:])[-1500:]
+    return "\n".join(lines[-12:])[-3000:]
 
 
 if __name__ == "__main__":

@@ -10,16 +10,17 @@ answers every resource type the same way, following ARM's resource provider cont
   what exists (404 when nothing does);
 - GET answers what earlier steps of the same scenario created (404 ``ResourceNotFound`` otherwise);
   a collection is ``{"value": [...]}``; HEAD is 204 or 404;
-- DELETE is 200 with a ``Location`` to poll (204 when polled), and 204 for what does not exist; it
-  removes the resource's children too;
-- POST to an action answers ``{}`` unless ``TAUGHT`` says otherwise;
+- DELETE is 204 (done; what every generated client accepts), and removes the resource's children;
+- POST to an action answers ``{}``;
 - a template deployment creates the template's resources whose names are literal.
 
 Microsoft Graph v1.0 (and beta) is answered the same way for any collection: POST creates (with
 ``id``; ``appId`` for applications), GET by id or with a ``$filter`` naming a value, PATCH merges,
 DELETE removes, ``…/$ref`` links, actions answer ``{}``. Graph reference: "Use the Microsoft Graph API".
 
-Where az needs something specific to one provider to get on, it is in ``TAUGHT`` with the reason.
+Where az needs something specific to one provider to get on, it is in tests/wire/taught.py with the
+reason. ``assume_existing`` (for steps after one the harness could not run) answers a GET of anything
+missing as if that earlier step had created it.
 """
 
 from __future__ import annotations
@@ -34,13 +35,12 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from tests.fakes.server import Reply, Request, Service, error
-from tests.wire import armpath
+from tests.wire import armpath, taught
 
 ARM_HOST = "management.azure.com"
 GRAPH_HOST = "graph.microsoft.com"
 SNAPSHOT = Path(__file__).resolve().parents[2] / "scenarios" / "azure_operations.json"
 _POLL_RE = re.compile(r"/(operationStatuses|operationResults)/haymaker-op-(\d+)$", re.I)
-KEY = "c3RhbmQtaW4ta2V5LW5vdC1hLXNlY3JldA=="  # base64 "stand-in-key-not-a-secret"
 
 
 @dataclass
@@ -57,31 +57,6 @@ class Recorded:
         return self.__dict__.copy()
 
 
-# --- what az needs from particular providers ---------------------------------------------------------
-# (method, path regex, answer(stand-in, request, match) -> Reply, why az needs it). First match wins.
-
-def _keys(_arm, _req, _m) -> Reply:
-    # Storage, Cognitive Services, Cosmos DB, Event Hubs, Service Bus, Redis, Batch… all answer listKeys
-    # with some of these shapes; az reads the one of its provider and ignores the rest.
-    entries = [{"keyName": n, "value": KEY, "permissions": "FULL"} for n in ("key1", "key2")]
-    return Reply(200, {"keys": entries, "key1": KEY, "key2": KEY, "primaryKey": KEY, "secondaryKey": KEY,
-                       "primaryMasterKey": KEY, "secondaryMasterKey": KEY, "primaryReadonlyMasterKey": KEY,
-                       "secondaryReadonlyMasterKey": KEY, "primaryConnectionString": "Endpoint=sb://x/;Key=" + KEY,
-                       "secondaryConnectionString": "Endpoint=sb://x/;Key=" + KEY, "value": entries})
-
-
-def _name_available(_arm, _req, _m) -> Reply:
-    return Reply(200, {"nameAvailable": True, "available": True, "reason": None, "message": None})
-
-
-TAUGHT = [
-    ("POST", r".*/(listKeys|listkeys|regenerateKey|regeneratekey|listConnectionStrings|listAdminKeys)$", _keys,
-     "az reads the keys it prints (storage account keys, connection strings) from the action's answer"),
-    ("POST", r".*/checkNameAvailability$", _name_available,
-     "create commands ask whether a globally unique name is free before they PUT"),
-]
-
-
 class ArmStandIn(Service):
     """Resource Manager for one subscription; ``start_scenario`` empties it down to one resource group."""
 
@@ -93,9 +68,10 @@ class ArmStandIn(Service):
         self.state: dict[str, dict] = {}
         self.recorded: list[Recorded] = []
         self._op_ids = itertools.count(1)
-        self._taught = [(m, re.compile(p, re.I), f) for m, p, f, _ in TAUGHT]
+        self._answers = [(m, re.compile(p, re.I), f) for m, p, f, _ in taught.ANSWERS]
         self._types = _snapshot_types()
         self.resource_group = ""
+        self.assume_existing = False
 
     # -- scenario state ------------------------------------------------------------------------------
     def start_scenario(self, resource_group: str) -> None:
@@ -126,7 +102,7 @@ class ArmStandIn(Service):
         if req.method == "GET" and _POLL_RE.search(path):
             # An operation this stand-in started: done. Location polls end with 204; status polls with Succeeded.
             return Reply(204) if "operationresults" in path.lower() else Reply(200, {"status": "Succeeded"})
-        for method, pattern, answer in self._taught:
+        for method, pattern, answer in self._answers:
             m = pattern.fullmatch(path)
             if m and method == req.method:
                 return answer(self, req, m)
@@ -142,6 +118,8 @@ class ArmStandIn(Service):
         if p.is_resource:
             return self._resource(req, p)
         if req.method == "POST":
+            if p.namespace.lower() in taught.ACCEPTED_ONLY:
+                return Reply(202, None, self.lro_headers("operationResults", path))
             return Reply(200, {})
         if req.method in {"GET", "HEAD"}:
             return Reply(200, {"value": self._children(path)})
@@ -150,20 +128,33 @@ class ArmStandIn(Service):
     def _resource(self, req: Request, p: armpath.ArmPath) -> Reply:
         key = p.resource_path.lower()
         have = self.state.get(key)
+        implicit = taught.IMPLICIT_CHILDREN.get(p.type_path.lower())
+        if have is None and req.method != "PUT" and (
+                (implicit and (p.parent_path.lower() in self.state or self.assume_existing))
+                or (self.assume_existing and req.method == "GET")):
+            have = self.state[key] = {"id": p.resource_path, "name": p.names[-1], "type": p.type_path,
+                                      "location": self.location,
+                                      "properties": {**(implicit[0] if implicit else {}), "provisioningState": "Succeeded"}}
         missing = error(404, "ResourceGroupNotFound" if p.types == ("subscriptions", "resourceGroups")
                         else "ResourceNotFound", f"The Resource '{p.type_path}/{p.names[-1]}' under resource group "
                                                  f"'{self.resource_group}' was not found.")
         if req.method == "HEAD":
             return Reply(204 if have else 404)
         if req.method == "GET":
+            if have and "instanceview" in req.query.get("$expand", "").lower():
+                # Compute answers the instance view inline when asked for it.
+                have = {**have, "properties": {**(have.get("properties") or {}), "instanceView": _INSTANCE_VIEW}}
+            if have and p.namespace.lower() == "microsoft.network":
+                return Reply(200, self._inline_children(p, have))
             return Reply(200, have) if have else missing
         if req.method == "DELETE":
             if not have:
                 return Reply(204)
             for k in [k for k in self.state if k == key or k.startswith(key + "/")]:
                 del self.state[k]
-            # 200 with a Location to poll: every generated client accepts 200 (202 is allowed per API only).
-            return Reply(200, None, self._lro("operationResults", p))
+            # 204: nearly every generated client accepts it for a delete, while 200 and 202 are allowed per API
+            # only (Storage and Web answer 200/204, AKS 202/204); taught.STATUS names the exceptions.
+            return Reply(self._status(p, "DELETE", 204))
         if req.method == "PATCH":
             if not have:
                 return missing
@@ -176,15 +167,54 @@ class ArmStandIn(Service):
         else:  # POST to the resource itself
             return Reply(200, {})
         body = {**body, "id": p.resource_path, "name": p.names[-1], "type": p.type_path}
-        body["properties"] = {**(body.get("properties") or {}), "provisioningState": "Succeeded"}
+        fill = taught.DEFAULTS.get(p.type_path.lower())
+        top, props = fill[0](p.names[-1]) if fill else ({}, {})
+        props = json.loads(json.dumps(props).replace("{subscription}", self.subscription_id)
+                           .replace("{group}", self.resource_group))
+        body = {**top, **_without_nulls(body)}
+        body["properties"] = {**props, **(body.get("properties") or {}), "provisioningState": "Succeeded"}
+        normalise = taught.NORMALISE.get(p.type_path.lower())
+        if normalise:
+            body = normalise[0](body)
         if len(p.types) == 1 or p.namespace == "Microsoft.Resources":
             body.setdefault("location", self.location)
         self.state[key] = body
-        # 200 for a create too: every generated client accepts it, while 201 or 202 is allowed per API only
-        # (Storage's Create answers 200/202, Network's 200/201).
-        return Reply(200, body, self._lro("operationStatuses", p))
+        for child_type, name, child in taught.child_resources_of(p.type_path, body):
+            child_path = f"{p.resource_path}/{child_type}/{name}"
+            self.state[child_path.lower()] = {**child, "id": child_path, "name": name,
+                                              "type": f"{p.type_path}/{child_type}",
+                                              "properties": {**(child.get("properties") or {}),
+                                                             "provisioningState": "Succeeded"}}
+        if p.namespace.lower() in taught.ACCEPTED_ONLY:
+            return Reply(202, None, {**self.lro_headers("operationStatuses", p.resource_path),
+                                     "Location": f"https://{ARM_HOST}{p.resource_path}"})
+        # 200 for a create too: nearly every generated client accepts it, while 201 or 202 is allowed per API
+        # only (Storage's Create answers 200/202, Network's 200/201); taught.STATUS names the exceptions.
+        return Reply(self._status(p, req.method, 200), body, self.lro_headers("operationStatuses", p.resource_path))
 
-    def _lro(self, kind: str, p: armpath.ArmPath) -> dict:
+    @staticmethod
+    def _status(p: armpath.ArmPath, method: str, usual: int) -> int:
+        return taught.STATUS.get((p.type_path.lower(), method), (usual, ""))[0]
+
+    def _inline_children(self, p: armpath.ArmPath, body: dict) -> dict:
+        """Network answers a resource with its child resources inline (a VNet's subnets, an NSG's rules)."""
+        body = copy.deepcopy(body)
+        props = body.setdefault("properties", {})
+        base = p.resource_path.lower()
+        for k, v in self.state.items():
+            rest = k[len(base) + 1:].split("/") if k.startswith(base + "/") else []
+            if len(rest) == 2:
+                child = v["id"].split("/")[-2]
+                if not any(c.get("id", "").lower() == k for c in props.get(child) or []):
+                    props.setdefault(child, []).append(v)
+        for child in taught.INLINE_LISTS.get(p.type_path.lower(), ()):
+            props.setdefault(child, [])
+        return body
+
+    def lro_headers(self, kind: str, path: str) -> dict:
+        """Where to poll a long-running operation: ``operationStatuses`` (Azure-AsyncOperation, for PUT and
+        PATCH) or ``operationResults`` (Location, for POST and DELETE)."""
+        p = armpath.parse(path)
         url = (f"https://{ARM_HOST}/subscriptions/{self.subscription_id}/providers/{p.namespace}/locations/"
                f"{self.location}/{kind}/haymaker-op-{next(self._op_ids)}?api-version=2020-01-01")
         header = "Azure-AsyncOperation" if kind == "operationStatuses" else "Location"
@@ -239,11 +269,16 @@ class ArmStandIn(Service):
         return Reply(200, {})
 
     def _provider(self, namespace: str) -> dict:
-        types = self._types.get(namespace.lower(), set())
+        types = self._types.get(namespace.lower(), set()) | set(taught.PROVIDER_TYPES.get(namespace.lower(), ()))
+        location = taught.LOCATION_NAMES.get(self.location, self.location)
         return {"id": f"/subscriptions/{self.subscription_id}/providers/{namespace}", "namespace": namespace,
                 "registrationState": "Registered",
-                "resourceTypes": [{"resourceType": t, "locations": [self.location],
+                "resourceTypes": [{"resourceType": t, "locations": [location],
                                    "apiVersions": ["2024-01-01", "2023-01-01"]} for t in sorted(types)]}
+
+
+_INSTANCE_VIEW = {"statuses": [{"code": "ProvisioningState/succeeded", "level": "Info"},
+                              {"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"}]}
 
 
 def _json(req: Request):
@@ -251,6 +286,15 @@ def _json(req: Request):
         return req.json()
     except ValueError:
         return {}
+
+
+def _without_nulls(value):
+    """ARM omits what was not set: a null sent is not answered back."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _merge(old: dict, patch) -> dict:
@@ -403,11 +447,13 @@ class GraphStandIn(Service):
             return self._create(nav, children, _json(req) or {})
         if len(rest) == 2:
             children = self.objects.setdefault(f"{oid.lower()}/{nav.lower()}", {})
-            child = children.get(rest[1].lower())
+            # federatedIdentityCredentials are also addressed by name
+            child = children.get(rest[1].lower()) or next(
+                (c for c in children.values() if str(c.get("name", "")).lower() == rest[1].lower()), None)
             if child is None:
                 return _graph_error(404, "Request_ResourceNotFound", f"{rest[1]} does not exist")
             if req.method == "DELETE":
-                del children[rest[1].lower()]
+                del children[child["id"].lower()]
                 return Reply(204)
             if req.method == "PATCH":
                 child.update(_json(req) or {})
@@ -419,6 +465,9 @@ class GraphStandIn(Service):
         obj = {**body, "id": str(uuid.uuid4())}
         if coll.lower() == "applications":
             obj.setdefault("appId", str(uuid.uuid4()))
+            obj.setdefault("requiredResourceAccess", [])
+            obj.setdefault("web", {"redirectUris": [], "implicitGrantSettings": {}})
+            obj.setdefault("api", {"oauth2PermissionScopes": []})
             obj.setdefault("passwordCredentials", [])
             obj.setdefault("keyCredentials", [])
             obj.setdefault("identifierUris", obj.get("identifierUris") or [])

@@ -34,6 +34,7 @@ INVISIBLE: dict[tuple[str, str], str] = {}
 
 # (method, Graph path after the version, with {id} for an object id) -> the audit activity it causes.
 AUDIT: dict[tuple[str, str], str] = {
+    # Application keys are its object id or applications(appId='…').
     ("POST", "applications"): "Add application",
     ("PATCH", "applications/{id}"): "Update application",
     ("DELETE", "applications/{id}"): "Delete application",
@@ -80,6 +81,8 @@ AUDIT: dict[tuple[str, str], str] = {
     ("DELETE", "administrativeUnits/{id}/members/{id}/$ref"): "Remove member from administrative unit",
 }
 _AUDIT = {(m, p.lower()): a for (m, p), a in AUDIT.items()}
+_GRAPH_ACTIONS = {"addpassword", "removepassword", "addkey", "removekey", "restore", "getbyids", "checkmembergroups",
+                  "getmembergroups", "checkmemberobjects", "getmemberobjects"}
 # Graph actions that only read (POST with a query in the body).
 GRAPH_READ_ACTIONS = {"getbyids", "checkmembergroups", "getmembergroups", "checkmemberobjects", "getmemberobjects"}
 _ID_RE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z]+\(.*\))$", re.I)
@@ -108,10 +111,25 @@ def arm_operations(requests: list[dict], snapshot) -> tuple[set[str], set[str], 
     return ops, excluded, unknown
 
 
+_GRAPH_COLLECTIONS = ("identity/conditionalAccess/policies", "identity/conditionalAccess/namedLocations")
+
+
 def graph_path(path: str) -> str:
-    """``groups/{id}/members/$ref`` for ``/v1.0/groups/1f…/members/$ref``."""
-    parts = [p for p in path.split("/") if p][1:]
-    return "/".join("{id}" if _ID_RE.match(p) else p for p in parts)
+    """``groups/{id}/members/$ref`` for ``/v1.0/groups/1f…/members/$ref``: the segments that name an object
+    (a GUID, ``applications(appId='…')``, or a key after a navigation such as a federated credential's name)
+    become ``{id}``."""
+    text = "/".join(p for p in path.split("/") if p).split("/", 1)[-1]  # without the version
+    prefix = next((c for c in _GRAPH_COLLECTIONS if text.lower().startswith(c.lower())), None)
+    parts = text[len(prefix):].strip("/").split("/") if prefix else text.split("/")
+    head = [prefix] if prefix else [parts.pop(0)]
+    alt = re.match(r"^([A-Za-z]+)\(.*\)$", head[0])
+    if alt:  # applications(appId='…'): the key is in the collection's segment
+        head, parts = [alt.group(1)], ["{id}", *parts]
+    out = []
+    for i, p in enumerate(parts):
+        keyed = i % 2 == 0 and p != "$ref" and p.lower() not in _GRAPH_ACTIONS
+        out.append("{id}" if keyed or _ID_RE.match(p) else p)
+    return "/".join(head + [p for p in out if p])
 
 
 def audit_activities(requests: list[dict]) -> tuple[list[str], set[str]]:
