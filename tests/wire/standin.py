@@ -35,7 +35,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from tests.fakes.server import Reply, Request, Service, error
-from tests.wire import armpath, taught
+from scenarios import armpath
+from tests.wire import taught
 
 ARM_HOST = "management.azure.com"
 GRAPH_HOST = "graph.microsoft.com"
@@ -158,7 +159,7 @@ class ArmStandIn(Service):
         if req.method == "PATCH":
             if not have:
                 return missing
-            body = _merge(have, _json(req))
+            body = _merge(have, _without_nulls(_json(req)))  # ARM leaves what a PATCH sends as null
         elif req.method == "PUT":
             body = _json(req)
             if not isinstance(body, dict):
@@ -179,6 +180,8 @@ class ArmStandIn(Service):
         if len(p.types) == 1 or p.namespace == "Microsoft.Resources":
             body.setdefault("location", self.location)
         self.state[key] = body
+        for path, other in taught.also_created(p.type_path, _json(req) if req.method == "PUT" else {}, body):
+            self.state.setdefault(path.lower(), {"id": path, "location": self.location, **other})
         for child_type, name, child in taught.child_resources_of(p.type_path, body):
             child_path = f"{p.resource_path}/{child_type}/{name}"
             self.state[child_path.lower()] = {**child, "id": child_path, "name": name,

@@ -44,8 +44,8 @@ IMPLICIT_CHILDREN = {t.lower(): (props, why) for t, props, why in [
      {"storageModelType": "GeoRedundant", "softDeleteFeatureState": "Enabled", "enhancedSecurityState": "Enabled"},
      "a vault's backup configuration (vaultconfig) exists with it"),
     ("Microsoft.Sql/servers/databases", {"status": "Online"}, "every server has its master database"),
-    ("Microsoft.App/containerApps/revisions", {"active": True, "replicas": 1, "runningState": "Running"},
-     "an app's first revision exists once the app does"),
+    ("Microsoft.BotService/botServices/channels", {"channelName": "WebChatChannel", "properties": {"sites": []}},
+     "a bot has its Web Chat channel from the start"),
     ("Microsoft.Web/sites/functions", {"config": {"bindings": [{"type": "httpTrigger", "direction": "in"}]},
                                         "invoke_url_template": "https://app.azurewebsites.net/api/f"},
      "an app's functions come from the code its deployment source put there (not through ARM)"),
@@ -84,6 +84,9 @@ DEFAULTS = {t.lower(): (fill, why) for t, fill, why in [
                                           "serverFarmId": "/subscriptions/{subscription}/resourceGroups/{group}/"
                                                           "providers/Microsoft.Web/serverfarms/WestEuropePlan"}),
      "an app has a kind, runs on a plan (a consumption app on the one the provider makes) and has a host name"),
+    ("Microsoft.Sql/managedInstances",
+     lambda name: ({"sku": {"name": "GP_Gen5", "tier": "GeneralPurpose", "family": "Gen5", "capacity": 4}}, {}),
+     "an instance answers the SKU the create resolved"),
     ("Microsoft.Network/applicationGateways",
      lambda name: ({}, {"sslPolicy": {"policyType": "Predefined", "policyName": "AppGwSslPolicy20220101"}}),
      "a gateway created without an SSL policy gets the default predefined one"),
@@ -104,14 +107,37 @@ DEFAULTS = {t.lower(): (fill, why) for t, fill, why in [
 
 
 def _container_env(body: dict) -> dict:
+    ingress = ((body.get("properties") or {}).get("configuration") or {}).get("ingress")
+    if isinstance(ingress, dict) and not ingress.get("traffic"):
+        ingress["traffic"] = [{"latestRevision": True, "weight": 100}]
+        ingress.setdefault("fqdn", f"{body.get('name', 'app')}.stand-in.azurecontainerapps.io")
     for container in ((body.get("properties") or {}).get("template") or {}).get("containers") or []:
         if isinstance(container, dict) and container.get("env") is None:
             container["env"] = []
     return body
 
 
+def _rule_lists(body: dict) -> dict:
+    props = body.setdefault("properties", {})
+    for key in ("sourcePortRanges", "destinationPortRanges", "sourceAddressPrefixes", "destinationAddressPrefixes"):
+        props.setdefault(key, [])
+    return body
+
+
+def also_created(type_path: str, sent: dict, answered: dict) -> list[tuple[str, dict]]:
+    """(resource id, body) of what a provider creates beside a resource: a consumption function app's plan."""
+    if type_path.lower() == "microsoft.web/sites" and not (sent.get("properties") or {}).get("serverFarmId"):
+        plan = answered["properties"]["serverFarmId"]
+        return [(plan, {"name": plan.rsplit("/", 1)[-1], "type": "Microsoft.Web/serverfarms", "kind": "functionapp",
+                        "sku": {"name": "Y1", "tier": "Dynamic"}, "properties": {"reserved": False}})]
+    return []
+
+
 # Changes a provider makes to what it was sent before it answers (beyond filling in DEFAULTS).
-NORMALISE = {"microsoft.app/containerapps": (_container_env, "a container's env is answered as a list, empty or not")}
+NORMALISE = {"microsoft.app/containerapps": (_container_env, "a container's env is answered as a list, empty or not; "
+                                                             "ingress answers its traffic split (all to the latest)"),
+             "microsoft.network/networksecuritygroups/securityrules": (
+                 _rule_lists, "a rule answers its plural port and prefix lists, empty or not")}
 
 # Status codes some operations' APIs define instead of the stand-in's usual ones (PUT 200, DELETE 204):
 # (type, method) -> (status, why).
@@ -364,6 +390,15 @@ ANSWERS = [
      "get-boot-log reads where the serial log is, then downloads it"),
     ("GET", r".*/providers/Microsoft\.App/containerApps/(?P<app>[^/]+)/revisions/(?P<revision>[^/]+)/replicas",
      _replicas, "containerapp logs and replica commands read the running replicas of a revision"),
+    ("GET", r".*/providers/Microsoft\.App/containerApps/(?P<app>[^/]+)/revisions/(?P<revision>[^/]+)",
+     lambda si, req, m: Reply(200, {"id": req.path, "name": m["revision"], "type": "Microsoft.App/containerApps/revisions",
+                                    "properties": {"active": True, "replicas": 1, "runningState": "Running",
+                                                   "template": {"containers": [{"name": m["app"]}]}}}),
+     "an app's first revision exists once the app does, running the app's container"),
+    ("GET", r".*/providers/Microsoft\.App/containerApps/(?P<app>[^/]+)/revisions/(?P<revision>[^/]+)/replicas/[^/]+",
+     lambda si, req, m: Reply(200, _replicas(si, req.__class__(req.method, req.path.rsplit("/", 1)[0], req.query,
+                                                              req.headers), m).body["value"][0]),
+     "containerapp logs show reads the replica it streams from"),
     ("POST", r".*/providers/Microsoft\.App/containerApps/[^/]+/getAuthToken", _auth_token,
      "containerapp logs show gets a token for the log stream (a data plane) first"),
     ("GET", _SUB + r"/providers/Microsoft\.Sql/locations/(?P<location>[^/]+)/capabilities", _sql_capabilities,

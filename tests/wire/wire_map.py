@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 
 from scenarios.operations import namespace_of
-from tests.wire.armpath import operation_of
+from scenarios.armpath import operation_of
 
 # (az command, operation) -> why the step declares an operation az itself never sends.
 INVISIBLE: dict[tuple[str, str], str] = {}
