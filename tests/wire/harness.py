@@ -73,10 +73,10 @@ def resource_group(scenario: str) -> str:
     return f"haymaker-{RUN_ID}-{scenario}"
 
 
-def wire_steps(catalog) -> list[WireStep]:
-    """Every step of every scenario, rendered as the agent renders it, in run order."""
+def wire_steps(scenarios) -> list[WireStep]:
+    """Every step of the scenarios (a Catalog or Scenario objects), rendered as the agent renders it, in run order."""
     out = []
-    for s in catalog.scenarios.values():
+    for s in getattr(scenarios, "scenarios", {}).values() if hasattr(scenarios, "scenarios") else scenarios:
         values = placeholder_values(run_id=RUN_ID, scenario=s.name, resource_group=resource_group(s.name),
                                     location=LOCATION, subscription_id=IDS["subscription_id"],
                                     tenant_id=IDS["tenant_id"], client_id=IDS["client_id"],

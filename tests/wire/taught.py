@@ -101,8 +101,9 @@ DEFAULTS = {t.lower(): (fill, why) for t, fill, why in [
      "a vault's storage redundancy is set when it is created"),
     ("Microsoft.App/containerApps",
      lambda name: ({}, {"latestRevisionName": f"{name}--0000001", "latestReadyRevisionName": f"{name}--0000001",
-                        "runningStatus": "Running"}),
-     "an app runs a first revision once created"),
+                        "runningStatus": "Running",
+                        "eventStreamEndpoint": f"https://{name}.logstream.azurecontainerapps.dev/subscriptions/x/eventstream"}),
+     "an app runs a first revision once created, with a log stream endpoint (a data plane)"),
 ]}
 
 
