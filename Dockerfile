@@ -1,7 +1,8 @@
 # The HayMaker agent: the Azure CLI plus the haymaker package and its scenario catalog.
 # Each run's Container Apps Job starts it as `haymaker agent run`; pin the image by digest in
-# haymaker:agentImage (the release workflow prints the digest).
-FROM python:3.11.14-slim-bookworm
+# haymaker:agentImage (agent-image.yml publishes the digest). The base is pinned by the digest of the
+# tag's multi-architecture index, so a rebuild of the tag upstream changes nothing here.
+FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

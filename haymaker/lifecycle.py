@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from haymaker.errors import HayMakerError, InvalidInput, Refused
+from haymaker.grants import verify_borrowed
 from haymaker.retry import Backoff, GaveUp, with_retries
 from haymaker.runspec import MAX_DURATION_HOURS, RunSpec, check_run_id, iso, parse_iso
 
@@ -201,6 +202,7 @@ class Lifecycle:
         stacks = self.driver.list_run_stacks()
         check_on_demand_limit(spec, stacks, now, on_demand_limit)
         spec = lease_identities(spec, stacks, graph_pools or {})
+        verify_borrowed(self.azure, spec, self._platform)  # read-only: a person granted their Graph rights
         self._show_runs(spec.run_id, list(spec.scenarios))
         record = _run_record(spec, status="deploying", cost_usd=cost_usd)
         self.ledger.upsert_run(record)
@@ -279,13 +281,13 @@ class Lifecycle:
             purged, unpurged, retained = self._purge(run_id, borrowed)
         except HayMakerError as e:
             return self._record_teardown(TeardownResult(run_id, "failed", destroyed,
-                                                        error=" ".join(filter(None, (error, unknown, str(e))))))
+                                                        error="\n".join(filter(None, (error, unknown, str(e))))))
         remaining += unpurged
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
             outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
         if unknown:  # what the run's Graph identities created was never looked for: nothing is proven
-            outcome, error = "failed", "; ".join(filter(None, (error, unknown)))
+            outcome, error = "failed", "\n".join(filter(None, (error, unknown)))  # one reason a line
         # The stack goes last: while it exists, its Graph identity lease holds (haymaker/graphlease.py).
         if not remaining and not unknown and not stack_gone:
             try:

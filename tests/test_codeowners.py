@@ -19,7 +19,7 @@ SECURITY = "@your-org/haymaker-security"
 SENSITIVE = ["scenarios/compute-01-any.yaml", "scenarios/selection.yaml", "scenarios/steps.py",
              "policies/__main__.py", "policies/config.prod.json", "components/agent.py", "stacks/run.py",
              "haymaker/permissions.py", "haymaker/agent/render.py", ".github/workflows/run.yml",
-             ".github/CODEOWNERS", "Dockerfile", "Pulumi.prod.yaml", "scripts/setup_oidc.sh"]
+             ".github/CODEOWNERS", "Dockerfile", "Pulumi.prod.yaml", "haymaker/trust.py"]
 
 
 def rules(text: str) -> list[tuple[str, list[str]]]:

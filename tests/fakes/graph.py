@@ -22,6 +22,7 @@ import copy
 import re
 import uuid
 
+from tests.fakes.graphgrants import DirectoryGrants
 from tests.fakes.login import claims_of
 from tests.fakes.server import Reply, Request, Service
 
@@ -42,7 +43,7 @@ def graph_error(status: int, code: str, message: str) -> Reply:
                                                    "client-request-id": str(uuid.uuid4())}}})
 
 
-class FakeGraph(Service):
+class FakeGraph(DirectoryGrants, Service):
     name = "graph"
 
     def __init__(self):
@@ -58,6 +59,7 @@ class FakeGraph(Service):
                    self._list_deleted)
         self.route("GET", r"/v1\.0/directory/deletedItems/(?P<id>[0-9a-f-]+)", self._get_deleted)
         self.route("DELETE", r"/v1\.0/directory/deletedItems/(?P<id>[^/]+)", self._purge)
+        self.route_grants()  # read-only: what a person granted (tests/fakes/graphgrants.py)
 
     def authorize(self, request: Request) -> Reply | None:
         if not request.headers.get("authorization", "").startswith("Bearer "):
@@ -69,6 +71,7 @@ class FakeGraph(Service):
         self.deleted: dict[str, dict] = {}
         self.kind_of: dict[str, str] = {}  # every object id ever seen -> its collection, for the permission table
         self._eventual: dict[str, dict[str, dict]] | None = None  # the advanced-query index, when stale
+        self.reset_grants()
 
     def reset(self) -> None:
         super().reset()
