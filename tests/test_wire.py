@@ -21,7 +21,8 @@ from scenarios.extensions import extension_for
 from scenarios.operations import kind_of, load_snapshot
 from tests.wire.harness import (AZ_PYTHON, IDS, WireStep, loadable_extensions, resource_group, run_steps, select,
                                 verdict, verdicts, wire_steps)
-from tests.wire.wire_map import INVISIBLE, arm_operations, audit_activities, graph_path
+from scenarios.audit import ACTIVITIES, fold
+from tests.wire.wire_map import AUDIT, INVISIBLE, arm_operations, audit_activities, graph_path
 
 pytestmark = pytest.mark.skipif(not AZ_PYTHON.exists(), reason="no .azcli: run bash scripts/azcli.sh")
 
@@ -195,7 +196,7 @@ def test_reads_unpublished_actions_and_templates_follow_the_documented_rules():
 def test_graph_requests_name_their_audit_activities():
     g = "graph.microsoft.com"
     activities, unknown = audit_activities([
-        {"host": g, "method": "POST", "path": "/v1.0/groups"},
+        {"host": g, "method": "POST", "path": "/v1.0/groups", "body_keys": ["displayName"]},
         {"host": g, "method": "POST", "path": "/v1.0/groups/8c2d6e1a-0000-4000-8000-000000000001/members/$ref"},
         {"host": g, "method": "GET", "path": "/v1.0/groups"},
         {"host": g, "method": "POST", "path": "/v1.0/applications(appId='x')/addPassword"},
@@ -203,7 +204,18 @@ def test_graph_requests_name_their_audit_activities():
         {"host": g, "method": "POST", "path": "/v1.0/invitations"},
     ])
     assert activities == ["Add group", "Add member to group",
-                          "Update application – Certificates and secrets management", "Update application"]
+                          "Update application - Certificates and secrets management", "Update application"]
     assert unknown == {"POST invitations"}
     assert graph_path("/v1.0/identity/conditionalAccess/policies/p1") == "identity/conditionalAccess/policies/{id}"
 
+
+
+def test_a_group_created_with_its_owner_adds_the_owner_too():
+    activities, _ = audit_activities([{"host": "graph.microsoft.com", "method": "POST", "path": "/v1.0/groups",
+                                       "body_keys": ["displayName", "owners@odata.bind"]}])
+    assert activities == ["Add group", "Add owner to group"]
+
+
+def test_every_activity_the_harness_names_is_in_the_entra_reference():
+    known = {fold(a) for names in ACTIVITIES.values() for a in names}
+    assert {a for a in AUDIT.values() if fold(a) not in known} == set()

@@ -38,10 +38,10 @@ AUDIT: dict[tuple[str, str], str] = {
     ("POST", "applications"): "Add application",
     ("PATCH", "applications/{id}"): "Update application",
     ("DELETE", "applications/{id}"): "Delete application",
-    ("POST", "applications/{id}/addPassword"): "Update application – Certificates and secrets management",
-    ("POST", "applications/{id}/removePassword"): "Update application – Certificates and secrets management",
-    ("POST", "applications/{id}/addKey"): "Update application – Certificates and secrets management",
-    ("POST", "applications/{id}/removeKey"): "Update application – Certificates and secrets management",
+    ("POST", "applications/{id}/addPassword"): "Update application - Certificates and secrets management",
+    ("POST", "applications/{id}/removePassword"): "Update application - Certificates and secrets management",
+    ("POST", "applications/{id}/addKey"): "Update application - Certificates and secrets management",
+    ("POST", "applications/{id}/removeKey"): "Update application - Certificates and secrets management",
     # A federated credential is a property of the application: the directory logs an application update.
     ("POST", "applications/{id}/federatedIdentityCredentials"): "Update application",
     ("PATCH", "applications/{id}/federatedIdentityCredentials/{id}"): "Update application",
@@ -144,6 +144,15 @@ def audit_activities(requests: list[dict]) -> tuple[list[str], set[str]]:
         activity = _AUDIT.get((r["method"], shape.lower()))
         if activity is None:
             unknown.add(f"{r['method']} {shape}")
-        else:
-            activities.append(activity)
+            continue
+        activities.append(activity)
+        # Owners and members bound in a create's body are added by the directory, each logged as its own
+        # activity ("Add owner to group" after "Add group").
+        kind = {"groups": "group", "applications": "application", "servicePrincipals": "service principal"}.get(shape)
+        if r["method"] == "POST" and kind:
+            keys = set(r.get("body_keys") or ())
+            if "owners@odata.bind" in keys:
+                activities.append(f"Add owner to {kind}")
+            if "members@odata.bind" in keys and kind == "group":
+                activities.append("Add member to group")
     return activities, unknown
