@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if excluded:
         print("POST actions that are not published operations (rule 2, not declared): "
               + ", ".join(f"{op} x{n}" for op, n in sorted(excluded.items())))
+    graph = [v for v in found if v.step.plane == "graph"]
+    audited = [v for v in graph if v.step.audit]
+    print(f"Graph-plane steps: {len(graph)} run, {len(audited)} declaring audit activities, "
+          f"{sum(v.ok for v in audited)} of them matching what Graph records")
     skipped = Counter(s.extension for s in steps if s.extension and s not in chosen)
     print(f"steps: {len(steps)} in the catalog, {len(chosen)} run ({sum(1 for s in chosen if s.extension)} of "
           f"extensions), {len(found) - len(bad)} match, {len(bad)} do not; "
