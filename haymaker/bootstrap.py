@@ -32,6 +32,9 @@ def _var(env: str, key: str, what: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", f"{env}_{key}_{what}".upper())
 
 
+FIRST_TAGS = {"dev": "v0.1.0-dev", "staging": "v0.1.0-rc.1", "prod": "v0.1.0"}
+
+
 def _q(text: str) -> str:
     return shlex.quote(text)
 
@@ -114,7 +117,7 @@ def render(repository: str, environments: list[str], subscriptions: dict[str, st
     out.step("9", "a maintainer, by pull request", "the platform's config: the repository, the subscription and "
                                                   "the object ids the platform grants data roles to")
     for env in environments:
-        out.platform_config(env, tables[env], repository, subscriptions[env])
+        out.platform_config(env, tables[env], repository, subscriptions[env], settings[env])
     out.step("10", "a maintainer", "the first release (the platform, then the agent image)")
     out.first_release(environments)
     out.step("11", "a Privileged Role Administrator, once the platform exists", "the Graph identities' rights")
@@ -268,17 +271,22 @@ class Script:
             shown = f"\"{value}\"" if value.startswith("$") else _q(value)
             self.line(f"gh variable set {name} --repo {repository} --env {gh.name} --body {shown}")
 
-    def platform_config(self, env, table, repository, sub) -> None:
+    def platform_config(self, env, table, repository, sub, settings) -> None:
         ids = "\n".join(f"    {key}: ${_var(env, key, 'sp')}" for key in trust.object_id_keys(table))
+        # The image the first release pushes (agent-image.yml tags it with the release tag); registry names are
+        # global, so a clash is fixed here, in allowedRegistries and in policies/config.<env>.json together.
+        repo = settings.agent_image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in settings.agent_image else \
+            settings.agent_image
         self.comment(f"Pulumi.{env}.yaml (the rest of its config stays as it is):")
         self.line(f"cat <<YAML\n  haymaker:githubRepository: {repository}\n  haymaker:subscriptionId: {sub}\n"
+                  f"  haymaker:agentImage: {repo}:{FIRST_TAGS.get(env, 'v0.1.0-' + env)}\n"
                   f"  haymaker:identityObjectIds:\n{ids}\nYAML")
 
     def first_release(self, environments) -> None:
         self.comment("Merge the config, then tag main. platform.yml deploys the platform (after a reviewer of")
         self.comment("platform-<env>); agent-image.yml pushes the image and prints its digest. The release run of this")
         self.comment("first tag stops at its prerequisites (no platform yet) and creates nothing: run it in step 12.")
-        tags = {"dev": "v0.1.0-dev", "staging": "v0.1.0-rc.1", "prod": "v0.1.0"}
+        tags = FIRST_TAGS
         for env in environments:
             if env in tags:
                 self.line(f"git tag {tags[env]} && git push origin {tags[env]}")

@@ -15,6 +15,8 @@ fi
 want=$(sha256sum "$lock" | cut -d' ' -f1)
 have=$(cat .azcli/.lock-sha256 2>/dev/null || true)
 if [ "$have" != "$want" ]; then
+  version=$(sed -n 's/^azure-cli==\([0-9.]*\).*/\1/p' "$lock" | head -n 1)
+  echo "azcli: installing azure-cli $version from $lock into .azcli (about 700 MB, a few minutes, once)" >&2
   export UV_PYTHON_DOWNLOADS=never
   rm -rf .azcli
   "$PYTHON" -m uv venv --quiet --python "$PYTHON" .azcli

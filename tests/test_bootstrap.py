@@ -137,3 +137,21 @@ def test_the_printed_script_runs_in_order_with_nothing_used_before_it_exists(pri
 
 def test_no_script_of_the_old_single_identity_setup_remains():
     assert not (Path(__file__).resolve().parents[1] / "scripts" / "setup_oidc.sh").exists()
+
+
+def test_the_printed_platform_config_holds_no_placeholder(printed):
+    """Step 9's config is what the platform and the first runs accept: the repository and an image the first
+    release pushes, no key `up` or `doctor` would refuse as shipped."""
+    import re
+
+    import yaml
+
+    from haymaker.settings import find_placeholders
+
+    blocks = re.findall(r"# Pulumi\.(\w+)\.yaml.*?\ncat <<YAML\n(.*?)\nYAML", printed, re.S)
+    assert blocks, "step 9 prints no config"
+    for env, block in blocks:
+        config = yaml.safe_load(block.replace("$", ""))
+        assert config["haymaker:agentImage"].endswith(":v0.1.0-dev" if env == "dev" else
+                                                      (":v0.1.0-rc.1" if env == "staging" else ":v0.1.0"))
+        assert find_placeholders(config, f"Pulumi.{env}.yaml") == [], (env, block)

@@ -49,10 +49,14 @@ def test_a_429_with_retry_after_waits_what_it_says(limited, capsys):
 
 
 def test_a_primary_limit_that_resets_soon_is_waited_for(limited, capsys):
+    import time
+
+    started = time.monotonic()
     limited.limits.use_up(TOKEN, reset_in=timedelta(seconds=40))
     code, _, err = dispatch(capsys, "-s", VM)
+    late = time.monotonic() - started  # the reset is a wall-clock second: a slow machine is nearer to it
     assert code == 0, err
-    assert limited.limits.limited == ["primary"] and 39 <= limited.clock.sleeps[0] <= 41
+    assert limited.limits.limited == ["primary"] and 39 - late <= limited.clock.sleeps[0] <= 41
 
 
 @pytest.mark.parametrize("status", [403, 429])

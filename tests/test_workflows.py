@@ -917,25 +917,7 @@ def test_every_haymaker_command_in_the_workflows_exists():
     assert {"plan", "scenarios", "pr", "up", "reap", "release-env"} <= verbs
 
 
-def test_every_haymaker_command_in_the_operations_guide_exists():
-    root = command_tree()
-    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```(?:bash|sh|console)?\n(.*?)```", guide, flags=re.S)
-    inline = re.findall(r"`([^`\n]*haymaker [^`\n]*)`", guide)
-    calls = [c for b in blocks for c in haymaker_invocations(b)] + [c for i in inline for c in haymaker_invocations(i)]
-    assert len(calls) > 10
-    for args in calls:
-        args = [a for a in args if not a.startswith("<") and a not in ("…", "...")]
-        if args:
-            check_invocation(root, args, "docs/operations.md")
-
-
-def test_the_guide_names_only_workflows_and_scripts_that_exist():
-    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    for name in set(re.findall(r"(?<![.\w/])([a-z_-]+\.yml)\b", guide)):
-        assert (WORKFLOWS_DIR / name).exists(), name
-    for script in set(re.findall(r"scripts/([a-z_]+\.sh)", guide)):
-        assert (ROOT / "scripts" / script).exists(), script
+# The operations guide and the other docs: tests/test_docs.py checks the commands, workflows and scripts they name.
 
 
 # --- scripts/lint_workflows.sh -----------------------------------------------------------------------

@@ -202,7 +202,7 @@ def status(run_id: Optional[str] = typer.Argument(None, help="One run (default: 
     runs = [ledger.get_run(run_id)] if run_id else ledger.list_runs(status="running", limit=20)
     docs = [status_of(r, ledger.list_agents(r.run_id), now) for r in runs if r is not None]
     # Every other run stack too: one the ledger calls ended (a failed teardown keeps its stack), or one it
-    # has never heard of (deployed by hand with `pulumi up`, README: your own machine).
+    # has never heard of (deployed by hand with `pulumi up`, README: "Your own machine").
     for stack in other_stacks(cfg, {d["run_id"] for d in docs}, run_id):
         record = ledger.get_run(stack.name.removeprefix("run-"))
         docs.append(status_of(record, ledger.list_agents(record.run_id), now) if record else stack_status(stack, now))

@@ -109,7 +109,7 @@ def warn_placeholders(environment: str) -> None:
 
     for p in placeholders(environment, keys=("agentImage",)):
         err.print(f"warning: {p.file}: {p.key} has {p.why}; `up` and --write-stack-config refuse it until "
-                  "it is set (README: keys you must edit)", markup=False, highlight=False)
+                  'it is set (README: "Keys you must edit")', markup=False, highlight=False)
 
 
 def refuse_unless_allowed(plan) -> None:
