@@ -136,7 +136,7 @@ def test_cpu_and_memory_must_pair(tmp_path):
 @pytest.mark.parametrize("run, expected", [
     ("az vm list --resource-group ${RESOURCE_GROUP}", []),
     ("az vm list -g prod-rg", ["-g 'prod-rg' names another resource group: use ${RESOURCE_GROUP}"]),
-    ("az vm list --resource-group=${RESOURCE_GROUP}x", ["--resource-group '${RESOURCE_GROUP}x' names another"]),
+    ("az vm list --resource-group=${RESOURCE_GROUP}x", ["write the option and its value as two arguments"]),
     ("az vm list --subscription 123", ["steps run in the run's subscription only: remove --subscription"]),
     ("az group delete --name ${RESOURCE_GROUP} --yes", ["the stack owns the resource group: do not delete it"]),
     ("az role assignment create --role Owner --assignee x", ["agents may not grant roles"]),

@@ -78,13 +78,16 @@ class AzCli:
                                "or try the agent with --dry-run")
         self.path = path
         self.config_dir = tempfile.mkdtemp(prefix="haymaker-az-") if private_config else None
+        # az reads some argument values as file names when such a file exists: it runs in an empty
+        # directory of its own (not the config directory, which holds the token cache).
+        self.work_dir = tempfile.mkdtemp(prefix="haymaker-cwd-")
         self.env = az_environment(base_env, user_agent, self.config_dir)
 
     def run(self, argv, *, timeout, stop=None, stdin=None) -> Outcome:
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                [self.path, *argv[1:]], env=self.env, text=True, start_new_session=True,
+                [self.path, *argv[1:]], env=self.env, cwd=self.work_dir, text=True, start_new_session=True,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as e:  # az removed or not executable: a failed step, not a crash before cleanup
@@ -105,6 +108,7 @@ class AzCli:
     def close(self) -> None:
         if self.config_dir is not None:
             shutil.rmtree(self.config_dir, ignore_errors=True)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
 def _terminate(proc: subprocess.Popen) -> str:
