@@ -1,7 +1,8 @@
 # The HayMaker agent: the Azure CLI plus the haymaker package and its scenario catalog.
 # Each run's Container Apps Job starts it as `haymaker agent run`; pin the image by digest in
-# haymaker:agentImage (the release workflow prints the digest).
-FROM python:3.11.14-slim-bookworm
+# haymaker:agentImage (agent-image.yml publishes the digest). The base is pinned by the digest of the
+# tag's multi-architecture index, so a rebuild of the tag upstream changes nothing here.
+FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -14,15 +15,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/haymaker/bin:$PATH
 
 # The Azure CLI in a virtual environment of its own: its pinned Azure SDKs would clash with the
-# project's. A two-line wrapper puts `az` on PATH without putting that environment's python there.
+# project's. It comes from a hashed lock (scripts/lock_azcli.sh): every package pinned, every file
+# checked against its sha256, so nothing the lock does not name enters the image. The tests install
+# the same lock (scripts/azcli.sh). A two-line wrapper puts `az` on PATH without that environment's python.
+COPY requirements/azure-cli.txt requirements/uv.txt /tmp/
 RUN python -m venv /opt/azure-cli \
- && /opt/azure-cli/bin/pip install azure-cli==2.91.0 \
+ && /opt/azure-cli/bin/pip install --require-hashes --no-deps -r /tmp/azure-cli.txt \
  && printf '#!/bin/sh\nexec /opt/azure-cli/bin/python -m azure.cli "$@"\n' > /usr/local/bin/az \
  && chmod 0755 /usr/local/bin/az \
- && pip install uv==0.13.8
+ && pip install --require-hashes --no-deps -r /tmp/uv.txt \
+ && rm /tmp/azure-cli.txt /tmp/uv.txt
 
 # Every CLI extension the catalog's commands need (scenarios/extensions.py), pinned and installed
-# now, outside the per-run config directory; the agent never installs one at run time.
+# now, outside the per-run config directory; the agent never installs one at run time. None of them
+# is published on PyPI, so they cannot join the hashed lock: `az extension add --version` fetches each
+# wheel from the extension index and refuses one whose sha256 differs from the index's digest.
 ENV AZURE_EXTENSION_DIR=/opt/azure-cli-extensions \
     AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no
 RUN az extension add --yes --allow-preview true --name connectedmachine --version 3.0.0b1 \

@@ -46,6 +46,9 @@ class ScenarioAgentArgs:
     tenant_id: pulumi.Input[str]
     subscription_id: pulumi.Input[str]
     owner_object_id: pulumi.Input[str]
+    # Also owners of the agent's application: the environment's reaper, which tears runs down with its own
+    # identity (Application.ReadWrite.OwnedBy deletes only what its holder owns; haymaker/trust.py).
+    co_owner_object_ids: pulumi.Input[list] = ()
     graph_permissions: tuple[str, ...] = ()
     # Graph scenarios borrow a platform identity that holds their Graph roles; the run grants none.
     borrowed_identity: BorrowedIdentity | None = None
@@ -73,7 +76,7 @@ class ScenarioAgentArgs:
             known = BUILTIN_ROLES.get(role)
             if known is None:
                 raise InvalidInput(f"{self.scenario}: unknown role {role!r}: use a role from components/roles.py")
-            if known.privileged:
+            if known.privileged or not known.agent:
                 raise InvalidInput(f"{self.scenario}: agents may not hold {role!r}: pick a narrower role")
         for perm in self.graph_permissions:
             if perm not in GRAPH_APP_ROLES:
@@ -243,10 +246,13 @@ class ScenarioAgent(pulumi.ComponentResource):
         """The agent's own Entra application, service principal and run-scoped password."""
         child = pulumi.ResourceOptions(parent=self)
         display_name = naming.app_display_name(args.run_id, args.scenario)
+        co_owners = args.co_owner_object_ids
+        owners = pulumi.Output.all(args.owner_object_id, list(co_owners) if isinstance(co_owners, tuple) else co_owners).apply(
+            lambda o: [o[0], *[x for x in (o[1] or []) if x and x != o[0]]])
         self.application = azuread.Application(
             f"{name}-app",
             display_name=display_name,
-            owners=[args.owner_object_id],
+            owners=owners,
             notes=f"HayMaker agent for scenario {args.scenario} of run {args.run_id}; "
                   f"expires {iso(args.expires_at)}.",
             opts=child,
@@ -254,7 +260,7 @@ class ScenarioAgent(pulumi.ComponentResource):
         self.service_principal = azuread.ServicePrincipal(
             f"{name}-sp",
             client_id=self.application.client_id,
-            owners=[args.owner_object_id],
+            owners=owners,
             opts=child,
         )
         # The credential dies on its own shortly after the run, even if every teardown fails.

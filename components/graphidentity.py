@@ -1,19 +1,17 @@
 """GraphIdentities: the identities runs borrow for scenarios that need Microsoft Graph permissions.
 
-Graph application permissions need admin consent, which the run deployer must never be able to give
-(``AppRoleAssignment.ReadWrite.All`` would let it grant itself anything). So the platform stack,
-deployed by the privileged identity, provisions for each Graph scenario of the catalog a small pool
-of user-assigned managed identities holding exactly that scenario's admin-consented Graph roles and
-no secret. A run leases one of them per Graph scenario (haymaker/graphlease.py), attaches it to that
-scenario's agent job and grants it Azure roles on the scenario's resource group only; the agent signs
-in with ``az login --identity --client-id``. Two live runs never share one, so the Activity Log's
-caller still names exactly one run.
+Graph application permissions need admin consent, which no identity a workflow can obtain may give
+(``AppRoleAssignment.ReadWrite.All`` would let it grant itself anything). So the platform stack provisions,
+for each Graph scenario of the catalog, a small pool of credential-less user-assigned managed identities,
+and a Privileged Role Administrator grants each its scenario's Graph roles once (`haymaker platform
+grants` prints the exact grants; `doctor` and `up` verify them read-only). A run leases one of them per
+Graph scenario (haymaker/graphlease.py), attaches it to that scenario's agent job and grants it Azure
+roles on the scenario's resource group only; the agent signs in with ``az login --identity --client-id``.
+Two live runs never share one, so the Activity Log's caller still names exactly one run.
 
-Each identity also trusts the deployer's GitHub OIDC subjects: teardown signs in as the identity
-(``ClientAssertionCredential``) to find and delete the directory objects the agent created with it,
-which the deployer itself may not touch. That adds nothing the deployer could not already do: with
-Contributor it can attach the identity to compute it creates. What bounds both is the allowlist: an
-identity holds only allowlisted roles and never one that can grant more (components/roles.py).
+Each identity trusts the GitHub Environments of its environment's run deployer and reaper (the trust
+table, haymaker/trust.py): teardown signs in as the identity (``ClientAssertionCredential``) to find and
+delete the directory objects the agent created with it, which neither may touch as itself.
 """
 
 from __future__ import annotations
@@ -22,19 +20,15 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_azuread as azuread
 from pulumi_azure_native import managedidentity
 
-from components.deployer import GITHUB_AUDIENCE, GITHUB_ISSUER
 from components.platform import check_environment
 from components.roles import GRAPH_APP_ROLES, GRAPH_ESCALATION_ROLES
 from haymaker.errors import InvalidInput
 from haymaker.graphlease import check_pool_size, graph_identity_name
+from haymaker.trust import GITHUB_AUDIENCE, GITHUB_ISSUER
+
 _IDENTITY_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$")  # user-assigned identity names
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 @dataclass(frozen=True)
@@ -42,10 +36,9 @@ class GraphIdentitiesArgs:
     environment: str
     location: str
     resource_group_name: pulumi.Input[str]
-    graph_service_principal_id: pulumi.Input[str]
     scenarios: tuple[tuple[str, tuple[str, ...]], ...]  # (scenario, its Graph permissions)
     pool_size: int
-    # (credential name, OIDC subject): the subjects the deployer signs in with, so teardown can too.
+    # (credential name, OIDC subject): the run deployer's and the reaper's, so their teardowns can sign in.
     federated_subjects: tuple[tuple[str, str], ...] = ()
 
     def validate(self) -> None:
@@ -71,14 +64,13 @@ def check_graph_identities(environment: str, scenarios, pool_size: int) -> None:
 
 
 class GraphIdentities(pulumi.ComponentResource):
-    """Per Graph scenario, ``pool_size`` credential-less identities with that scenario's Graph roles."""
+    """Per Graph scenario, ``pool_size`` credential-less identities (a person grants their Graph roles)."""
 
     def __init__(self, name: str, args: GraphIdentitiesArgs, opts: pulumi.ResourceOptions | None = None):
         args.validate()
         super().__init__("haymaker:platform:GraphIdentities", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.identities: dict[str, list[managedidentity.UserAssignedIdentity]] = {}
-        self.grants: list[azuread.AppRoleAssignment] = []
         self.federated_credentials: list[managedidentity.FederatedIdentityCredential] = []
         for scenario, permissions in args.scenarios:
             pool = []
@@ -88,12 +80,6 @@ class GraphIdentities(pulumi.ComponentResource):
                     prefix, resource_name_=graph_identity_name(args.environment, scenario, slot),
                     resource_group_name=args.resource_group_name, location=args.location, opts=child)
                 pool.append(identity)
-                self.grants += [
-                    azuread.AppRoleAssignment(
-                        f"{prefix}-{_slug(perm)}", app_role_id=GRAPH_APP_ROLES[perm],
-                        principal_object_id=identity.principal_id,
-                        resource_object_id=args.graph_service_principal_id, opts=child)
-                    for perm in permissions]
                 previous = None
                 for credential, subject in args.federated_subjects:
                     # One at a time: concurrent credential writes under one identity are refused.

@@ -1,7 +1,11 @@
 """Built-in Azure role definitions by name, and Microsoft Graph application permissions.
 
 Role assignments need the role definition GUID, which is the same in every tenant for built-in
-roles. Agents may only hold roles listed here with ``privileged=False``.
+roles. Agents may hold only roles listed here with ``agent=True`` (never a ``privileged`` one); a
+``sensitive`` role (data owner, identity management, policy, registry push) only when a scenario needs
+it and the environment's policy allows it (``agent-sensitive-roles`` in policies/config.<env>.json).
+The run deployer may assign exactly the roles the catalog uses (haymaker/trust.py), so adding a role to
+a scenario changes its condition, which a person grants (``haymaker platform bootstrap --print``).
 """
 
 from __future__ import annotations
@@ -9,11 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+DATA_OWNER, IDENTITY, POLICY, REGISTRY_PUSH = "data-owner", "identity-management", "policy", "registry-push"
+
+
 @dataclass(frozen=True)
 class BuiltinRole:
     name: str
     guid: str
-    privileged: bool = False
+    privileged: bool = False  # can grant access: never held by an agent, never assignable by a HayMaker identity
+    sensitive: str = ""  # DATA_OWNER, IDENTITY, POLICY or REGISTRY_PUSH: an agent only where policy allows it
+    agent: bool = True  # False: the platform's own grants only (an agent may not declare it)
 
 
 _ROLES = [
@@ -31,8 +40,8 @@ _ROLES = [
     BuiltinRole("Web Plan Contributor", "2cc479cb-7b4d-49a8-b449-8c00fd0f0a4b"),
     BuiltinRole("Azure Kubernetes Service Contributor Role", "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8"),
     BuiltinRole("Azure Kubernetes Service Cluster User Role", "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"),
-    BuiltinRole("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec"),
-    BuiltinRole("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+    BuiltinRole("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec", sensitive=REGISTRY_PUSH, agent=False),
+    BuiltinRole("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d", agent=False),
     BuiltinRole("API Management Service Contributor", "312a565d-c81f-4fd8-895a-4e21e48d571c"),
     BuiltinRole("Logic App Contributor", "87a39d53-fc1b-424a-814c-f7e04687dc9e"),
     # Networking
@@ -52,8 +61,11 @@ _ROLES = [
     BuiltinRole("Redis Cache Contributor", "e0f68234-74aa-48ed-b826-c38b57376e17"),
     # Analytics and messaging
     BuiltinRole("Data Factory Contributor", "673868aa-7521-48a0-acc6-0f60742d39f5"),
-    BuiltinRole("Azure Event Hubs Data Owner", "f526a384-b230-433a-b45c-95f59c4a2dec"),
-    BuiltinRole("Azure Service Bus Data Owner", "090c5cfd-751d-490a-894a-3ce6f1109419"),
+    # Data owners of Event Hubs and Service Bus: no scenario needs them, so no agent may hold them.
+    BuiltinRole("Azure Event Hubs Data Owner", "f526a384-b230-433a-b45c-95f59c4a2dec", sensitive=DATA_OWNER,
+                agent=False),
+    BuiltinRole("Azure Service Bus Data Owner", "090c5cfd-751d-490a-894a-3ce6f1109419", sensitive=DATA_OWNER,
+                agent=False),
     # AI
     BuiltinRole("Cognitive Services Contributor", "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68"),
     BuiltinRole("Cognitive Services OpenAI Contributor", "a001fd3d-188f-4b5d-821b-7da978bf7442"),
@@ -62,14 +74,18 @@ _ROLES = [
     # Monitoring
     BuiltinRole("Monitoring Contributor", "749f88d5-cbae-40b8-bcfc-e573ddc772fa"),
     BuiltinRole("Log Analytics Contributor", "92aaf0da-9dab-42b6-94a3-d43ce8d16293"),
+    BuiltinRole("Log Analytics Reader", "73c42c96-874c-492b-b04d-ab87d138a893", agent=False),
     # Security and identity
-    BuiltinRole("Key Vault Administrator", "00482a5a-887f-4fb3-b363-3b7fe8e74483"),
+    BuiltinRole("Key Vault Administrator", "00482a5a-887f-4fb3-b363-3b7fe8e74483", sensitive=DATA_OWNER),
     BuiltinRole("Key Vault Contributor", "f25e0fa2-a7c8-4377-a976-54943a77a395"),
     BuiltinRole("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"),
-    BuiltinRole("Managed Identity Contributor", "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59"),
-    BuiltinRole("Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830"),
+    BuiltinRole("Managed Identity Contributor", "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59", sensitive=IDENTITY),
+    BuiltinRole("Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830", sensitive=IDENTITY, agent=False),
     BuiltinRole("Security Reader", "39bc4728-0917-49c7-9d2c-d95423bc2eb4"),
-    BuiltinRole("Resource Policy Contributor", "36243c78-bf99-498c-9df9-86d9f8d28608"),
+    BuiltinRole("Resource Policy Contributor", "36243c78-bf99-498c-9df9-86d9f8d28608", sensitive=POLICY),
+    # The state backend and its secrets key (granted by a person, haymaker/trust.py).
+    BuiltinRole("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", agent=False),
+    BuiltinRole("Key Vault Crypto User", "12338af0-0e69-4776-bea7-57ae8d297424", agent=False),
     # Hybrid and recovery
     BuiltinRole("Azure Connected Machine Onboarding", "b64e21ea-ac4e-4cdf-9dc9-5b892992bee7"),
     BuiltinRole("Azure Connected Machine Resource Administrator", "cd570a14-e51a-42ad-bac8-bafd67325302"),
@@ -79,6 +95,7 @@ _ROLES = [
 
 BUILTIN_ROLES: dict[str, BuiltinRole] = {r.name: r for r in _ROLES}
 PRIVILEGED_ROLE_GUIDS: frozenset[str] = frozenset(r.guid for r in _ROLES if r.privileged)
+AGENT_ROLES: frozenset[str] = frozenset(r.name for r in _ROLES if r.agent and not r.privileged)
 
 # Microsoft Graph application permissions (app role ids of the Microsoft Graph service principal).
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"

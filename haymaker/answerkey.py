@@ -127,6 +127,8 @@ def build_due(due: Due, *, ledger, logs, store, catalog, said: Callable[[dict], 
             continue
         add(_entry(run, "built", coverage=doc["coverage"], matched=doc["matched"], expected=doc["expected"],
                    events=doc["events"], platform_events=doc["platform_activity"]["events"], steps=doc["steps"],
+                   planes={k: {f: p[f] for f in ("observed", "expected", "matched", "coverage", "events")}
+                           for k, p in doc["planes"].items()},
                    notes=doc["notes"], stored=[s.name for s in stored]))
     for run in due.deferred:
         add(_entry(run, "deferred"))

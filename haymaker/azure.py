@@ -189,6 +189,15 @@ class GraphClient:
             url = page.get("@odata.nextLink")
         return items
 
+    def get(self, path: str) -> dict | None:
+        """One object, or None when Graph answers 404."""
+        response = self._send("GET", f"{self.base}{path}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._error(response, f"read {path}")
+        return response.json()
+
     def exists(self, path: str) -> bool:
         response = self._send("GET", f"{self.base}{path}?$select=id")
         if response.status_code == 404:
@@ -279,6 +288,10 @@ class Azure:
     def _graph(self, via: str = "") -> "GraphClient":
         return self._client(f"graph:{via}" if via else "graph")
 
+    def graph_reader(self) -> "GraphClient":
+        """Microsoft Graph as the signed-in identity, for read-only checks (haymaker/grants.py)."""
+        return self._graph()
+
     def _call(self, doing: str, operation, *, missing_ok: bool = False):
         """Run one SDK call; 404 is None when ``missing_ok``; errors say what failed in the service's words."""
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, \
@@ -314,6 +327,25 @@ class Azure:
             self._client("authorization").role_assignments.list_for_subscription(
                 filter=f"assignedTo('{object_id.replace(chr(39), '')}')")))
         return [a.role_definition_id for a in found if (a.scope or "").lower() in (scope.lower(), "/")]
+
+    def role_conditions_of(self, object_id: str) -> dict[str, str | None]:
+        """Role definition id -> the ABAC condition of the principal's assignment of it at the subscription."""
+        scope = f"/subscriptions/{self.subscription_id}"
+        found = self._call("list role assignments", lambda: list(
+            self._client("authorization").role_assignments.list_for_subscription(
+                filter=f"assignedTo('{object_id.replace(chr(39), '')}')")))
+        return {a.role_definition_id: a.condition for a in found if (a.scope or "").lower() in (scope.lower(), "/")}
+
+    def role_name(self, role_definition_id: str) -> str:
+        """The name of a role definition (a custom one's is the only way to know it: its GUID is random)."""
+        found = self._call(f"read role definition {role_definition_id}", lambda: self._client(
+            "authorization").role_definitions.get_by_id(role_definition_id))
+        return found.role_name
+
+    def resource_groups(self) -> list[tuple[str, dict]]:
+        """Every resource group of the subscription with its tags (doctor: which ones are not HayMaker's)."""
+        groups = self._call("list resource groups", lambda: list(self._client("resources").resource_groups.list()))
+        return [(g.name, dict(g.tags or {})) for g in groups]
 
     # Resource Graph ---------------------------------------------------------------------------------
     def query(self, kql: str) -> list[dict]:

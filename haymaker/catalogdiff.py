@@ -8,6 +8,7 @@ YAML: the base may predate today's schema, and `scenarios validate` checks the n
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,24 +64,38 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
-def base_documents(base: str, directory: Path | None = None) -> dict[str, object]:
-    """{file name: parsed YAML} of the scenario files at revision ``base``."""
-    directory = directory or CATALOG_DIR
+def repo_root(directory: Path, base: str) -> Path:
+    """The top of the git clone holding ``directory``, once ``base`` is known to be in it."""
     try:
         root = Path(_git(directory, "rev-parse", "--show-toplevel").strip())
     except InvalidInput as e:
-        raise InvalidInput(f"the catalog at {directory} is not in a git clone, so there is no {base!r} to compare "
+        raise InvalidInput(f"{directory} is not in a git clone, so there is no {base!r} to compare "
                            f"with: run it in a clone of the repository ({e})") from None
     if _run_git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
         raise InvalidInput(f"revision {base!r} is not in this clone: fetch it (in Actions, actions/checkout with "
                            "fetch-depth: 2 has the base as HEAD^1) or name another --base")
+    return root
+
+
+def base_files(base: str, directory: Path, patterns: tuple[str, ...]) -> dict[str, str]:
+    """{path relative to ``directory``: text} of the files at revision ``base`` whose relative path matches
+    one of the ``patterns`` (fnmatch: ``*`` also matches ``/``)."""
+    root = repo_root(directory, base)
     prefix = directory.resolve().relative_to(root).as_posix()
-    names = [n.rsplit("/", 1)[-1] for n in _git(root, "ls-tree", "--name-only", base, f"{prefix}/").splitlines()]
+    prefix = "" if prefix == "." else prefix + "/"
+    listed = [n[len(prefix):] for n in _git(root, "ls-tree", "-r", "--name-only", base, "--", prefix or ".").splitlines()]
+    wanted = [n for n in listed if any(fnmatch.fnmatchcase(n, p) for p in patterns)]  # ls-tree takes no globs
+    return {name: _git(root, "show", f"{base}:{prefix}{name}") for name in wanted}
+
+
+def base_documents(base: str, directory: Path | None = None) -> dict[str, object]:
+    """{file name: parsed YAML} of the scenario files at revision ``base``."""
+    directory = directory or CATALOG_DIR
     docs = {}
-    for name in names:
-        if name.endswith(".yaml") and name not in NON_SCENARIO_FILES:
+    for name, text in base_files(base, directory, ("*.yaml",)).items():
+        if "/" not in name and name not in NON_SCENARIO_FILES:
             try:
-                docs[name] = yaml.safe_load(_git(root, "show", f"{base}:{prefix}/{name}"))
+                docs[name] = yaml.safe_load(text)
             except yaml.YAMLError:
                 docs[name] = None  # unreadable then: everything it declares now is new
     return docs
@@ -112,7 +127,24 @@ def compare(before: dict[str, object], after: dict[str, object]) -> list[Change]
     return changes
 
 
-def markdown(changes: list[Change], base: str) -> str:
+def _held(docs: dict[str, object], key: str) -> set[str]:
+    return {x for d in docs.values() if isinstance(d, dict) for x in (d.get(key) or []) if isinstance(x, str)}
+
+
+def trust_changes(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    """What the change asks of the one-time steps a person does (haymaker/trust.py): a role no scenario held
+    before widens what the run deployer's condition must allow; a new Graph permission needs grants."""
+    lines = [f"The run deployer must now be allowed to assign **{role}**: no scenario held it before. A person "
+             "assigns its role again with the condition `haymaker platform bootstrap --print` (step 4) prints; until "
+             "then `haymaker doctor` fails and runs naming the scenario are refused."
+             for role in sorted(_held(after, "azure_roles") - _held(before, "azure_roles"))]
+    lines += [f"Graph permission **{perm}** is new to the catalog: release the platform, then a Privileged Role "
+              "Administrator runs what `haymaker platform grants` prints."
+              for perm in sorted(_held(after, "graph_permissions") - _held(before, "graph_permissions"))]
+    return lines
+
+
+def markdown(changes: list[Change], base: str, trust: list[str] = ()) -> str:
     title = "### What this change does to the Activity Log"
     if not changes:
         return f"{title}\n\nNo scenario file differs from `{base}`.\n"
@@ -124,6 +156,8 @@ def markdown(changes: list[Change], base: str) -> str:
         lines.append(f"| `{c.name}` | {c.status} | {c.before} → {c.after} | {_ops(c.new)} | {_ops(c.gone)} |")
     if len(changes) > MOST_ROWS:  # a PR comment has room for about 64 KB, the plan included
         lines += ["", f"_…and {len(changes) - MOST_ROWS} more: `haymaker scenarios diff --base {base}` lists them all._"]
+    for line in trust:
+        lines += ["", f"> {line}"]
     return "\n".join(lines) + "\n"
 
 

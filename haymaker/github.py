@@ -3,8 +3,17 @@
 The repository comes from ``--repo`` or the git remote; its host decides the API (github.com:
 ``https://api.github.com``; a ``*.ghe.com`` tenant: ``https://api.<host>``; GitHub Enterprise Server:
 ``https://<host>/api/v3``), and ``GITHUB_API_URL`` (what GitHub Actions sets) overrides it: the seam the
-tests use. Calls go through azure-core's pipeline (retries with Retry-After, redirects that drop the
-token when they leave the host), the one HTTP stack of the project. The token is never printed.
+tests use. Calls go through azure-core's pipeline (retries, redirects that drop the token when they
+leave the host), the one HTTP stack of the project. The token is never printed.
+
+Rate limits follow "Rate limits for the REST API"
+(https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api): a 403 or 429 is a rate
+limit when it says so (``x-ratelimit-remaining: 0`` for the primary limit, ``retry-after``, or a message
+naming a secondary rate limit; a 429 always). It is waited out as the page says (``retry-after`` seconds;
+else until ``x-ratelimit-reset`` when none remain; else at least a minute, doubling) as long as the
+waits of one call stay within RATE_LIMIT_WAIT, and otherwise reported as a rate limit with when to try
+again: never as a missing permission. A rate-limited request was not carried out, so even a dispatch
+is sent again.
 """
 
 from __future__ import annotations
@@ -13,12 +22,13 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from haymaker.errors import HayMakerError, InvalidInput
 
@@ -26,6 +36,10 @@ GITHUB_COM = "github.com"
 API_VERSION = "2022-11-28"
 TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 TOKEN_RIGHTS = "a fine-grained token with Actions: read and write on {repo}, or a classic token with the repo scope"
+RATE_LIMIT_WAIT = 180.0  # seconds one call may spend waiting out rate limits
+RATE_LIMIT_TRIES = 5  # and rate-limited answers it takes at most (a reset already past waits a second)
+SECONDARY_PAUSE = 60.0  # "wait for at least one minute" when a secondary limit does not say how long
+_SAYS_RATE_LIMIT = re.compile(r"rate limit|abuse detection", re.I)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 # scp-like git remotes: [user@]host:owner/repo(.git)
 _SCP = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>[^/].*)$")
@@ -33,6 +47,10 @@ _SCP = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>[^/].*)$")
 
 class GitHubError(HayMakerError):
     """A GitHub call failed; the message says what to change."""
+
+
+class GitHubRateLimited(GitHubError):
+    """GitHub's primary or secondary rate limit held for longer than a call waits."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +186,32 @@ class Answer:
             return None
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    kind: str  # "primary" or "secondary"
+    wait: float | None  # seconds GitHub asked for; None: it did not say (a secondary limit without retry-after)
+    reset: datetime | None = None  # when a primary limit's requests come back
+
+
+def rate_limit(answer: Answer, now: datetime) -> RateLimit | None:
+    """The rate limit a 403 or 429 reports, in the order the documentation gives; None for any other answer."""
+    if answer.status not in (403, 429):
+        return None
+    headers = answer.headers
+    remaining, reset = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-reset", "")
+    after = headers.get("retry-after", "")
+    primary = remaining == "0"
+    if after.strip().isdigit():
+        return RateLimit("primary" if primary else "secondary", float(after))
+    if primary:
+        at = datetime.fromtimestamp(int(reset), timezone.utc) if reset.isdigit() else None
+        clock = answer.date or now  # GitHub's clock, when it says, against its own reset time
+        return RateLimit("primary", max(0.0, (at - clock).total_seconds()) if at else None, at)
+    if answer.status == 429 or _SAYS_RATE_LIMIT.search(answer.message):
+        return RateLimit("secondary", None)
+    return None
+
+
 def _retry_policy(**options):
     from azure.core.pipeline.policies import RetryPolicy
 
@@ -178,6 +222,8 @@ def _retry_policy(**options):
         def is_retry(self, settings, response):
             if response.http_request.method == "POST" and response.http_response.status_code >= 500:
                 return False
+            if response.http_response.status_code == 429:  # a rate limit: GitHub.call waits it out, bounded
+                return False
             return super().is_retry(settings, response)
 
     return DispatchSafeRetry(**options)
@@ -186,12 +232,16 @@ def _retry_policy(**options):
 class GitHub:
     """The REST calls `haymaker dispatch` makes, for one repository with one token."""
 
-    def __init__(self, repo: Repository, token: Token, base_url: str, **options):
-        """``options`` go to azure-core (``connection_verify``, ``retry_total``, ``retry_backoff_factor``)."""
+    def __init__(self, repo: Repository, token: Token, base_url: str, *, sleep: Callable[[float], None] | None = None,
+                 now: Callable[[], datetime] | None = None, echo: Callable[[str], None] | None = None, **options):
+        """``options`` go to azure-core (``connection_verify``, ``retry_total``, ``retry_backoff_factor``);
+        ``sleep`` and ``now`` are the clock rate limits are waited out on; ``echo`` hears each wait."""
         from azure.core import PipelineClient
         from azure.core.pipeline.policies import HeadersPolicy, RedirectPolicy, UserAgentPolicy
 
         self.repo, self.token, self.base_url = repo, token, base_url.rstrip("/")
+        self.sleep, self.now = sleep or time.sleep, now or (lambda: datetime.now(timezone.utc))
+        self.echo = echo or (lambda line: None)
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
                    "Authorization": f"Bearer {token.value}"}
         # Headers first: the redirect policy then sees the token and drops it when a redirect leaves the host.
@@ -203,6 +253,36 @@ class GitHub:
         self._client.close()
 
     def call(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None) -> Answer:
+        """One request; a rate limit is waited out within RATE_LIMIT_WAIT, else raised as GitHubRateLimited."""
+        waited, pause = 0.0, SECONDARY_PAUSE
+        for attempt in range(1, RATE_LIMIT_TRIES + 1):
+            answer = self._send(method, path, params, body)
+            limit = rate_limit(answer, self.now())
+            if limit is None:
+                return answer
+            wait = max(1.0, limit.wait) if limit.wait is not None else pause
+            if waited + wait > RATE_LIMIT_WAIT or attempt == RATE_LIMIT_TRIES:
+                raise self._limited(limit, answer, waited, wait)
+            self.echo(f"GitHub's {limit.kind} rate limit: waiting {wait:.0f} s before trying again")
+            self.sleep(wait)
+            waited += wait
+            if limit.wait is None:
+                pause *= 2  # "an exponentially increasing amount of time between retries"
+
+    def _limited(self, limit: RateLimit, answer: Answer, waited: float, wait: float) -> GitHubRateLimited:
+        said = f"GitHub answered {answer.status}" + (f" {answer.message!r}" if answer.message else "")
+        spent = f" after waiting {waited:.0f} s" if waited else ""
+        if limit.kind == "primary":
+            at = f" at {limit.reset:%H:%M} UTC" if limit.reset else f" in {wait / 60:.0f} minutes"
+            return GitHubRateLimited(f"GitHub's primary rate limit for the token from {self.token.source} is used up"
+                                     f"{spent} ({said}): its requests for the hour come back{at}; try again then "
+                                     "(the token is fine: this is a count of requests, shared by everything that "
+                                     "uses it)")
+        return GitHubRateLimited(f"GitHub's secondary rate limit held{spent} ({said}): too many requests at once or "
+                                 f"in a minute for {self.repo.host}; try again in {max(wait, SECONDARY_PAUSE) / 60:.0f} "
+                                 "minutes (the token is fine)")
+
+    def _send(self, method: str, path: str, params: dict | None, body: dict | None) -> Answer:
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
         from azure.core.rest import HttpRequest
 
@@ -227,10 +307,6 @@ class GitHub:
             hint = (f"the token from {self.token.source} has expired, been revoked or is no token of "
                     f"{self.repo.host}: make a new one with the scope to start workflows ({rights}), or run "
                     f"`gh auth refresh --hostname {self.repo.host}`")
-        elif hint is None and answer.status in (403, 429) and answer.headers.get("x-ratelimit-remaining") == "0":
-            reset = answer.headers.get("x-ratelimit-reset", "")
-            at = datetime.fromtimestamp(int(reset), timezone.utc).strftime("%H:%M UTC") if reset.isdigit() else "later"
-            hint = f"the token's API rate limit is used up: try again at {at}"
         elif hint is None and answer.status == 403:
             hint = (f"the token from {self.token.source} may not do that in {self.repo.slug}: use {rights} "
                     "(an organization with SSO must also authorize it)")

@@ -24,10 +24,12 @@ def graph_identity_name(environment: str, scenario: str, slot: int) -> str:
     return f"haymaker-{environment}-graph-{scenario}-{slot}"
 
 
-def offline_graph_identities(environment: str, subscription_id: str, pool_size: int = 3) -> dict:
-    """Placeholders in the shape of the platform's ``graphIdentities`` output, for an offline plan."""
+def offline_graph_identities(environment: str, subscription_id: str, pool_size: int = 3, catalog=None) -> dict:
+    """Placeholders in the shape of the platform's ``graphIdentities`` output, for an offline plan of
+    ``catalog`` (default: the repository's)."""
     from scenarios.catalog import load_catalog
 
+    catalog = catalog or load_catalog()
     group = f"/subscriptions/{subscription_id}/resourceGroups/haymaker-{environment}-platform"
 
     def identity(scenario: str, slot: int) -> dict:
@@ -38,7 +40,7 @@ def offline_graph_identities(environment: str, subscription_id: str, pool_size: 
 
     return {s.name: {"permissions": list(s.graph_permissions),
                      "identities": [identity(s.name, n) for n in range(pool_size)]}
-            for s in load_catalog().scenarios.values() if s.graph_permissions}
+            for s in catalog.scenarios.values() if s.graph_permissions}
 
 
 def check_pool_size(size) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from haymaker.errors import HayMakerError, InvalidInput, Refused
+from haymaker.grants import verify_borrowed
 from haymaker.graphlease import LEASE_TAG
 from haymaker.retry import Backoff, GaveUp, with_retries
 from haymaker.runspec import MAX_DURATION_HOURS, RunSpec, check_run_id, iso, parse_iso
@@ -261,6 +262,7 @@ class Lifecycle:
         stacks = self.driver.list_run_stacks()
         check_on_demand_limit(spec, stacks, now, on_demand_limit)
         spec = lease_identities(spec, stacks, graph_pools or {})
+        verify_borrowed(self.azure, spec, self._platform)  # read-only: a person granted their Graph rights
         self._show_runs(spec.run_id, list(spec.scenarios))
         record = _run_record(spec, status="deploying", cost_usd=cost_usd)
         self.ledger.upsert_run(record)
@@ -321,6 +323,7 @@ class Lifecycle:
                 self.echo(f"{spec.stack_name}: {', '.join(rivals)} holds a Graph identity slot it claimed too; moving "
                           f"to {', '.join(f'{sc}={n}' for sc, n in sorted(leases.items()))}")
                 spec = dataclasses.replace(spec, graph_leases=tuple(sorted(leases.items())))
+                verify_borrowed(self.azure, spec, self._platform)  # the new slot's grants, as for the first
                 stack = self._retry("prepare", lambda s=spec: self.driver.prepare(s, settings))
             self.clock.sleep(self.backoff.delay(attempt, self.rng))
         raise Refused(f"{spec.stack_name}: other runs kept claiming the same Graph identity slots; try again")
@@ -421,16 +424,16 @@ class Lifecycle:
             suspicious.update((x.id, x) for x in odd)
         except (HayMakerError, GaveUp) as e:  # a lasting error (a refused token, a 403, a 5xx): nothing is proven
             return self._record_teardown(TeardownResult(run_id, "failed", destroyed, leftovers_found=found,
-                                                        error=" ".join(filter(None, (error, unknown, reason_of(e)))),
+                                                        error="\n".join(filter(None, (error, unknown, reason_of(e)))),
                                                         suspicious=list(suspicious.values())))
         remaining += unpurged
         if remaining:
-            error = "; ".join(filter(None, (error, self._why_remaining(remaining))))
+            error = "\n".join(filter(None, (error, self._why_remaining(remaining))))  # one reason a line
         outcome = verification_outcome(found, remaining)
         if not destroyed and outcome == "verified":
             outcome = "forced"  # nothing is left in Azure, but the stack could not be destroyed cleanly
         if unknown:  # what the run's Graph identities created was never looked for: nothing is proven
-            outcome, error = "failed", "; ".join(filter(None, (error, unknown)))
+            outcome, error = "failed", "\n".join(filter(None, (error, unknown)))  # one reason a line
         # The stack goes last: while it exists, its Graph identity lease holds (haymaker/graphlease.py).
         if not remaining and not unknown and not stack_gone:
             try:

@@ -15,6 +15,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from haymaker.errors import HayMakerError
 from haymaker.gcpause import paused_gc
 
 MOCK_TENANT_ID = "00000000-0000-0000-0000-00000000aaaa"
@@ -239,5 +240,29 @@ def evaluate(program, *, project: str, stack: str, platform_outputs: dict | None
         return pulumi.Output.from_input(program()).apply(lambda value: result.update(value=value))
 
     with paused_gc():
-        pulumi.runtime.test(body)()
+        try:
+            pulumi.runtime.test(body)()
+        except HayMakerError as e:
+            _quiet_copies(e)
+            raise
     return list(monitor.declared.values()), result.get("value")
+
+
+def _quiet_copies(raised: Exception) -> None:
+    """The engine hands an error raised in the program to several futures; the caller reports it once, so
+    the copies nobody awaits must not print tracebacks ("Future exception was never retrieved") at exit."""
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+    previous = loop.get_exception_handler()
+
+    def handler(loop, context):
+        seen = context.get("exception")
+        if seen is raised or (type(seen) is type(raised) and str(seen) == str(raised)):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)

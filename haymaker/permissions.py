@@ -18,7 +18,9 @@ from typing import Iterable, Mapping
 
 from components.roles import BUILTIN_ROLES
 
-DEPLOYER = "deployer"
+DEPLOYER = "deployer"  # the run deployer (haymaker/trust.py)
+REAPER = "reaper"  # the reaper: the answer keys of ended runs (its teardowns are the deployer's rows)
+PUBLISHER = "image-publisher"
 GRAPH_IDENTITY = "graph-identity"  # the platform identity a Graph scenario borrows (components/graphidentity.py)
 ACTION, DATA_ACTION, GRAPH, FEDERATION = "action", "dataAction", "graph", "federation"
 # A Microsoft Entra role scoped to HayMaker's administrative unit: assigned once by a person (no identity a
@@ -30,7 +32,8 @@ GROUPS_ADMINISTRATOR = "Groups Administrator"
 # --- built-in role definitions ------------------------------------------------------------------------
 # Actions, NotActions and DataActions as published in Microsoft's built-in roles reference
 # (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles; generated pages
-# built-in-roles/privileged.md, storage.md and containers.md of MicrosoftDocs/azure-docs, 2026-07-01).
+# built-in-roles/privileged.md, general.md, storage.md, security.md, monitor.md and containers.md of
+# MicrosoftDocs/azure-docs, 2026-07-01). HayMaker's own custom roles are built in haymaker/trust.py.
 
 @dataclass(frozen=True)
 class RoleDefinition:
@@ -74,6 +77,24 @@ ROLE_DEFINITIONS: dict[str, RoleDefinition] = {
     "AcrPush": RoleDefinition(
         actions=("Microsoft.ContainerRegistry/registries/pull/read",
                  "Microsoft.ContainerRegistry/registries/push/write")),
+    "AcrPull": RoleDefinition(actions=("Microsoft.ContainerRegistry/registries/pull/read",)),
+    "Owner": RoleDefinition(actions=("*",)),
+    "User Access Administrator": RoleDefinition(actions=("*/read", "Microsoft.Authorization/*", "Microsoft.Support/*")),
+    "Reader": RoleDefinition(actions=("*/read",)),
+    "Log Analytics Reader": RoleDefinition(
+        actions=("*/read", "Microsoft.OperationalInsights/workspaces/analytics/query/action",
+                 "Microsoft.OperationalInsights/workspaces/search/action", "Microsoft.Support/*"),
+        not_actions=("Microsoft.OperationalInsights/workspaces/sharedKeys/read",)),
+    "Storage Blob Data Reader": RoleDefinition(
+        actions=("Microsoft.Storage/storageAccounts/blobServices/containers/read",
+                 "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"),
+        data_actions=("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",)),
+    "Key Vault Crypto User": RoleDefinition(
+        data_actions=("Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/vaults/keys/update/action",
+                      "Microsoft.KeyVault/vaults/keys/backup/action", "Microsoft.KeyVault/vaults/keys/encrypt/action",
+                      "Microsoft.KeyVault/vaults/keys/decrypt/action", "Microsoft.KeyVault/vaults/keys/wrap/action",
+                      "Microsoft.KeyVault/vaults/keys/unwrap/action", "Microsoft.KeyVault/vaults/keys/sign/action",
+                      "Microsoft.KeyVault/vaults/keys/verify/action")),
 }
 
 
@@ -161,6 +182,48 @@ PROGRAM_RESOURCES: dict[str, tuple[Need, ...]] = {
 # Not in the table: the StackReference to the platform (a read of the Pulumi backend, whose access is
 # set up with it, docs/operations.md) and getClientConfig (no call to Azure).
 
+# What only `up` does (create, attach, start): the reaper, which only tears runs down, holds none of it.
+CREATES = frozenset({"Microsoft.Resources/subscriptions/resourceGroups/write", "Microsoft.App/jobs/write",
+                     "Microsoft.App/managedEnvironments/join/action",
+                     "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", "Microsoft.App/jobs/start/action",
+                     ROLE_ASSIGNMENT_WRITE})
+
+# What the platform deployer does with its credential for each type the platform program declares
+# (completeness is tested by evaluating the platform program). Its refreshes and previews read what
+# they declared (``*/read``). Role assignment writes hand out exactly the roles the platform grants.
+PLATFORM_RESOURCES: dict[str, tuple[Need, ...]] = {
+    "azure-native:resources:ResourceGroup": (
+        _arm("Microsoft.Resources/subscriptions/resourceGroups/write"),
+        _arm("Microsoft.Resources/subscriptions/resourceGroups/delete")),
+    "azure-native:authorization:ManagementLockAtResourceGroupLevel": (
+        _arm("Microsoft.Authorization/locks/write"), _arm("Microsoft.Authorization/locks/delete")),
+    "azure-native:operationalinsights:Workspace": (
+        _arm("Microsoft.OperationalInsights/workspaces/write"), _arm("Microsoft.OperationalInsights/workspaces/delete"),
+        _arm("Microsoft.OperationalInsights/workspaces/sharedKeys/action")),  # getSharedKeys, for the environment
+    "azure-native:app:ManagedEnvironment": (
+        _arm("Microsoft.App/managedEnvironments/write"), _arm("Microsoft.App/managedEnvironments/delete")),
+    "azure-native:storage:StorageAccount": (
+        _arm("Microsoft.Storage/storageAccounts/write"), _arm("Microsoft.Storage/storageAccounts/delete")),
+    "azure-native:storage:Table": (
+        _arm("Microsoft.Storage/storageAccounts/tableServices/tables/write"),
+        _arm("Microsoft.Storage/storageAccounts/tableServices/tables/delete")),
+    "azure-native:storage:BlobContainer": (
+        _arm("Microsoft.Storage/storageAccounts/blobServices/containers/write"),
+        _arm("Microsoft.Storage/storageAccounts/blobServices/containers/delete")),
+    "azure-native:containerregistry:Registry": (
+        _arm("Microsoft.ContainerRegistry/registries/write"), _arm("Microsoft.ContainerRegistry/registries/delete")),
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        _arm("Microsoft.ManagedIdentity/userAssignedIdentities/write"),
+        _arm("Microsoft.ManagedIdentity/userAssignedIdentities/delete")),
+    "azure-native:managedidentity:FederatedIdentityCredential": (
+        _arm("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write"),
+        _arm("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/delete")),
+    "azure-native:authorization:RoleAssignment": (_arm(ROLE_ASSIGNMENT_WRITE), _arm(ROLE_ASSIGNMENT_DELETE)),
+    "azure-native:monitor:SubscriptionDiagnosticSetting": (
+        _arm("Microsoft.Insights/diagnosticSettings/write"), _arm("Microsoft.Insights/diagnosticSettings/delete")),
+}
+PLATFORM_READS = (_arm("*/read"),)
+
 RESOURCE_GRAPH_NOTE = "Resource Graph returns only what the caller may read"
 _SUB = "/subscriptions/{sub}"
 _RG = _SUB + "/resourceGroups/{rg}"
@@ -216,11 +279,20 @@ ADAPTER_CALLS: tuple[Operation, ...] = (
     Operation("role-assignments.list", "doctor: the deployer's RBAC rights",
               (_arm("Microsoft.Authorization/roleAssignments/read"),), api="arm", method="GET",
               path=_SUB + "/providers/Microsoft.Authorization/roleAssignments"),
+    Operation("role-definition.get", "doctor: the name of a role the deployer holds (its own custom role)",
+              (_arm("Microsoft.Authorization/roleDefinitions/read"),), api="arm", method="GET",
+              path=_SUB + "/providers/Microsoft.Authorization/roleDefinitions/{id}"),
     # After the specific rows: any other resource id in a run's group is a loose resource.
     Operation("resource.get", "direct read: is a loose resource gone", (Need("{type}/read", ACTION, "agent-group"),),
               api="arm", method="GET", path=_RG + "/providers/{resource}"),
     Operation("resource.delete", "delete a loose leftover resource", (Need("{type}/delete", ACTION, "agent-group"),),
               api="arm", method="DELETE", path=_RG + "/providers/{resource}"),
+    # Microsoft Graph, as the deployer, read-only: before a run borrows a Graph identity, its app roles are
+    # verified (a person grants them once; haymaker/grants.py), against Microsoft Graph's own service principal.
+    Operation("grants.graph-service-principal", "Microsoft Graph's service principal (the resource of app roles)",
+              (_graph(READ_APPS),), api="graph", method="GET", path="/servicePrincipals(appId='{app}')"),
+    Operation("grants.app-role-assignments", "the app roles a borrowed identity holds",
+              (_graph(READ_APPS),), api="graph", method="GET", path="/servicePrincipals/{id}/appRoleAssignments"),
     # Microsoft Graph, as the deployer: the agent applications the run program created (it owns them).
     Operation("applications.list", "the run's agent applications", (_graph(OWNED_BY),), api="graph",
               method="GET", path="/applications", note="lists what the deployer owns"),
@@ -332,14 +404,16 @@ DATA_CALLS: tuple[Operation, ...] = (
               path="/{entity}"),
     Operation("reports.upload", "a run's answer key (`haymaker truth`) to the reports container",
               (Need("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", DATA_ACTION, "reports"),),
-              api="blob", method="PUT", path="/reports/{resource}"),
-    Operation("logs.query", "the agents' lines and the Activity Log in the workspace (`haymaker logs`, `truth`)",
+              principal=REAPER, api="blob", method="PUT", path="/reports/{resource}"),
+    Operation("logs.query", "the agents' lines, the Activity Log and the Entra audit log in the workspace "
+                            "(`haymaker logs`, `truth`, `doctor`)",
               tuple(_arm(f"Microsoft.OperationalInsights/workspaces/{action}", "workspace") for action in (
-                  "read", "query/read", "query/ContainerAppConsoleLogs_CL/read", "query/AzureActivity/read")),
-              api="loganalytics", method="POST", path="/v1/{resource}/query"),
+                  "read", "query/read", "query/ContainerAppConsoleLogs_CL/read", "query/AzureActivity/read",
+                  "query/AuditLogs/read")),
+              principal=REAPER, api="loganalytics", method="POST", path="/v1/{resource}/query"),
     Operation("image.push", "the agent-image workflow pushes the agent image",
               (_arm("Microsoft.ContainerRegistry/registries/push/write", "registry"),
-               _arm("Microsoft.ContainerRegistry/registries/pull/read", "registry"))),
+               _arm("Microsoft.ContainerRegistry/registries/pull/read", "registry")), principal=PUBLISHER),
 )
 
 
@@ -374,13 +448,13 @@ def _expand_types(op: Operation, catalog) -> Operation:
     return Operation(**{**op.__dict__, "needs": tuple(needs)})
 
 
-def match_request(method: str, path: str, *, principal: str = DEPLOYER, api: str | None = None,
+def match_request(method: str, path: str, *, principal: str | None = None, api: str | None = None,
                   objects: str | None = None) -> Operation | None:
     """The row a recorded HTTP request belongs to: first match by method and path (a Graph path with or
-    without /v1.0), for the identity that sent it; ``objects`` tells apart purges of groups and apps."""
+    without /v1.0), for the identity that sent it (None: any); ``objects`` tells apart purges of groups and apps."""
     path = re.sub(r"^/(v1\.0|beta)(?=/)", "", path)
     for op in (*ADAPTER_CALLS, *IDENTITY_CALLS, *DATA_CALLS):
-        if (op.principal == principal and (api is None or op.api == api)
+        if ((principal is None or op.principal == principal) and (api is None or op.api == api)
                 and (objects is None or op.objects in (None, objects)) and op.matches(method, path)):
             return op
     return None
@@ -392,53 +466,71 @@ def match_request(method: str, path: str, *, principal: str = DEPLOYER, api: str
 class Grant:
     principal: str  # "deployer" or "graph-identity:<scenario>:<slot>"
     kind: str  # role | graph | federation
-    name: str  # role name, Graph permission, or federated subject
+    name: str  # role name (built-in or a custom role of the trust table), Graph permission, or federated subject
     scope: str = ""  # ARM id (roles)
     condition: str | None = None
-    source: str = ""  # the platform resource that grants it
+    source: str = ""  # the platform resource, or the person's step, that grants it
 
 
 APP_ROLE_ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
 IDENTITY_NAME_RE = re.compile(r"^haymaker-[a-z0-9]+-graph-(?P<scenario>.+)-(?P<slot>\d+)$")
 
 
-def platform_grants(declared: Iterable) -> list[Grant]:
-    """What the platform program grants the deployer and each Graph identity (mockrun records)."""
-    from components.roles import GRAPH_APP_ROLES
-
-    declared = list(declared)
-    role_names = {r.guid.lower(): r.name for r in BUILTIN_ROLES.values()}
-    graph_names = {guid: name for name, guid in GRAPH_APP_ROLES.items()}
-    deployer = next(d.outputs["objectId"] for d in declared
-                    if d.type == "azuread:index/servicePrincipal:ServicePrincipal" and d.name == "deployer-sp")
-    principals = {deployer: DEPLOYER}
-    identity_names = {}
+def _graph_identity_slots(declared) -> dict[str, str]:
+    """principalId and resource name of each declared Graph identity -> ``graph-identity:<scenario>:<slot>``."""
+    out = {}
     for d in declared:
         m = IDENTITY_NAME_RE.match(str(d.inputs.get("resourceName", ""))) \
             if d.type == "azure-native:managedidentity:UserAssignedIdentity" else None
         if m:
-            principals[d.outputs["principalId"]] = f"{GRAPH_IDENTITY}:{m['scenario']}:{m['slot']}"
-            identity_names[d.outputs["name"]] = principals[d.outputs["principalId"]]
+            out[d.outputs["principalId"]] = out[d.outputs["name"]] = f"{GRAPH_IDENTITY}:{m['scenario']}:{m['slot']}"
+    return out
+
+
+def platform_grants(declared: Iterable, object_ids: Mapping[str, str]) -> list[Grant]:
+    """What the platform program declares for the run deployer, the reaper and the publisher (data roles, to
+    ``object_ids``: principal -> object id) and for each Graph identity (its federated credentials)."""
+    declared = list(declared)
+    role_names = {r.guid.lower(): r.name for r in BUILTIN_ROLES.values()}
+    slots = _graph_identity_slots(declared)
+    principals = {**{oid: principal for principal, oid in object_ids.items()}, **slots}
     grants = []
     for d in declared:
         if d.type == "azure-native:authorization:RoleAssignment" and d.inputs["principalId"] in principals:
             grants.append(Grant(principals[d.inputs["principalId"]], "role",
                                 role_names[d.inputs["roleDefinitionId"].rsplit("/", 1)[-1].lower()],
                                 d.inputs["scope"], d.inputs.get("condition"), d.name))
-        elif d.type == APP_ROLE_ASSIGNMENT and d.inputs["principalObjectId"] in principals:
-            grants.append(Grant(principals[d.inputs["principalObjectId"]], "graph",
-                                graph_names.get(d.inputs["appRoleId"].lower(), d.inputs["appRoleId"]), source=d.name))
+        elif d.type == APP_ROLE_ASSIGNMENT:
+            grants.append(Grant("(platform)", "graph", d.inputs.get("appRoleId", ""), source=d.name))
         elif d.type == "azure-native:managedidentity:FederatedIdentityCredential" \
-                and d.inputs.get("resourceName") in identity_names:
-            grants.append(Grant(identity_names[d.inputs["resourceName"]], "federation", d.inputs["subject"],
-                                source=d.name))
+                and d.inputs.get("resourceName") in slots:
+            grants.append(Grant(slots[d.inputs["resourceName"]], "federation", d.inputs["subject"], source=d.name))
     return grants
 
 
-def deployer_subjects(declared: Iterable) -> set[str]:
-    """The GitHub OIDC subjects the deployer signs in with (its application's federated credentials)."""
-    return {d.inputs["subject"] for d in declared
-            if d.type == "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"}
+def person_grants(table, declared: Iterable, subscription_id: str) -> list[Grant]:
+    """What a person grants once, as the trust table says (haymaker/trust.py): the run deployer's custom role
+    at the subscription (with its condition) and its Graph permissions, and each declared Graph identity's
+    Graph permissions (`haymaker platform grants`)."""
+    from haymaker import trust
+
+    scope, grants = f"/subscriptions/{subscription_id}", []
+    for principal, key in ((DEPLOYER, trust.RUN_DEPLOYER), (REAPER, trust.REAPER)):
+        grants += [Grant(principal, "role", g.role, scope, g.condition, f"person: {g.role}") for g in table[key].roles
+                   if g.granted_by == trust.PERSON and g.scope == trust.SUBSCRIPTION]
+        grants += [Grant(principal, "graph", perm, source=f"person: {perm}") for perm in table[key].graph]
+    rows = {i.scenario: i for i in table.of_kind(trust.GRAPH_IDENTITY)}
+    for principal in sorted(set(_graph_identity_slots(list(declared)).values())):
+        row = rows.get(principal.split(":")[1])
+        grants += [Grant(principal, "graph", perm, source=f"person: {perm}") for perm in (row.graph if row else ())]
+    return grants
+
+
+def deployer_subjects(table, repository: str) -> set[str]:
+    """The GitHub OIDC subjects the run deployer signs in with (the trust table's)."""
+    from haymaker import trust
+
+    return set(table[trust.RUN_DEPLOYER].subjects(repository))
 
 
 # --- the check ----------------------------------------------------------------------------------------
@@ -482,28 +574,23 @@ def _within(resource_id: str, scope: str) -> bool:
     return resource_id == scope or resource_id.startswith(scope + "/")
 
 
-_CONDITION_RE = re.compile(r"ActionMatches\{'([^']+)'\}\)\) OR \(@\w+\[[^\]]+\] ForAnyOfAnyValues:GuidEquals \{([^}]*)\}")
-
-
 def condition_allows(condition: str | None, action: str, roles: frozenset[str]) -> bool:
-    """Whether an ABAC condition of the deployer's shape lets ``action`` hand out ``roles``."""
-    if not condition:
-        return True
-    for constrained, guids in _CONDITION_RE.findall(condition):
-        if constrained.lower() == action.lower():
-            return roles <= {g.strip().lower() for g in guids.split(",")}
-    return True
+    """Whether a role assignment condition lets ``action`` hand out ``roles`` (to service principals)."""
+    from haymaker.trust import condition_allows as allows
+
+    return allows(condition, action, roles)
 
 
-def covers(grant: Grant, need: Need, target: str = "") -> bool:
-    """Whether ``grant`` allows ``need`` on ``target``: an ARM id for roles, a subject for federation."""
+def covers(grant: Grant, need: Need, target: str = "", definitions: Mapping[str, RoleDefinition] | None = None) -> bool:
+    """Whether ``grant`` allows ``need`` on ``target``: an ARM id for roles, a subject for federation;
+    ``definitions``: role definitions beyond the built-in ones (the trust table's custom roles)."""
     if need.kind == GRAPH:
         return grant.kind == "graph" and grant.name == need.permission
     if need.kind == FEDERATION:
         return grant.kind == "federation" and grant.name == target
     resource_id = target
     return (grant.kind == "role" and _within(resource_id, grant.scope)
-            and role_allows(ROLE_DEFINITIONS[grant.name], need.permission, need.kind)
+            and role_allows({**ROLE_DEFINITIONS, **(definitions or {})}[grant.name], need.permission, need.kind)
             and condition_allows(grant.condition, need.permission, need.assigns_roles))
 
 
@@ -516,15 +603,16 @@ class Report:
 
 
 def check(operations: list[Operation], grants: list[Grant], scopes: Scopes, *, subjects: set[str],
-          created_objects: Mapping[str, set[str]]) -> Report:
-    """``created_objects``: per Graph scenario, the kinds of directory object its agent creates."""
+          created_objects: Mapping[str, set[str]], definitions: Mapping[str, RoleDefinition] | None = None) -> Report:
+    """``created_objects``: per Graph scenario, the kinds of directory object its agent creates;
+    ``definitions``: the custom roles grants may name."""
     report, used = Report(), set()
     for op in operations:
         if not op.supported:
             report.unsupported.append(f"{op.key}: {op.note}")
             continue
-        if op.principal == DEPLOYER:
-            holders = {DEPLOYER: [g for g in grants if g.principal == DEPLOYER]}
+        if op.principal != GRAPH_IDENTITY:
+            holders = {op.principal: [g for g in grants if g.principal == op.principal]}
         else:
             holders = {g.principal: [] for g in grants if g.principal.startswith(GRAPH_IDENTITY + ":")
                        and op.objects in created_objects.get(g.principal.split(":")[1], set())}
@@ -541,7 +629,7 @@ def check(operations: list[Operation], grants: list[Grant], scopes: Scopes, *, s
                 if not targets:
                     report.missing.append(f"{op.key}: {need.permission} on {need.scope}: nothing to check it on")
                 for target in targets:
-                    covering = [g for g in held if covers(g, need, target)]
+                    covering = [g for g in held if covers(g, need, target, definitions)]
                     used.update(covering)
                     if not covering:
                         where = f" for {target}" if target else ""

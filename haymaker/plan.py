@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import getpass
 import os
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,36 +177,49 @@ def build_spec(catalog: Catalog, settings: EnvironmentSettings, *, size: str | N
     return spec, selection.budget_usd
 
 
-def platform_outputs_offline(environment: str) -> dict:
+def platform_outputs_offline(environment: str, catalog: Catalog | None = None) -> dict:
     """What the platform stack exports, as placeholders: offline there is no platform to read."""
     group = f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/haymaker-{environment}-platform"
     return {"managedEnvironmentId": f"{group}/providers/Microsoft.App/managedEnvironments/haymaker-{environment}",
             "agentPullIdentityId": f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
                                    f"haymaker-{environment}-agent-pull",
             "acrLoginServer": f"haymaker{environment}.azurecr.io",
-            "graphIdentities": offline_graph_identities(environment, MOCK_SUBSCRIPTION_ID)}
+            "reaperObjectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"haymaker-{environment}-reaper")),
+            "graphIdentities": offline_graph_identities(environment, MOCK_SUBSCRIPTION_ID, catalog=catalog)}
 
 
-def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, budget_usd: float) -> Plan:
+def _in_order(d: Declared) -> Declared:
+    """A registration with its dependency lists sorted, so the same run always reads the same."""
+    return dataclasses.replace(d, dependencies=sorted(d.dependencies),
+                               property_dependencies={k: sorted(v) for k, v in sorted(d.property_dependencies.items())})
+
+
+def make_plan(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog, budget_usd: float,
+              policy_config: dict | None = None) -> Plan:
+    """``policy_config``: the environment's policies/config.<env>.json unless given."""
     from stacks.run import run_program
 
     declared, outputs = evaluate(lambda: run_program(spec, settings, catalog), project="haymaker",
-                                 stack=spec.stack_name, platform_outputs=platform_outputs_offline(spec.environment))
+                                 stack=spec.stack_name,
+                                 platform_outputs=platform_outputs_offline(spec.environment, catalog))
+    # The mock runtime registers in no fixed order: sorted, the same run reads the same every time.
+    declared = sorted((_in_order(d) for d in declared), key=lambda d: d.urn)
     seconds, chain = critical_path(declared)
     plan = Plan(spec=spec, settings=settings, catalog=catalog, budget_usd=budget_usd, declared=declared,
                 outputs=outputs or {},
                 costs=costs.run_cost([catalog[n] for n in spec.scenarios], spec.duration_hours,
                                      settings.cleanup_buffer_minutes),
                 critical_path_seconds=seconds, critical_path=chain)
-    plan.violations = policycheck.check(declared, outputs or {}, spec.stack_tags(),
-                                        policycheck.load_policy_config(spec.environment))
+    if policy_config is None:
+        policy_config = policycheck.load_policy_config(spec.environment)
+    plan.violations = policycheck.check(declared, outputs or {}, spec.stack_tags(), policy_config, catalog)
     return plan
 
 
 def plan_run(*, environment: str = "dev", size: str | None = None, scenarios: list[str] | None = None,
              duration: int | None = None, run_id: str | None = None, trigger: str = "local",
-             selection_path: Path = SELECTION_FILE) -> Plan:
-    catalog = load_catalog()
+             selection_path: Path = SELECTION_FILE, catalog_dir: Path | None = None) -> Plan:
+    catalog = load_catalog(catalog_dir) if catalog_dir else load_catalog()
     settings = load_environment(environment)
     spec, budget = build_spec(catalog, settings, size=size, scenarios=list(scenarios or []), duration=duration,
                               run_id=run_id, trigger=trigger, selection_path=selection_path)

@@ -25,7 +25,7 @@ from pulumi_policy.policy import _NotApplicableError
 from haymaker.errors import InvalidInput
 from haymaker.mockrun import Declared, unwrap
 from haymaker.settings import REPO_ROOT
-from policies.rules import POLICIES
+from policies.rules import CATALOG, POLICIES
 
 PACK_DEFAULT = EnforcementLevel.MANDATORY
 
@@ -85,7 +85,17 @@ def _options(parent: str) -> PolicyResourceOptions:
                                  parent=parent or None)
 
 
-def check(declared: list[Declared], stack_outputs: dict, stack_tags: dict, overrides: dict) -> list[Violation]:
+def check(declared: list[Declared], stack_outputs: dict, stack_tags: dict, overrides: dict,
+          catalog=None) -> list[Violation]:
+    """Every violation; ``catalog``: the one the program was planned with (default: the repository's)."""
+    token = CATALOG.set(catalog)
+    try:
+        return _check(declared, stack_outputs, stack_tags, overrides)
+    finally:
+        CATALOG.reset(token)
+
+
+def _check(declared: list[Declared], stack_outputs: dict, stack_tags: dict, overrides: dict) -> list[Violation]:
     violations: list[Violation] = []
     by_urn = {d.urn: d for d in declared}
     names = {d.urn: d.name for d in declared}

@@ -21,15 +21,19 @@ STEP_OF_TYPE = {
     "azure-native:authorization:RoleAssignment": "roles",
     "azure-native:app:Job": "job",
 }
-AGENT_TYPE = "haymaker:index:ScenarioAgent"
+# The components a scenario's resources sit under: a run's agent, or a try's sandbox (components/sandbox.py).
+AGENT_TYPES = ("haymaker:index:ScenarioAgent", "haymaker:index:ScenarioSandbox")
 FINAL = ("verified", "forced", "failed")
+# The row haymaker/lifecycle.py shows for a run whose scenarios it cannot know (no ledger record: a
+# stack made by hand, or a run that never existed); it is named by its stack.
+WHOLE_RUN = "(run)"
 
 
 def scenario_of(urn: str, scenarios: list[str]) -> str | None:
-    """The scenario a resource belongs to: its component is ``ScenarioAgent::<scenario>`` and every child
-    is named ``<scenario>-<role>``."""
+    """The scenario a resource belongs to: its component is ``ScenarioAgent::<scenario>`` (or
+    ``ScenarioSandbox::<scenario>``) and every child is named ``<scenario>-<role>``."""
     qualified, _, name = urn.rpartition("::")
-    if AGENT_TYPE not in qualified:
+    if not any(t in qualified for t in AGENT_TYPES):
         return None
     return next((s for s in sorted(scenarios, key=len, reverse=True) if name == s or name.startswith(s + "-")), None)
 
@@ -80,6 +84,8 @@ class Progress:
 
     # --- how it looks -----------------------------------------------------------------------------------
     def _label(self, run_id: str, scenario: str) -> str:
+        if scenario == WHOLE_RUN:
+            return f"run-{run_id}"
         many_runs = len({r for r, _ in self.rows}) > 1
         return f"{run_id} {scenario}" if many_runs else scenario
 
@@ -96,8 +102,10 @@ class Progress:
         from rich.table import Table
 
         table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_column("scenario", no_wrap=True, overflow="ellipsis", ratio=3)
-        table.add_column("state", no_wrap=True, overflow="ellipsis", ratio=2)
+        labels = [self._label(run_id, scenario) for run_id, scenario in self.rows]
+        # The label is what one copies (a scenario, a run id): it keeps its width; the state gives way.
+        table.add_column("scenario", no_wrap=True, min_width=max(map(len, labels), default=0))
+        table.add_column("state", no_wrap=True, overflow="ellipsis")
         for (run_id, scenario), state in self.rows.items():
             style = {"verified": "green", "forced": "yellow", "failed": "red"}.get(state.split(":")[0], "")
             table.add_row(self._label(run_id, scenario), f"[{style}]{state}[/]" if style else state)

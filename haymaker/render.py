@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from haymaker.plan import Plan, resource_json
 from haymaker.runspec import iso
+from haymaker.tables import lines, tsv, write_rows
 from scenarios.expect import expected_count
 
 MARKDOWN_LIMIT = 60_000
@@ -23,69 +22,98 @@ def short_type(token: str) -> str:
     return f"azuread:{name}" if pkg == "azuread" else f"{module}:{name}"
 
 
-def print_table(plan: Plan, console: Console) -> None:
-    """`plan --resources`: one row per resource, with its Azure name."""
-    s = plan.spec
+def in_deploy_order(resources: list) -> list:
+    """Resources in the order the engine can create them (what each depends on first), ties by name."""
+    urns = {r.urn for r in resources}
+    waiting = {r.urn: {d for d in r.dependencies if d in urns and d != r.urn} for r in resources}
+    by_urn = {r.urn: r for r in resources}
+    ordered = []
+    while waiting:
+        ready = sorted((u for u, deps in waiting.items() if not deps), key=lambda u: by_urn[u].name) \
+            or sorted(waiting, key=lambda u: by_urn[u].name)[:1]  # a cycle cannot happen; never loop on one
+        ordered.append(by_urn[ready[0]])
+        del waiting[ready[0]]
+        for deps in waiting.values():
+            deps.discard(ready[0])
+    return ordered
+
+
+def resource_groups(plan: Plan) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """(heading, [(part, type, Azure name)]): the run's own resources under its stack name, then each
+    scenario's, its children named without the scenario in front."""
+    groups = []
+    for heading, owner in [(plan.spec.stack_name, None), *((s, s) for s in plan.spec.scenarios)]:
+        items = [(j["name"].removeprefix(f"{owner}-") if owner else j["name"], short_type(j["type"]),
+                  j["physical_name"] or "") for j in map(resource_json, in_deploy_order(plan.resources_of(owner)))]
+        if items:
+            groups.append((heading, items))
+    return groups
+
+
+def resource_tree(plan: Plan, width: int) -> list[str]:
+    """`plan --resources` in a terminal: a tree, one branch per scenario. Nothing is cut: when a branch's
+    rows do not fit the width, each of its Azure names goes on its own line under its resource."""
+    groups = resource_groups(plan)
+    widths = [(max(len(p) for p, _, _ in g), max(len(t) for _, t, _ in g)) for _, g in groups]
+    lines = []
+    for (heading, group), (part_w, type_w) in zip(groups, widths):
+        one_line = all(3 + part_w + 2 + type_w + 2 + len(name) <= width for *_, name in group)
+        lines.append(heading)
+        for i, (part, kind, name) in enumerate(group):
+            branch, stem = ("└─ ", "   ") if i == len(group) - 1 else ("├─ ", "│  ")
+            if one_line:
+                lines.append(f"{branch}{part:<{part_w}}  {kind:<{type_w}}  {name}".rstrip())
+                continue
+            lines.append(f"{branch}{part:<{part_w}}  {kind}")
+            if name:
+                lines.append(f"{stem}   {name}")
+    return lines
+
+
+def print_resources(plan: Plan, console: Console, plain: bool = False) -> None:
+    """`plan --resources`: every resource with its Azure name; ``plain``: tab-separated rows
+    (scenario or stack, part, type, Azure name) for a pipe."""
+    if plain:
+        write_rows(console, tsv(["scenario", "part", "type", "name"],
+                                [{"scenario": heading, "part": p, "type": t, "name": n}
+                                 for heading, group in resource_groups(plan) for p, t, n in group]))
+        return
     _print_header(plan, console)
-    table = Table(show_lines=False)
-    for col in ("scenario", "part", "type", "Azure name"):
-        table.add_column(col, overflow="fold")
-    for r in plan.resources_of(None):
-        j = resource_json(r)
-        table.add_row("(run)", j["name"], short_type(j["type"]), j["physical_name"] or "")
-    for name in s.scenarios:
-        for i, r in enumerate(plan.resources_of(name)):
-            j = resource_json(r)
-            # Children are named <scenario>-<part>; the scenario is in the first column already.
-            table.add_row(name if i == 0 else "", j["name"].removeprefix(f"{name}-"), short_type(j["type"]),
-                          j["physical_name"] or "")
-    console.print(table)
+    for text in resource_tree(plan, console.width):
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
     _print_totals(plan, console)
 
 
-# The scenario table's columns that may be shortened with an ellipsis, in the order they give way,
-# and the width each keeps: the roles go first, the job name next, the scenario name last.
-SHRINK_ORDER = (("roles", 10), ("job", 16), ("scenario", 20))
+# When a scenario row does not fit, these columns give way, in this order (0: dropped). The scenario
+# name, the thing one types into --scenario, never does.
+GIVE_WAY = (("roles", 10), ("job", 0), ("roles", 0), ("area", 0))
+SUMMARY_COLUMNS = ("scenario", "area", "res", "roles", "job", "USD")
 
 
-def print_summary(plan: Plan, console: Console) -> None:
-    """The default view: a header, one row per scenario and a footer. No cell ever wraps: what does not
-    fit the terminal is shortened with an ellipsis (`--resources` and `--json` show everything)."""
+def print_summary(plan: Plan, console: Console, plain: bool = False) -> None:
+    """The default view: a header, one row per scenario and a footer; no cell wraps, and what gives way
+    to fit the terminal is listed in GIVE_WAY (`--resources` and `--json` show everything). ``plain``:
+    the rows tab-separated, for a pipe."""
     _print_header(plan, console)
-    console.print(scenario_table(plan, console.width))
+    rows = scenario_rows(plan)
+    if plain:
+        write_rows(console, tsv(SUMMARY_COLUMNS, rows))
+    else:
+        header, *body = lines(SUMMARY_COLUMNS, rows, console.width, GIVE_WAY, right=("res", "USD"))
+        console.print(Text(header, style="bold"), soft_wrap=True)
+        for text in body:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
     _print_totals(plan, console)
 
 
-def scenario_table(plan: Plan, width: int) -> Table:
+def scenario_rows(plan: Plan) -> list[dict]:
     rows = []
     for name, cost in zip(plan.spec.scenarios, plan.costs):
         resources = [resource_json(r) for r in plan.resources_of(name)]
         job = next((r["physical_name"] or "" for r in resources if r["type"] == "azure-native:app:Job"), "")
         rows.append({"scenario": name, "area": plan.catalog[name].area, "res": str(len(resources)),
                      "roles": ", ".join(plan.catalog[name].azure_roles), "job": job, "USD": f"{cost.total_usd:.2f}"})
-    columns = ("scenario", "area", "res", "roles", "job", "USD")
-    natural = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in columns}
-    limits = _shrink(natural, width - 2 * (len(columns) - 1))  # two spaces between columns
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
-    for c in columns:
-        table.add_column(c, no_wrap=True, overflow="ellipsis", max_width=limits.get(c),
-                         justify="right" if c in ("res", "USD") else "left")
-    for r in rows:
-        table.add_row(*(Text(r[c]) for c in columns))
-    return table
-
-
-def _shrink(natural: dict[str, int], room: int) -> dict[str, int]:
-    """Widths for the columns that must give way so that the row fits ``room`` characters."""
-    excess = sum(natural.values()) - room
-    limits = {}
-    for column, keep in SHRINK_ORDER:
-        if excess <= 0:
-            break
-        cut = min(excess, max(natural[column] - keep, 0))
-        limits[column] = natural[column] - cut
-        excess -= cut
-    return limits
+    return rows
 
 
 def _print_header(plan: Plan, console: Console) -> None:
@@ -96,17 +124,18 @@ def _print_header(plan: Plan, console: Console) -> None:
                             f"expires {iso(s.expires_at)}"])
 
 
-def _print_fitted(console: Console, parts: list[str], sep: str = " · ") -> None:
-    """``parts`` joined by ``sep`` on as few lines as fit the console, never breaking inside a part."""
-    lines, line = [], ""
+def _print_fitted(console: Console, parts: list[str], sep: str = " · ", indent: str = "") -> None:
+    """``parts`` joined by ``sep`` on as few lines as fit the console, never breaking inside a part (a
+    part longer than the line goes whole on a line of its own)."""
+    done, line = [], ""
     for part in parts:
         candidate = f"{line}{sep}{part}" if line else part
         if line and Text.from_markup(candidate).cell_len > console.width:
-            lines.append(line)
-            candidate = part
+            done.append(line)
+            candidate = f"{indent}{sep.lstrip()}{part}" if indent else part
         line = candidate
-    for text in lines + [line]:
-        console.print(text, no_wrap=True, overflow="ellipsis", highlight=False)
+    for text in done + [line]:
+        console.print(text, soft_wrap=True, highlight=False)
 
 
 def _print_totals(plan: Plan, console: Console) -> None:
@@ -114,13 +143,16 @@ def _print_totals(plan: Plan, console: Console) -> None:
     _print_fitted(console, [f"resources: {len(plan.custom_resources)}",
                             f"cost: ${plan.cost_usd:.2f} {budget} (agents ${plan.agents_usd:.2f} + "
                             f"scenario resources ${plan.scenario_resources_usd:.2f})"], sep="   ")
-    console.print(f"deploy critical path: ~{plan.critical_path_seconds} s ({_chain(plan)})",
-                  no_wrap=True, overflow="ellipsis", highlight=False)
+    chain = _chain(plan)
+    _print_fitted(console, [f"deploy critical path: ~{plan.critical_path_seconds} s ({chain[0]}", *chain[1:-1],
+                            f"{chain[-1]})"] if len(chain) > 1 else
+                  [f"deploy critical path: ~{plan.critical_path_seconds} s ({''.join(chain)})"],
+                  sep=" -> ", indent="  ")
     console.print(_policy_verdict(plan.violations), highlight=False)
 
 
-def _chain(plan: Plan) -> str:
-    """The critical path's resources, a scenario's name said once: ``s: app -> sp -> job``."""
+def _chain(plan: Plan) -> list[str]:
+    """The critical path's resources, a scenario's name said once: ``s: app``, ``sp``, ``job``."""
     shown, current = [], None
     for name in plan.critical_path:
         owner = next((s for s in plan.spec.scenarios if name.startswith(f"{s}-")), None)
@@ -131,7 +163,7 @@ def _chain(plan: Plan) -> str:
         else:
             shown.append(name)
         current = owner
-    return " -> ".join(shown)
+    return shown
 
 
 def _policy_verdict(violations) -> str:

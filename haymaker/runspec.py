@@ -12,6 +12,9 @@ from haymaker.errors import InvalidInput
 from haymaker.graphlease import LEASE_TAG, format_leases
 
 TRIGGERS = ("schedule", "release", "dispatch", "local")
+# Which program declares the stack: a run (agents as jobs in the platform), or a try (`haymaker try`: the
+# scenario's group only, the agent on the operator's machine as the operator).
+VARIANTS = ("run", "try")
 ENVIRONMENTS = ("dev", "staging", "prod")
 MIN_DURATION_HOURS = 1
 MAX_DURATION_HOURS = 10
@@ -38,6 +41,32 @@ def check_run_id(run_id: str) -> datetime:
         return datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M").replace(tzinfo=timezone.utc)
     except ValueError:
         raise InvalidInput(f"run id {run_id!r} encodes a date that does not exist") from None
+
+
+# No HayMaker run started before this; none may be planned further ahead than MAX_AHEAD.
+EARLIEST_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+MAX_AHEAD = timedelta(days=7)
+
+
+def check_run_id_time(run_id: str, now: datetime | None = None) -> datetime:
+    """A run id given on the command line: valid, and neither before any run nor far in the future."""
+    started = check_run_id(run_id)
+    now = now or datetime.now(timezone.utc)
+    if started < EARLIEST_START:
+        raise InvalidInput(f"run id {run_id!r} starts {started:%Y-%m-%d}, before any HayMaker run "
+                           f"({EARLIEST_START:%Y-%m-%d}): leave --run-id out for a new one")
+    if started > now + MAX_AHEAD:
+        raise InvalidInput(f"run id {run_id!r} starts {started:%Y-%m-%d %H:%M}Z, more than {MAX_AHEAD.days} days "
+                           "from now: leave --run-id out for a new one")
+    return started
+
+
+def check_environment(value: str, source: str = "") -> str:
+    """An environment is one of a fixed few names, never a path (``-e ../../etc/passwd``)."""
+    if value not in ENVIRONMENTS:
+        origin = f" (from {source})" if source and source not in ("flag", "default") else ""
+        raise InvalidInput(f"environment {value!r}{origin} is unknown: use one of {', '.join(ENVIRONMENTS)}")
+    return value
 
 
 def check_duration(hours: int) -> int:
@@ -69,6 +98,7 @@ class RunSpec:
     size: str | None = None
     # Slot of each Graph scenario's identity pool this run borrows (haymaker/graphlease.py); `up` leases them.
     graph_leases: tuple[tuple[str, int], ...] = ()
+    variant: str = "run"
 
     def __post_init__(self) -> None:
         minute = check_run_id(self.run_id)
@@ -76,12 +106,13 @@ class RunSpec:
             object.__setattr__(self, "started_at", minute)
         if self.started_at.tzinfo is None:
             raise InvalidInput("started_at must be timezone-aware (UTC)")
-        if self.environment not in ENVIRONMENTS:
-            raise InvalidInput(
-                f"environment {self.environment!r} is unknown: use one of {', '.join(ENVIRONMENTS)}"
-            )
+        check_environment(self.environment)
         if self.trigger not in TRIGGERS:
             raise InvalidInput(f"trigger {self.trigger!r} is unknown: use one of {', '.join(TRIGGERS)}")
+        if self.variant not in VARIANTS:
+            raise InvalidInput(f"variant {self.variant!r} is unknown: use one of {', '.join(VARIANTS)}")
+        if self.variant == "try" and (len(self.scenarios) != 1 or self.graph_leases):
+            raise InvalidInput("a try runs exactly one scenario and borrows no Graph identity")
         check_duration(self.duration_hours)
         if not self.scenarios:
             raise InvalidInput("a run needs at least one scenario")
@@ -114,6 +145,8 @@ class RunSpec:
                 "haymaker:trigger": self.trigger, "haymaker:git-sha": self.git_sha}
         if self.graph_leases:
             tags[LEASE_TAG] = format_leases(dict(self.graph_leases))
+        if self.variant != "run":
+            tags["haymaker:variant"] = self.variant
         return tags
 
     def to_dict(self) -> dict:
@@ -124,6 +157,8 @@ class RunSpec:
         d["graph_leases"] = dict(self.graph_leases)
         if not d["graph_leases"]:
             del d["graph_leases"]
+        if d["variant"] == "run":  # every run stack written before variants existed reads the same
+            del d["variant"]
         return d
 
     @classmethod
@@ -131,7 +166,7 @@ class RunSpec:
         try:
             fields = {k: d[k] for k in ("run_id", "environment", "trigger", "scenarios")}
             fields["scenarios"] = tuple(fields["scenarios"])
-            for k in ("duration_hours", "git_sha", "actor", "size", "graph_leases"):
+            for k in ("duration_hours", "git_sha", "actor", "size", "graph_leases", "variant"):
                 if k in d:
                     fields[k] = d[k]
             if d.get("started_at"):

@@ -32,9 +32,10 @@ class Selection:
     weights: dict = field(default_factory=dict)
 
 
-def load_selection(catalog: Catalog, path: Path = SELECTION_FILE) -> Selection:
-    """Parse and check selection.yaml against the schema and the catalog; all problems at once."""
-    shown = "scenarios/selection.yaml" if Path(path).resolve() == SELECTION_FILE else str(path)
+def load_selection(catalog: Catalog, path: Path = SELECTION_FILE, shown: str | None = None) -> Selection:
+    """Parse and check selection.yaml against the schema and the catalog; all problems at once.
+    ``shown``: how messages name the file (default: scenarios/selection.yaml for the project's own)."""
+    shown = shown or ("scenarios/selection.yaml" if Path(path).resolve() == SELECTION_FILE else str(path))
     try:
         doc = load_yaml_file(Path(path))
     except YamlProblem as e:
@@ -64,8 +65,22 @@ def load_selection(catalog: Catalog, path: Path = SELECTION_FILE) -> Selection:
     )
 
 
+def suggestions(name: str, names: list[str], limit: int = 3) -> list[str]:
+    """Names a mistyped one may mean: the same in other case; else those it starts, then those that
+    contain it (``compute-01``, ``linux-vm``); else the closest spellings."""
+    query = name.strip().lower()
+    lowered = {n.lower(): n for n in sorted(names)}
+    if query in lowered:
+        return [lowered[query]]
+    found = [n for low, n in lowered.items() if query and low.startswith(query)]
+    found += [n for low, n in lowered.items() if query and query in low]
+    if not found:
+        found = [lowered[c] for c in difflib.get_close_matches(query, list(lowered), n=limit, cutoff=0.5)]
+    return list(dict.fromkeys(found))[:limit]
+
+
 def unknown_name_message(name: str, catalog: Catalog) -> str:
-    close = difflib.get_close_matches(name, catalog.names(), n=3, cutoff=0.5)
+    close = suggestions(name, catalog.names())
     hint = f"did you mean {', '.join(close)}?" if close else "see `haymaker scenarios list`"
     return f"unknown scenario {name!r}: {hint}"
 

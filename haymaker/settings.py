@@ -6,15 +6,78 @@ them, with the RunSpec, into ``Pulumi.run-<run_id>.yaml``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
 
 from haymaker.errors import InvalidInput
+from haymaker.runspec import check_environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "haymaker"
+
+# Pulumi.<env>.yaml ships with placeholders a deployment must replace (README: "Keys you must edit").
+PLACEHOLDER_OWNERS = ("your-org",)
+# agent-image.yml tags each image with its release tag (vX.Y.Z-dev, vX.Y.Z-rc.N, vX.Y.Z) and prints its digest.
+PUBLISHED_TAG = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-dev|-rc\.(0|[1-9]\d*))?$")
+DIGEST = re.compile(r"@sha256:([0-9a-f]{64})$")
+IMAGE_FIX = ("set it to the digest the agent-image workflow printed (<registry>/haymaker-agent@sha256:…) "
+             "or to a release tag it published (:vX.Y.Z)")
+
+
+def unpublished_image(image: str) -> str | None:
+    """Why no workflow publishes ``image`` (None when one does, or when it is pinned by digest)."""
+    digest = DIGEST.search(image)
+    if digest:
+        return "an all-zero digest" if set(digest.group(1)) == {"0"} else None
+    name = image.rsplit("/", 1)[-1]
+    tag = name.split(":", 1)[1] if ":" in name else ""
+    if PUBLISHED_TAG.match(tag):
+        return None
+    return f"tag {tag!r}, which no workflow publishes" if tag else "no tag or digest: latest, which no workflow publishes"
+
+
+def placeholder_repository(repository: str) -> str | None:
+    owner = str(repository).split("/", 1)[0]
+    return f"the example owner {owner!r}" if owner.lower() in PLACEHOLDER_OWNERS else None
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A config key that still holds what the repository ships with."""
+
+    key: str
+    value: str
+    file: str
+    why: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.key} in {self.file} is {self.value!r}, with {self.why}: {self.fix}"
+
+
+def find_placeholders(config: dict, file: str, keys: tuple[str, ...] = ("agentImage", "githubRepository")) \
+        -> list[Placeholder]:
+    """The keys of one stack config (``haymaker:``-prefixed mapping) that still hold placeholders."""
+    checks = {"agentImage": (unpublished_image, IMAGE_FIX),
+              "githubRepository": (placeholder_repository, "set it to the owner/repo of your GitHub repository")}
+    found = []
+    for key in keys:
+        value = config.get(f"{NAMESPACE}:{key}")
+        why = checks[key][0](str(value)) if value is not None else None
+        if why:
+            found.append(Placeholder(f"{NAMESPACE}:{key}", str(value), file, why, checks[key][1]))
+    return found
+
+
+def placeholders(environment: str, root: Path | None = None,
+                 keys: tuple[str, ...] = ("agentImage", "githubRepository")) -> list[Placeholder]:
+    """What ``Pulumi.<environment>.yaml`` still holds of the shipped placeholders (``root``: the repository,
+    read when called, so that tests can point it at a copy)."""
+    path = _config_path(environment, root or REPO_ROOT)
+    return find_placeholders(_read_config(path), path.name, keys)
 
 
 @dataclass(frozen=True)
@@ -86,14 +149,22 @@ class EnvironmentSettings:
         return asdict(self)
 
 
-def load_environment(environment: str, root: Path = REPO_ROOT) -> EnvironmentSettings:
+def _config_path(environment: str, root: Path) -> Path:
+    check_environment(environment)  # a name, never a path
     path = root / f"Pulumi.{environment}.yaml"
     if not path.exists():
-        known = sorted(p.stem.split(".", 1)[1] for p in root.glob("Pulumi.*.yaml") if not p.stem.startswith("Pulumi.run-"))
-        raise InvalidInput(f"no {path.name}: environment {environment!r} has no config; known: {', '.join(known)}")
+        raise InvalidInput(f"no {path.name}: environment {environment!r} has no config in {root}")
+    return path
+
+
+def _read_config(path: Path) -> dict:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise InvalidInput(f"{path.name} is not valid YAML: {e}") from None
-    config = doc.get("config") or {}
+    return doc.get("config") or {}
+
+
+def load_environment(environment: str, root: Path | None = None) -> EnvironmentSettings:
+    config = _read_config(_config_path(environment, root or REPO_ROOT))
     return EnvironmentSettings.from_config(environment, lambda k: config.get(f"{NAMESPACE}:{k}"))

@@ -7,6 +7,7 @@ tell yet" rather than crashing, and says in its message what to change.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 
 from pulumi_policy import (
@@ -38,6 +39,8 @@ REQUIRED_TAGS = (MANAGED_TAG, "haymaker-run", "haymaker-scenario", "haymaker-env
 HIGH_PRIVILEGE_GRAPH = ("Group.ReadWrite.All", "User.ReadWrite.All", "Directory.Read.All")
 SECRET_NAME_RE = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CONNECTION_?STRING|(?<!VAULT_)KEY$|API_?KEY", re.I)
 RG_SCOPE_RE = re.compile(r"^/subscriptions/[^/]+/resourceGroups/([^/]+)$", re.I)
+DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
+CATALOG: ContextVar = ContextVar("haymaker_policy_catalog", default=None)  # see _catalog
 
 
 def unknown(value) -> bool:
@@ -132,6 +135,20 @@ def no_privileged_roles_validator(args, report_violation):
                          "pick a narrower built-in role for the scenario")
 
 
+def sensitive_roles_validator(args, report_violation):
+    """A data-owner, identity-management, policy or registry-push role only where this environment allows it."""
+    if args.resource_type != ROLE_ASSIGNMENT or not is_run_stack(args.urn):
+        return
+    guid = _role_guid(args.props)
+    role = next((r for r in BUILTIN_ROLES.values() if r.guid.lower() == guid), None) if guid else None
+    if role is None or not role.sensitive:
+        return
+    if role.name not in args.get_config().get("allowedRoles", []):
+        report_violation(f"role {role.name} is a {role.sensitive} role, which this environment does not allow "
+                         "agents: pick a narrower role, or allow it in policies/config.<env>.json "
+                         "(agent-sensitive-roles allowedRoles)")
+
+
 def principal_type_validator(args, report_violation):
     if args.resource_type != ROLE_ASSIGNMENT:
         return
@@ -214,6 +231,10 @@ def job_limits_validator(args, report_violation):
             if registry not in cfg["allowedRegistries"]:
                 report_violation(f"container {name}: image {image!r} is not from an allowed registry "
                                  f"({', '.join(cfg['allowedRegistries'])}): push it there and pin it")
+        if cfg.get("requireDigest") and isinstance(image, str) and not unknown(image) and not DIGEST_RE.search(image):
+            report_violation(f"container {name}: image {image!r} is a tag, which can move: this environment runs "
+                             "images pinned by digest: set haymaker:agentImage in Pulumi.<env>.yaml to "
+                             "<registry>/haymaker-agent@sha256:<digest> (agent-image.yml prints it for each release)")
         res = c.get("resources") or {}
         cpu, mem = res.get("cpu"), res.get("memory")
         if cpu is None or mem is None:
@@ -261,31 +282,35 @@ def _scenario_locations(args, allowed: list[str], report_violation) -> None:
 # 8. Graph permissions ----------------------------------------------------------------------------
 
 def graph_permissions_validator(args, report_violation):
-    """Graph app roles: none in a run stack (runs borrow the platform's identities); in the platform,
-    only allowlisted ones, never one that can grant more."""
+    """No stack declares a Graph app role assignment: granting one is admin consent (it needs
+    AppRoleAssignment.ReadWrite.All, which can grant anything), a one-time step a Privileged Role
+    Administrator does (`haymaker platform grants` prints it; the allowlist below decides what it prints)."""
     if args.resource_type != APP_ROLE_ASSIGNMENT:
         return
-    if is_run_stack(args.urn):
-        report_violation("a run declares no Graph app role assignment (granting one needs "
-                         "AppRoleAssignment.ReadWrite.All): Graph scenarios borrow the platform's Graph identities")
-        return
     role = args.props.get("appRoleId")
-    if not isinstance(role, str) or unknown(role):
-        return
-    escalation = {guid: name for name, guid in GRAPH_ESCALATION_ROLES.items()}.get(role.lower())
+    escalation = {guid: name for name, guid in GRAPH_ESCALATION_ROLES.items()}.get(role.lower()) \
+        if isinstance(role, str) and not unknown(role) else None
     if escalation:
         report_violation(f"Graph permission {escalation} lets its holder grant itself more: no HayMaker identity "
                          "may hold it")
-        return
-    cfg = args.get_config()
-    names = {guid: name for name, guid in GRAPH_APP_ROLES.items()}
-    name = names.get(role.lower())
-    if name is None or name not in cfg["allowedPermissions"]:
-        report_violation(f"Graph app role {name or role} is not in the allowlist: use one of "
-                         f"{', '.join(cfg['allowedPermissions'])}")
-    elif name in cfg["highPrivilegePermissions"] and not cfg["allowHighPrivilege"]:
-        report_violation(f"Graph permission {name} is high-privilege and this environment does not allow it: "
-                         "use a narrower permission")
+    elif is_run_stack(args.urn):
+        report_violation("a run declares no Graph app role assignment (granting one needs "
+                         "AppRoleAssignment.ReadWrite.All): Graph scenarios borrow the platform's Graph identities")
+    else:
+        report_violation("the platform declares no Graph app role assignment (its deployer would need "
+                         "AppRoleAssignment.ReadWrite.All): a Privileged Role Administrator grants them once, as "
+                         "`haymaker platform grants` prints")
+
+
+def graph_permission_allowed(name: str, cfg: dict) -> str | None:
+    """Why the allowlist of ``cfg`` refuses Graph permission ``name`` (None: allowed)."""
+    if name in GRAPH_ESCALATION_ROLES:
+        return f"Graph permission {name} lets its holder grant itself more: no HayMaker identity may hold it"
+    if name not in cfg["allowedPermissions"]:
+        return f"Graph app role {name} is not in the allowlist: use one of {', '.join(cfg['allowedPermissions'])}"
+    if name in cfg["highPrivilegePermissions"] and not cfg["allowHighPrivilege"]:
+        return f"Graph permission {name} is high-privilege and this environment does not allow it: use a narrower one"
+    return None
 
 
 # 9. secrets --------------------------------------------------------------------------------------
@@ -377,17 +402,21 @@ def run_cost_validator(args, report_violation):
                          "consider fewer or cheaper scenarios or a shorter duration")
 
 
-def _catalog_locations() -> dict[str, tuple[str, ...]]:
+def _catalog():
+    """The catalog the offline check plans with (haymaker/policycheck.py sets it); else the repository's,
+    as the engine's pack reads it."""
     from scenarios.catalog import load_catalog
 
-    return {n: s.locations for n, s in load_catalog().scenarios.items()}
+    return CATALOG.get() or load_catalog()
+
+
+def _catalog_locations() -> dict[str, tuple[str, ...]]:
+    return {n: s.locations for n, s in _catalog().scenarios.items()}
 
 
 def _catalog_hourly_costs() -> dict[str, float]:
     try:
-        from scenarios.catalog import load_catalog
-
-        return {n: s.estimated_hourly_cost_usd for n, s in load_catalog().scenarios.items()}
+        return {n: s.estimated_hourly_cost_usd for n, s in _catalog().scenarios.items()}
     except Exception:  # noqa: BLE001 - an advisory estimate must never break a deployment
         return {}
 
@@ -417,6 +446,12 @@ POLICIES = [
         config_schema=_schema(forbiddenRoleIds={"type": "array", "items": {"type": "string"},
                                                 "default": sorted(PRIVILEGED_ROLE_GUIDS)})),
     ResourceValidationPolicy(
+        name="agent-sensitive-roles",
+        description="Data-owner, identity-management, policy and registry-push roles only where the environment "
+                    "allows them.",
+        validate=sensitive_roles_validator,
+        config_schema=_schema(allowedRoles={"type": "array", "items": {"type": "string"}, "default": []})),
+    ResourceValidationPolicy(
         name="agent-role-assignment-principal-type",
         description="Agent role assignments set principalType to ServicePrincipal.",
         validate=principal_type_validator),
@@ -427,14 +462,16 @@ POLICIES = [
         config_schema=_schema(graceMinutes={"type": "integer", "minimum": 0, "default": 60})),
     ResourceValidationPolicy(
         name="agent-job-limits",
-        description="Agent jobs: bounded timeout, CPU, memory and retries; no ingress; allowed registries.",
+        description="Agent jobs: bounded timeout, CPU, memory and retries; no ingress; allowed registries; images "
+                    "by digest where required.",
         validate=job_limits_validator,
         config_schema=_schema(
             maxReplicaTimeoutSeconds={"type": "integer", "default": 10 * 3600 + 30 * 60},
             maxCpu={"type": "number", "default": 2.0},
             maxMemoryGi={"type": "number", "default": 4.0},
             maxRetryLimit={"type": "integer", "default": 1},
-            allowedRegistries={"type": "array", "items": {"type": "string"}, "default": DEFAULT_REGISTRIES})),
+            allowedRegistries={"type": "array", "items": {"type": "string"}, "default": DEFAULT_REGISTRIES},
+            requireDigest={"type": "boolean", "default": False})),
     ResourceValidationPolicy(
         name="allowed-locations",
         description="Resources only in allowed locations.",
@@ -445,7 +482,8 @@ POLICIES = [
                               scenarioLocations={"type": "array", "items": {"type": "string"}, "default": []})),
     ResourceValidationPolicy(
         name="graph-permissions-allowlist",
-        description="No Graph app role in a run; platform Graph grants only from the allowlist, never escalating.",
+        description="No Graph app role assignment in any stack (a person grants them once); the allowlist decides "
+                    "what `haymaker platform grants` prints.",
         validate=graph_permissions_validator,
         config_schema=_schema(
             allowedPermissions={"type": "array", "items": {"type": "string"}, "default": sorted(GRAPH_APP_ROLES)},

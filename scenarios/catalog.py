@@ -15,8 +15,10 @@ import jsonschema
 
 from components.roles import BUILTIN_ROLES, GRAPH_APP_ROLES
 from scenarios import CATALOG_DIR
+from scenarios.audit import audit_problems
 from scenarios.daychecks import cleanup_minutes_needed, day_problems
 from scenarios.expect import step_problems
+from scenarios.graphobjects import cleanup_problems
 from scenarios.safeyaml import YamlProblem, load_yaml_file
 from scenarios.steps import check_step
 
@@ -37,6 +39,7 @@ class Step:
     timeout_minutes: int | None = None  # None: the phase's default (scenarios/daychecks.py)
     expect: tuple[str, ...] = ()  # ARM operations the step causes (scenarios/expect.py)
     plane: str | None = None  # "graph" or "data" when the step causes no ARM operation
+    audit: tuple[str, ...] = ()  # Entra audit activities a plane: graph step causes (scenarios/audit.py)
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,11 @@ class Scenario:
 
 
 def _step_fields(s: dict) -> tuple:
-    """cadence, expect_failure, timeout_minutes, expect, plane: a benign mistake runs rarely unless it
+    """cadence, expect_failure, timeout_minutes, expect, plane, audit: a benign mistake runs rarely unless it
     says otherwise."""
     failure = bool(s.get("expect_failure"))
     return (s.get("cadence") or ("rare" if failure else "routine"), failure, s.get("timeout_minutes"),
-            tuple(s.get("expect") or ()), s.get("plane"))
+            tuple(s.get("expect") or ()), s.get("plane"), tuple(s.get("audit") or ()))
 
 
 @lru_cache(maxsize=None)
@@ -127,6 +130,9 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
             out.append((f"azure_roles[{i}]", f"unknown role {role!r}: use a built-in role from components/roles.py"))
         elif known.privileged:
             out.append((f"azure_roles[{i}]", f"{role!r} can grant access; agents may not hold it: pick a narrower role"))
+        elif not known.agent:
+            out.append((f"azure_roles[{i}]", f"{role!r} is not an agent role (components/roles.py, agent=False): "
+                                             "pick a narrower role"))
     for i, perm in enumerate(d.get("graph_permissions") or ()):
         if perm not in GRAPH_APP_ROLES:
             out.append((f"graph_permissions[{i}]",
@@ -145,7 +151,9 @@ def _semantic_problems(d: dict, stem: str) -> list[tuple[str, str]]:
             seen.add(step["name"])
             out.extend((f"{where}.run", p) for p in check_step(step["run"]))
             out.extend((f"{where}.{field}", p) for field, p in step_problems(step, d["services"]))
+            out.extend((f"{where}.{field}", p) for field, p in audit_problems(step))
     out.extend(day_problems(d))
+    out.extend(cleanup_problems(d))
     return out
 
 
@@ -165,13 +173,38 @@ def check_file(path: Path) -> tuple[Scenario | None, list[str]]:
     return Scenario.from_document(doc), []
 
 
+MOST_QUOTED = 60  # characters of a value an error quotes: a 175 KB value is named, not echoed
+
+
+def excerpt(value) -> str:
+    """A short quote of a value: its repr, cut with an ellipsis and its full size."""
+    text = repr(value)
+    if len(text) <= MOST_QUOTED:
+        return text
+    size = f"{len(value)} items" if isinstance(value, (list, dict)) else f"{len(str(value))} characters"
+    return f"{text[:MOST_QUOTED]}… ({size})"
+
+
 def _schema_message(e: jsonschema.ValidationError) -> str:
+    limit = e.validator_value
+    if e.validator == "maxLength":
+        return f"{len(e.instance)} characters, over the limit of {limit}: shorten it ({excerpt(e.instance)})"
+    if e.validator == "maxItems":
+        return f"{len(e.instance)} items, over the limit of {limit}: keep at most {limit}"
+    if e.validator == "minLength":
+        return f"{excerpt(e.instance)} is shorter than the minimum of {limit} characters"
+    if e.validator == "minItems":
+        return f"{len(e.instance)} item(s), under the minimum of {limit}: add more"
+    if e.validator in ("maximum", "minimum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{excerpt(e.instance)} is outside the limit ({e.validator} {limit})"
     if e.validator == "additionalProperties":
         return f"{e.message}: remove it or check its spelling"
     if e.validator == "pattern" and list(e.absolute_path) == ["name"]:
-        return f"{e.instance!r} is not a valid name: use <area>-<two digits>-<kebab-case slug>"
+        return f"{excerpt(e.instance)} is not a valid name: use <area>-<two digits>-<kebab-case slug>"
     if e.validator == "pattern" and e.absolute_path and e.absolute_path[-1] == "name":
-        return f"{e.instance!r} is not a valid step name: use kebab-case such as create-vnet"
+        return f"{excerpt(e.instance)} is not a valid step name: use kebab-case such as create-vnet"
+    if len(e.message) > 2 * MOST_QUOTED:  # jsonschema quotes the whole value: quote a piece of it
+        return e.message.replace(repr(e.instance), excerpt(e.instance))[: 4 * MOST_QUOTED]
     return e.message
 
 

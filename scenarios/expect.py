@@ -85,17 +85,26 @@ def changes_something(argv: list[str]) -> bool | None:
     return None
 
 
-def step_problems(step: dict, services) -> list[tuple[str, str]]:
-    """(field, message) for what is wrong with one step's ``expect`` and ``plane``; ``step`` is the
-    schema-valid document. Field is ``expect``, ``expect[j]`` or ``plane``."""
+def az_step(step: dict) -> tuple[list[str], str] | None:
+    """A step's arguments and its command (``az network vnet create``); None when it is no az command or
+    cannot be split (the run checks report that)."""
     try:
         argv = split_step(step["run"])
     except ValueError:
-        return []  # the run checks report the quoting problem
+        return None
     if not argv or argv[0] != "az" or not command_words(argv):
+        return None
+    return argv, "az " + " ".join(command_words(argv))
+
+
+def step_problems(step: dict, services) -> list[tuple[str, str]]:
+    """(field, message) for what is wrong with one step's ``expect`` and ``plane``; ``step`` is the
+    schema-valid document. Field is ``expect``, ``expect[j]`` or ``plane``."""
+    found = az_step(step)
+    if found is None:
         return []
+    argv, command = found
     expect, plane = step.get("expect") or [], step.get("plane")
-    command = "az " + " ".join(command_words(argv))
     where, mutates = command_plane(argv), changes_something(argv)
     if mutates is None:
         return [("expect", f"cannot tell whether {command!r} changes anything: add its verb to WRITE_VERBS or "

@@ -9,7 +9,12 @@ forms of the same list:
   ``articles/role-based-access-control/permissions/<category>.md``);
 - the JSON of ``az provider operation list`` (needs a login);
 - the CSV that ``Get-AzProviderOperation | Export-Csv`` writes (an ``Operation`` and an
-  ``IsDataAction`` column).
+  ``IsDataAction`` column);
+- the REST paths of the Azure SDKs and AAZ command modules that azure-cli ships on PyPI (the `.azcli`
+  environment): each operation's URL template and HTTP method, named as ARM names a request
+  (scenarios/armpath.py). This is the source reachable without a login or the web, and it knows the
+  operations az itself sends in the version the image carries (``backupsV2/write``). It yields writes
+  and deletes only: whether a POST is an action the Activity Log records is the published list's word.
 """
 
 from __future__ import annotations
@@ -80,6 +85,31 @@ def parse_powershell_csv(text: str) -> list[tuple[str, bool]]:
     if not rows.fieldnames or "Operation" not in rows.fieldnames:
         raise ValueError("the CSV has no Operation column: export Get-AzProviderOperation with Export-Csv")
     return [(r["Operation"], str(r.get("IsDataAction", "")).lower() == "true") for r in rows]
+
+
+_URL_RE = re.compile(r"""["'](/(?:subscriptions/\{[^}]+\}|\{[A-Za-z_]*(?:[Ss]cope|[Uu]ri|[Ii]d)\})/[^"'\s]*providers/[^"'\s]+)["']""")
+_METHOD_RE = re.compile(r"""method\s*=\s*["'](GET|PUT|PATCH|DELETE|POST|HEAD)["']|def method\(self\):\s*return\s*["'](GET|PUT|PATCH|DELETE|POST|HEAD)["']""")
+
+
+def parse_sdk_source(text: str) -> list[tuple[str, bool]]:
+    """Operations of the request builders in one SDK or AAZ module: each URL template, with the HTTP
+    method that follows it in the same builder."""
+    from scenarios.armpath import operation_of
+
+    out = []
+    for m in _URL_RE.finditer(text):
+        method = _METHOD_RE.search(text, m.end(), m.end() + 4000)
+        if method is None:
+            continue
+        template = re.sub(r"\{[^}]+\}", "x", m.group(1))
+        if not template.startswith("/subscriptions/"):
+            template = "/subscriptions/x/resourceGroups/x" + template[template.index("/providers/"):]
+        op = operation_of(method.group(1) or method.group(2), template)
+        # Writes and deletes only: whether ARM records a POST as an action or as a read (name-availability
+        # checks) is known only from the published list.
+        if op and "/x/" not in op + "/" and kind_of(op) in {"write", "delete"}:
+            out.append((op, False))
+    return out
 
 
 def build_snapshot(operations, namespaces, *, sources: list[dict], note: str | None = None) -> dict:

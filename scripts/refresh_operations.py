@@ -11,11 +11,15 @@ taken (default: today, UTC); several sources are merged:
   az             run `az provider operation list` now (needs `az login`)
   az-json:FILE   the saved output of `az provider operation list`
   csv:FILE       a `Get-AzProviderOperation | Export-Csv` export
+  sdk[:DIR]      the REST paths of the Azure SDKs and AAZ modules of azure-cli, read from DIR (default:
+                 .azcli's site-packages, which scripts/azcli.sh installs from PyPI): no login, no web
+  snapshot[:FILE] the operations of a snapshot (default: the committed one), to keep them when merging
 
 The snapshot keeps the provider namespaces the catalog's `services` name (plus Microsoft.Resources),
 or those given with --namespace, and only what can reach the Activity Log: write, delete and action
 operations (no reads, no data actions). Examples:
 
+  .venv/bin/python scripts/refresh_operations.py snapshot sdk      # what CI and this machine can reach
   .venv/bin/python scripts/refresh_operations.py docs
   .venv/bin/python scripts/refresh_operations.py az-json:ops.json@2026-11-28
 """
@@ -34,7 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scenarios.operations import (ARM_OWN_NAMESPACES, SNAPSHOT_FILE, build_snapshot, namespace_of,  # noqa: E402
-                                  parse_az_json, parse_docs_markdown, parse_powershell_csv, write_snapshot)
+                                  parse_az_json, parse_docs_markdown, parse_powershell_csv, parse_sdk_source,
+                                  write_snapshot)
 
 DOCS_URL = ("https://raw.githubusercontent.com/MicrosoftDocs/azure-docs/main/articles/"
             "role-based-access-control/permissions/{category}.md")
@@ -42,7 +47,8 @@ DOCS_CATEGORIES = (
     "ai-machine-learning", "analytics", "compute", "containers", "databases", "devops", "general",
     "hybrid-multicloud", "identity", "integration", "internet-of-things", "management-and-governance",
     "migration", "mixed-reality", "monitor", "networking", "quantum", "security", "storage", "web-and-mobile")
-SOURCE_RE = re.compile(r"^(?P<kind>docs|az|az-json|csv)(?::(?P<path>[^@]+))?(?:@(?P<taken>.+))?$")
+SOURCE_RE = re.compile(r"^(?P<kind>docs|az|az-json|csv|sdk|snapshot)(?::(?P<path>[^@]+))?(?:@(?P<taken>.+))?$")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class SourceError(ValueError):
@@ -74,7 +80,8 @@ def read_source(spec: str, today: str) -> tuple[list, dict]:
     """(operations, {"source": description, "taken": date}) for one SOURCE argument."""
     m = SOURCE_RE.match(spec)
     if not m or (m["kind"] in ("az-json", "csv") and not m["path"]) or (m["kind"] == "az" and m["path"]):
-        raise SourceError(f"{spec!r} is not a source: use docs, docs:DIR, az, az-json:FILE or csv:FILE, "
+        raise SourceError(f"{spec!r} is not a source: use docs, docs:DIR, az, az-json:FILE, csv:FILE, sdk[:DIR] or "
+                          "snapshot[:FILE], "
                           "optionally followed by @YYYY-MM-DD")
     kind, path, taken = m["kind"], m["path"], m["taken"] or today
     try:
@@ -90,6 +97,20 @@ def read_source(spec: str, today: str) -> tuple[list, dict]:
         out = subprocess.run(["az", "provider", "operation", "list", "--output", "json"],
                              capture_output=True, text=True, check=True).stdout
         ops, described = parse_az_json(json.loads(out)), "az provider operation list"
+    elif kind == "sdk":
+        base = Path(path) if path else next((ROOT / ".azcli" / "lib").glob("python3*/site-packages"), None)
+        if base is None or not base.is_dir():
+            raise SourceError("sdk: no azure-cli environment: run bash scripts/azcli.sh, or name its site-packages")
+        ops = []
+        for module in list(base.glob("azure/mgmt/**/operations/*.py")) + list(base.glob("azure/cli/command_modules/**/aaz/**/*.py")):
+            ops += parse_sdk_source(module.read_text(errors="replace"))
+        version = next(base.glob("azure_cli-*.dist-info"), None)
+        described = f"REST paths of the Azure SDKs and AAZ modules of {version.name.split('.dist')[0] if version else 'azure-cli'}"
+    elif kind == "snapshot":
+        doc = json.loads(Path(path or SNAPSHOT_FILE).read_text())
+        ops = [(op, False) for names in doc["operations"].values() for op in names]
+        described = "; ".join(s["source"] for s in doc["sources"])
+        taken = m["taken"] or doc["taken"]
     elif kind == "az-json":
         ops, described = parse_az_json(json.loads(Path(path).read_text())), "az provider operation list"
     else:
@@ -102,7 +123,7 @@ def read_source(spec: str, today: str) -> tuple[list, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Refresh the snapshot of Azure's resource-provider operations.",
-                                     epilog="SOURCE: docs | docs:DIR | az | az-json:FILE | csv:FILE, each "
+                                     epilog="SOURCE: docs | docs:DIR | az | az-json:FILE | csv:FILE | sdk[:DIR] | snapshot[:FILE], each "
                                             "optionally followed by @YYYY-MM-DD")
     parser.add_argument("sources", nargs="+", metavar="SOURCE")
     parser.add_argument("--namespace", action="append", default=None,

@@ -2,22 +2,24 @@
 
 Run stacks read ``managedEnvironmentId`` through a StackReference; workflows read the rest
 (``pulumi stack output --stack <env>``). Nothing secret is exported: the workspace key goes only
-into the managed environment, as a secret, and the deployer has no secret at all (OIDC).
+into the managed environment, as a secret, and no identity here has a secret at all.
+
+The program creates no identity a workflow can obtain and grants no right that can grant rights: a
+person creates those once (haymaker/trust.py, `haymaker platform bootstrap --print`); what it grants
+is the trust table's PLATFORM grants, to object ids from its config.
 """
 
 from __future__ import annotations
 
 import pulumi
-import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
-from components.deployer import (DeploymentIdentity, DeploymentIdentityArgs, check_deployer_inputs,
-                                 github_branch_subject, github_subject)
+from components.deployer import EnvironmentGrants, EnvironmentGrantsArgs
 from components.graphidentity import GraphIdentities, GraphIdentitiesArgs, check_graph_identities
 from components.platform import (ActivityLogExport, ActivityLogExportArgs, AgentRegistry, AgentRegistryArgs, Ledger,
                                  LedgerArgs, PlatformEnvironment, PlatformEnvironmentArgs, check_environment,
                                  check_registry_name, register_platform_tag_transform, registry_name_of)
-from components.roles import MICROSOFT_GRAPH_APP_ID
+from haymaker import trust
 from scenarios.catalog import load_catalog
 from stacks.config import PlatformSettings
 
@@ -25,20 +27,19 @@ from stacks.config import PlatformSettings
 def platform_program(settings: PlatformSettings) -> dict:
     """Declare the environment's platform and export what runs and workflows read. Returns the outputs."""
     env, location = settings.name, settings.environment.location
-    github_environments = (env,)  # the GitHub Environment named like the stack deploys it
     registry_name = registry_name_of(settings.environment.agent_image)
     # Everything the settings decide is checked before the first resource is declared.
     check_environment(env)
     if registry_name:
         check_registry_name(registry_name)
-    check_deployer_inputs(settings.github_repository, github_environments)
-    graph_scenarios = tuple((s.name, s.graph_permissions) for s in load_catalog().scenarios.values()
-                            if s.graph_permissions)
+    trust.check_repository(settings.github_repository)
+    catalog = load_catalog()
+    table = trust.load_table(env, catalog, pool_size=settings.graph_identity_pool_size)
+    object_ids = trust.check_object_ids(table, settings.identity_object_ids)
+    graph_scenarios = tuple((s.name, s.graph_permissions) for s in catalog.scenarios.values() if s.graph_permissions)
     check_graph_identities(env, graph_scenarios, settings.graph_identity_pool_size)
     register_platform_tag_transform(env)
 
-    # The identity running this program: more privileged than the deployer it creates (see
-    # components/deployer.py), and the owner of the deployer's Entra application.
     client = authorization.get_client_config_output()
     tenant_id, subscription_id = client.tenant_id, client.subscription_id
 
@@ -54,24 +55,18 @@ def platform_program(settings: PlatformSettings) -> dict:
         registry = AgentRegistry("registry", AgentRegistryArgs(
             environment=env, location=location, registry_name=registry_name,
             resource_group_name=platform.resource_group_name, subscription_id=subscription_id))
-    graph = azuread.get_service_principal_output(client_id=MICROSOFT_GRAPH_APP_ID)
-    deployer_args = DeploymentIdentityArgs(
-        environment=env, github_repository=settings.github_repository, github_environments=github_environments,
-        subscription_id=subscription_id, owner_object_id=client.object_id,
-        graph_service_principal_id=graph.object_id, ledger_account_id=ledger.account_id,
-        reports_container_id=ledger.reports_container_id,
-        registry_id=registry.registry_id if registry else None)
-    deployer = DeploymentIdentity("deployer", deployer_args)
-    subjects = [("github-environment", github_subject(settings.github_repository, env))]
-    if deployer_args.trusted_branch:
-        subjects.append(("github-branch", github_branch_subject(settings.github_repository,
-                                                                deployer_args.trusted_branch)))
-    # Runs borrow these for Graph scenarios; teardown signs in as them with the deployer's GitHub subjects.
+    scopes = {trust.LEDGER: ledger.account_id, trust.REPORTS: ledger.reports_container_id,
+              trust.WORKSPACE: platform.workspace_id, trust.REGISTRY: registry.registry_id if registry else None}
+    EnvironmentGrants("grants", EnvironmentGrantsArgs(
+        environment=env, subscription_id=subscription_id, object_ids=object_ids, scopes=scopes,
+        grants=tuple(trust.platform_grants(table))))
+    # Runs borrow these for Graph scenarios; teardown signs in as them from the GitHub Environments the table names.
+    graph_subjects = sorted({name for i in table.of_kind(trust.GRAPH_IDENTITY) for name in i.github_environments})
     graph_identities = GraphIdentities("graph", GraphIdentitiesArgs(
         environment=env, location=location, resource_group_name=platform.resource_group_name,
-        graph_service_principal_id=graph.object_id, scenarios=graph_scenarios,
-        pool_size=settings.graph_identity_pool_size,
-        federated_subjects=tuple(subjects)))
+        scenarios=graph_scenarios, pool_size=settings.graph_identity_pool_size,
+        federated_subjects=tuple((f"github-{name}", f"repo:{settings.github_repository}:environment:{name}")
+                                 for name in graph_subjects)))
 
     outputs = {
         "managedEnvironmentId": platform.managed_environment_id,
@@ -79,9 +74,10 @@ def platform_program(settings: PlatformSettings) -> dict:
         "logAnalyticsWorkspaceId": platform.workspace_id,
         "ledgerTableEndpoint": ledger.table_endpoint,
         "reportsContainerUrl": ledger.reports_container_url,
-        "deployerClientId": deployer.client_id,
         "tenantId": tenant_id,
         "subscriptionId": subscription_id,
+        # Co-owner of the agents' applications, so the reaper can delete them (components/agent.py).
+        "reaperObjectId": object_ids[trust.REAPER],
         # {scenario: {permissions, identities: [{id, clientId, principalId}]}}: what runs lease from.
         "graphIdentities": graph_identities.exported,
     }

@@ -9,6 +9,7 @@ from pulumi_azure_native import authorization, resources
 
 from components.agent import BorrowedIdentity, ScenarioAgent, ScenarioAgentArgs
 from components.aliases import register_drop_type_aliases
+from components.sandbox import ScenarioSandbox
 from components.tags import register_tag_transform
 from haymaker import naming
 from haymaker.errors import InvalidInput
@@ -48,18 +49,36 @@ def borrowed_identity(graph_identities: pulumi.Output, scenario, slot: int) -> B
                             principal_id=chosen.apply(lambda i: i["principalId"]))
 
 
-def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
-    """Declare the run and export its inventory. Returns the exported outputs."""
+def _begin(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None) -> list:
+    """The run's scenarios, checked, with the aliases and the tag transform registered before anything."""
     catalog = catalog or load_catalog()
     missing = [n for n in spec.scenarios if n not in catalog]
     if missing:
         raise InvalidInput(f"scenarios not in the catalog: {', '.join(missing)}")
     if settings.environment != spec.environment:
         raise InvalidInput(f"settings are for {settings.environment!r} but the run is for {spec.environment!r}")
-    scenarios = [catalog[n] for n in spec.scenarios]
-    expires = iso(spec.expires_at)
     register_drop_type_aliases()
-    register_tag_transform(spec.run_id, spec.environment, expires, spec.scenarios)
+    register_tag_transform(spec.run_id, spec.environment, iso(spec.expires_at), spec.scenarios)
+    return [catalog[n] for n in spec.scenarios]
+
+
+def _export(spec: RunSpec, inventory, run_resource_group) -> dict:
+    run = {"run_id": spec.run_id, "environment": spec.environment, "trigger": spec.trigger,
+           "started_at": iso(spec.started_at), "expires_at": iso(spec.expires_at),
+           "duration_hours": spec.duration_hours, "git_sha": spec.git_sha, "run_resource_group": run_resource_group}
+    if spec.variant != "run":
+        run["variant"] = spec.variant
+    outputs = {"run": run, "inventory": inventory}
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
+
+
+def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
+    """Declare the run and export its inventory. Returns the exported outputs."""
+    if spec.variant == "try":
+        return try_program(spec, settings, catalog)
+    scenarios = _begin(spec, settings, catalog)
 
     client = authorization.get_client_config_output()
     tenant_id, subscription_id, deployer_id = client.tenant_id, client.subscription_id, client.object_id
@@ -67,6 +86,8 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
     managed_environment_id = platform.require_output("managedEnvironmentId")
     pull_identity_id = platform.require_output("agentPullIdentityId")
     registry_server = platform.require_output("acrLoginServer")
+    # The environment's reaper co-owns the agents' applications, so it can delete them (haymaker/trust.py).
+    reaper = platform.get_output("reaperObjectId").apply(lambda oid: [oid] if oid else [])
     run_group = resources.ResourceGroup(
         "run-rg", resource_group_name=naming.run_resource_group_name(spec.run_id), location=settings.location)
     graph_identities = platform.require_output("graphIdentities") if any(s.graph_permissions for s in scenarios) \
@@ -82,7 +103,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             agent_image=settings.agent_image, duration_hours=spec.duration_hours,
             expires_at=spec.expires_at, start_at=start_at,
             managed_environment_id=managed_environment_id, job_resource_group_name=run_group.name,
-            tenant_id=tenant_id, subscription_id=subscription_id, owner_object_id=deployer_id, cpu=s.cpu, memory=s.memory,
+            tenant_id=tenant_id, subscription_id=subscription_id, owner_object_id=deployer_id, co_owner_object_ids=reaper, cpu=s.cpu, memory=s.memory,
             cleanup_buffer_minutes=settings.cleanup_buffer_minutes, scenario_cleanup_minutes=s.cleanup_minutes,
             pull_identity_id=pull_identity_id, registry_server=registry_server,
             credential_grace_minutes=settings.credential_grace_minutes,
@@ -95,13 +116,21 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             lambda v, name=name: {"scenario": name, **v})
         for name, agent in agents.items()
     ])
-    outputs = {
-        "run": {"run_id": spec.run_id, "environment": spec.environment, "trigger": spec.trigger,
-                "started_at": iso(spec.started_at), "expires_at": expires,
-                "duration_hours": spec.duration_hours, "git_sha": spec.git_sha,
-                "run_resource_group": run_group.name},
-        "inventory": inventory,
-    }
-    for key, value in outputs.items():
-        pulumi.export(key, value)
-    return outputs
+    return _export(spec, inventory, run_group.name)
+
+
+def try_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
+    """The try variant (`haymaker try`): each scenario's resource group and nothing of the platform. The
+    agent is the operator on their own machine, so its identity in the inventory is the deploying
+    identity (``getClientConfig``: the operator's `az login`) and there is no job."""
+    scenarios = _begin(spec, settings, catalog)
+    client = authorization.get_client_config_output()
+    sandboxes = {s.name: ScenarioSandbox(s.name, run_id=spec.run_id, location=settings.location) for s in scenarios}
+    inventory = pulumi.Output.all(*[
+        pulumi.Output.all(box.resource_group_name, box.resource_group_id, client.object_id).apply(
+            lambda v, name=name: {"scenario": name, "resource_group_name": v[0], "resource_group_id": v[1],
+                                  # A user has no client id of their own: attribution goes by object id.
+                                  "client_id": "", "service_principal_object_id": v[2], "job_name": "", "job_id": ""})
+        for name, box in sandboxes.items()
+    ])
+    return _export(spec, inventory, "")

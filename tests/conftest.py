@@ -4,6 +4,7 @@ mocks, so what the tests see is what a plan shows."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -35,9 +36,33 @@ def fake_cloud(_fake_cloud_servers, monkeypatch):
     return _fake_cloud_servers
 
 
+def local_state(monkeypatch, tmp_path, azurite) -> None:
+    """A machine's own state in ``tmp_path``: home and working directory, a file backend with its passphrase,
+    the ledger on a fresh Azurite, the audit directory."""
+    from tests.azurite import fresh_service
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test-only")
+    fresh_service(azurite)
+    monkeypatch.setenv("HAYMAKER_LEDGER_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("HAYMAKER_AUDIT_DIR", str(tmp_path / "audit"))
+
+
+FIXTURE_REPO = Path(__file__).resolve().parent / "fixtures" / "repo"
+
+
 @pytest.fixture(scope="session")
 def catalog():
+    """The project's catalog: for invariants that hold whatever it holds, never for its size or names."""
     return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def fixture_catalog():
+    """A small frozen catalog (tests/fixtures/repo/scenarios): for tests that name scenarios or count them."""
+    return load_catalog(FIXTURE_REPO / "scenarios")
 
 
 @pytest.fixture(scope="session")
@@ -71,16 +96,16 @@ class Declared:
 
 
 @pytest.fixture
-def declare(catalog, settings):
-    """Run the run program for a spec under mocks and return what it declared."""
+def declare(fixture_catalog, settings):
+    """Run the run program for a spec of fixture scenarios under mocks and return what it declared."""
 
     def run(spec, program=None, run_settings=None):
         from stacks.run import run_program
 
         s = run_settings or settings
         resources, outputs = evaluate(
-            program or (lambda: run_program(spec, s, catalog)), project="haymaker", stack=spec.stack_name,
-            platform_outputs=platform_outputs_offline(spec.environment))
+            program or (lambda: run_program(spec, s, fixture_catalog)), project="haymaker", stack=spec.stack_name,
+            platform_outputs=platform_outputs_offline(spec.environment, fixture_catalog))
         return Declared(resources, outputs)
 
     return run
@@ -88,3 +113,18 @@ def declare(catalog, settings):
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+# A deployment's own repository and the object ids of the identities a person created for it: what
+# Pulumi.<env>.yaml holds once `haymaker platform bootstrap --print` has been followed.
+TEST_REPOSITORY = "acme/haymaker"
+TEST_OBJECT_IDS = {"run-deployer": "0b0b0b0b-0000-4000-8000-0000000000d1",
+                   "reaper": "0b0b0b0b-0000-4000-8000-0000000000a1",
+                   "image-publisher": "0b0b0b0b-0000-4000-8000-0000000000b1"}
+
+
+def bootstrapped(platform_settings):
+    """Platform settings as a deployment has them after the bootstrap (repository and identities set)."""
+    from dataclasses import replace
+
+    return replace(platform_settings, github_repository=TEST_REPOSITORY, identity_object_ids=dict(TEST_OBJECT_IDS))

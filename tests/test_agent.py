@@ -13,6 +13,7 @@ from components.agent import SECRET_NAME, BorrowedIdentity, ScenarioAgent, Scena
 from components.roles import BUILTIN_ROLES
 from haymaker.errors import InvalidInput
 from haymaker.mockrun import MOCK_DEPLOYER_OBJECT_ID, is_secret, unwrap
+from haymaker.plan import platform_outputs_offline
 from tests.conftest import RUN_ID, utc
 
 VM = "compute-01-linux-vm-web-server"
@@ -43,8 +44,10 @@ def test_resource_group_and_entra_names_derive_from_the_run(vm_run, settings):
     assert rg["resourceGroupName"] == f"haymaker-{RUN_ID}-{VM}"
     assert rg["location"] == settings.location
     assert vm_run.one(APP).inputs["displayName"] == f"haymaker-{RUN_ID}-{VM}"
-    assert vm_run.one(APP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID]
-    assert vm_run.one(SP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID]
+    # The run deployer and the environment's reaper (the platform's reaperObjectId): the reaper deletes what it owns.
+    reaper = platform_outputs_offline("dev")["reaperObjectId"]
+    assert vm_run.one(APP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID, reaper]
+    assert vm_run.one(SP).inputs["owners"] == [MOCK_DEPLOYER_OBJECT_ID, reaper]
 
 
 def test_every_taggable_resource_carries_the_five_tags(vm_run):
@@ -175,17 +178,17 @@ def test_an_offline_plan_borrows_slot_zero(declare, make_spec):
     (None, 3, "leased slot 3 but the platform has 3 identities"),
 ])
 def test_a_platform_that_cannot_lend_the_identity_is_refused_with_what_to_do(
-        catalog, settings, make_spec, pools, lease, message):
+        fixture_catalog, settings, make_spec, pools, lease, message):
     from haymaker.mockrun import evaluate
     from haymaker.plan import platform_outputs_offline
     from stacks.run import run_program
 
     spec = replace(make_spec([GROUPS]), graph_leases={GROUPS: lease})
-    outputs = platform_outputs_offline("dev")
+    outputs = platform_outputs_offline("dev", fixture_catalog)
     if pools is not None:
         outputs["graphIdentities"] = pools
     with pytest.raises(InvalidInput, match=message):
-        evaluate(lambda: run_program(spec, settings, catalog), project="haymaker", stack=spec.stack_name,
+        evaluate(lambda: run_program(spec, settings, fixture_catalog), project="haymaker", stack=spec.stack_name,
                  platform_outputs=outputs)
 
 

@@ -18,7 +18,10 @@ from haymaker.agent.plan import plan_day
 from haymaker.agent.schedule import THINK_SECONDS, default_seed, operate_slots
 from haymaker.runspec import new_run_id
 from scenarios.calendar import calendar_for
-from scenarios.catalog import CATALOG_DIR, check_file
+from scenarios.catalog import check_file
+from tests.conftest import FIXTURE_REPO
+
+FIXTURE_CATALOG = FIXTURE_REPO / "scenarios"
 
 MONDAY = datetime(2026, 11, 23, tzinfo=timezone.utc)
 WORKING = ("work", "lunch")
@@ -52,7 +55,8 @@ def test_calendars_come_from_the_company_then_its_country_then_the_region():
     assert resort.period(saturday) == "work" and region.period(saturday) == "weekend"
 
 
-def test_summer_time_moves_the_utc_hours(catalog, settings):
+def test_summer_time_moves_the_utc_hours(fixture_catalog, settings):
+    catalog = fixture_catalog
     summer = plan_day(catalog["compute-01-linux-vm-web-server"], run_id="20260622t0600z-7f3a", duration_hours=2,
                       settings=settings, seed=1)["calendar"]["days"][0]
     winter = plan_day(catalog["compute-01-linux-vm-web-server"], run_id="20261123t0600z-7f3a", duration_hours=2,
@@ -153,7 +157,7 @@ def test_plan_json_carries_the_calendar_and_each_entrys_cadence():
 # the catalog's checks of the new fields
 
 def write(tmp_path: Path, name: str, edit) -> Path:
-    doc = yaml.safe_load((CATALOG_DIR / f"{name}.yaml").read_text())
+    doc = yaml.safe_load((FIXTURE_CATALOG / f"{name}.yaml").read_text())
     edit(doc)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

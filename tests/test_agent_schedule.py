@@ -46,7 +46,6 @@ def test_retry_delay_grows_is_capped_and_jittered():
 # rendering
 
 def test_every_placeholder_of_every_scenario_renders(catalog):
-    assert len(catalog.names()) == 50
     used = set()
     for name in catalog.names():
         day = prepare_day(catalog[name], values(name))

@@ -9,19 +9,19 @@ import pytest
 
 from haymaker.cli import main
 from scenarios import CATALOG_DIR
-from scenarios.catalog import AREAS, check_files, load_catalog
+from scenarios.catalog import AREAS, check_files, load_catalog, scenario_files
 from scenarios.steps import check_step
 
-GOOD = CATALOG_DIR / "compute-01-linux-vm-web-server.yaml"
+GOOD = Path(__file__).resolve().parent / "fixtures" / "repo" / "scenarios" / "compute-01-linux-vm-web-server.yaml"
 
 
-def test_catalog_has_fifty_valid_scenarios_five_per_area():
+def test_every_catalog_file_is_a_valid_scenario_of_a_known_area():
+    """An invariant of whatever the catalog holds; its size and names are the catalog's own business."""
     catalog = load_catalog()
-    assert len(catalog.names()) == 50
-    for area in AREAS:
-        assert len(catalog.by_area(area)) == 5, area
+    assert sorted(p.stem for p in scenario_files()) == catalog.names() != []
     for s in catalog.scenarios.values():
-        assert len(s.phases["deploy"]) >= 2 and len(s.phases["operate"]) >= 5 and len(s.phases["cleanup"]) >= 1
+        assert s.area in AREAS and s.name.startswith(f"{s.area}-")
+        assert s.phases["deploy"] and s.phases["operate"] and s.phases["cleanup"]
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -136,7 +136,7 @@ def test_cpu_and_memory_must_pair(tmp_path):
 @pytest.mark.parametrize("run, expected", [
     ("az vm list --resource-group ${RESOURCE_GROUP}", []),
     ("az vm list -g prod-rg", ["-g 'prod-rg' names another resource group: use ${RESOURCE_GROUP}"]),
-    ("az vm list --resource-group=${RESOURCE_GROUP}x", ["--resource-group '${RESOURCE_GROUP}x' names another"]),
+    ("az vm list --resource-group=${RESOURCE_GROUP}x", ["write the option and its value as two arguments"]),
     ("az vm list --subscription 123", ["steps run in the run's subscription only: remove --subscription"]),
     ("az group delete --name ${RESOURCE_GROUP} --yes", ["the stack owns the resource group: do not delete it"]),
     ("az role assignment create --role Owner --assignee x", ["agents may not grant roles"]),
@@ -176,12 +176,8 @@ def test_validate_command_lists_every_error_and_exits_1(tmp_path, capsys):
     assert "Traceback" not in "\n".join(err)
 
 
-def test_validate_command_on_the_catalog_passes(capsys):
-    assert main(["scenarios", "validate"]) == 0
-    assert "50 scenario files valid" in capsys.readouterr().out
-
-
 def test_display_path_is_relative_to_the_repo_for_catalog_files():
     from scenarios.catalog import display_path
 
-    assert display_path(GOOD) == "scenarios/compute-01-linux-vm-web-server.yaml"
+    assert display_path(CATALOG_DIR / "compute-01-linux-vm-web-server.yaml") == \
+        "scenarios/compute-01-linux-vm-web-server.yaml"

@@ -83,3 +83,33 @@ def test_outside_a_git_clone_it_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above it either
     assert main(["scenarios", "diff", "--base", "HEAD^1"]) == 1
     assert "is not in a git clone, so there is no 'HEAD^1' to compare with" in capsys.readouterr().err
+
+
+def test_a_role_or_graph_permission_new_to_the_catalog_shows_what_a_person_must_grant(pr, capsys):
+    """Derived from the catalog: the run deployer's condition must allow each role a scenario holds, so a role
+    no scenario held before is named in the PR, with the step that grants it."""
+    import yaml
+
+    from haymaker.catalogdiff import trust_changes
+
+    vm = pr / VM
+    doc = yaml.safe_load(vm.read_text())
+    held = {r for f in pr.glob("*.yaml") if f.name != "selection.yaml"
+            for r in (yaml.safe_load(f.read_text()).get("azure_roles") or [])}
+    new_role = next(r for r in ("DNS Zone Contributor", "Backup Contributor", "Search Service Contributor")
+                    if r not in held)
+    doc["azure_roles"] = list(doc["azure_roles"]) + [new_role]
+    doc["graph_permissions"] = ["User.Read.All"]
+    vm.write_text(yaml.safe_dump(doc, sort_keys=False))
+    before, after = base_documents("HEAD"), head_documents()
+    lines = trust_changes(before, after)
+    assert f"The run deployer must now be allowed to assign **{new_role}**: no scenario held it before." \
+           in " ".join(lines)
+    assert any("Graph permission **User.Read.All** is new to the catalog" in line for line in lines)
+    text = markdown(compare(before, after), "HEAD", lines)
+    assert f"> The run deployer must now be allowed to assign **{new_role}**" in text
+    assert "`haymaker platform bootstrap --print` (step 4)" in text
+    # A role some scenario already held asks nothing.
+    assert not trust_changes(after, after)
+    code = main(["scenarios", "diff", "--base", "HEAD", "--json"])
+    assert code == 0 and len(json.loads(capsys.readouterr().out)["one_time_steps"]) == len(lines)

@@ -7,10 +7,13 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from haymaker.cli import main
 from haymaker.plan import make_plan
 from haymaker.render import markdown
+from haymaker.selection import load_selection
+from scenarios.catalog import load_catalog
 from tests.conftest import RUN_ID
 
 VM = "compute-01-linux-vm-web-server"
@@ -29,13 +32,15 @@ def test_plan_json_has_the_documented_keys(capsys):
     assert {"run", "scenarios", "resources_total", "cost", "critical_path_seconds", "policy"} <= set(doc)
     assert doc["run"]["run_id"] == RUN_ID and doc["run"]["environment"] == "dev"
     assert doc["run"]["duration_hours"] == 8 and doc["run"]["expires_at"] == "2026-11-21T14:00:00Z"
-    assert len(doc["scenarios"]) == 5
+    assert len(doc["scenarios"]) == load_selection(load_catalog()).sizes["small"]
     for s in doc["scenarios"]:
         types = [r["type"] for r in s["resources"]]
-        for t in ("azure-native:resources:ResourceGroup", "azuread:index/application:Application",
-                  "azuread:index/servicePrincipal:ServicePrincipal",
-                  "azuread:index/applicationPassword:ApplicationPassword",
-                  "azure-native:authorization:RoleAssignment", "azure-native:app:Job"):
+        own = ("azuread:index/application:Application", "azuread:index/servicePrincipal:ServicePrincipal",
+               "azuread:index/applicationPassword:ApplicationPassword")
+        # A Graph scenario borrows a platform identity instead of getting an application of its own.
+        borrowed = bool(load_catalog()[s["name"]].graph_permissions)
+        for t in ("azure-native:resources:ResourceGroup", "azure-native:authorization:RoleAssignment",
+                  "azure-native:app:Job", *(() if borrowed else own)):
             assert t in types, (s["name"], t)
         assert all(set(r) == {"type", "name", "physical_name"} for r in s["resources"])
     assert doc["resources_total"] == sum(len(s["resources"]) for s in doc["scenarios"]) + len(doc["run_resources"])
@@ -62,7 +67,7 @@ def test_plan_on_demand_and_table(capsys):
     (["-s", "compute-01-linux-vm"], "did you mean compute-01-linux-vm-web-server"),
     (["--size", "huge"], "size 'huge' is unknown"),
     (["--run-id", "yesterday"], "run id 'yesterday' is not valid"),
-    (["--environment", "qa"], "environment 'qa' has no config"),
+    (["--environment", "qa"], "environment 'qa' is unknown: use one of dev, staging, prod"),
     (["--size", "small", "-s", VM], "give either --size"),
     (["--no-such-flag"], "No such option"),
 ])
@@ -75,21 +80,22 @@ def test_plan_invalid_input_exits_1_with_a_message(capsys, args, message):
 def test_plan_over_budget_exits_2(capsys, tmp_path):
     from scenarios import CATALOG_DIR
 
+    doc = yaml.safe_load((CATALOG_DIR / "selection.yaml").read_text())
     tight = tmp_path / "selection.yaml"
-    tight.write_text((CATALOG_DIR / "selection.yaml").read_text().replace("budget_usd: 150", "budget_usd: 0.01"))
+    tight.write_text(yaml.safe_dump({**doc, "budget_usd": 0.01}))
     code, _, err = run_cli(capsys, "plan", "--run-id", RUN_ID, "--selection", str(tight))
     assert code == 2
     assert "over the budget of $0.01" in err
 
 
-def test_markdown_for_fifty_scenarios_fits_a_pr_comment(catalog, settings, make_spec):
+def test_markdown_for_the_whole_catalog_fits_a_pr_comment(catalog, settings, make_spec):
     plan = make_plan(make_spec(catalog.names()), settings, catalog, budget_usd=10_000)
     text = markdown(plan)
     assert len(text) < 60_000
     assert "```mermaid" in text
     assert all(f"\n| `{name}` | {catalog[name].area} |" in text for name in catalog.names())
-    # 50 in one run breaks the run-size policy, and the comment says so
-    assert "| `run-scenario-limits` | `(stack)` | mandatory |" in text
+    # more than the run-size policy allows (30) in one run: the comment says so
+    assert ("| `run-scenario-limits` | `(stack)` | mandatory |" in text) == (len(catalog.names()) > 30)
     assert plan.to_json()["resources_total"] == len([r for r in plan.declared if r.custom])
 
 

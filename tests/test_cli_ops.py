@@ -13,10 +13,14 @@ from haymaker.cli import lifecycle as cli_ops
 from haymaker.doctor import Doctor
 from haymaker.azure import Leftover
 from haymaker.cli import main
+from haymaker.driver import StackError
+from haymaker.errors import InvalidInput
 from haymaker.lifecycle import Clock, Lifecycle
 from haymaker.retry import Backoff
 from tests.fakes.login import jwt
+from haymaker import settings
 from tests.fakes.pulumi_cli import FakePulumi
+from tests.test_handrun import config_copy
 from tests.test_lifecycle import FakeAzure, FakeDriver, FakeLedger, stack
 
 NOW = datetime.now(timezone.utc)
@@ -33,7 +37,7 @@ def cloud(monkeypatch, tmp_path):
 
     def build(cfg, environment, progress=None):
         slept = []
-        return Lifecycle(driver=state["driver"], azure=state["azure"], ledger=FakeLedger(),
+        return Lifecycle(driver=state["driver"], azure=state["azure"], ledger=state.setdefault("ledger", FakeLedger()),
                          clock=Clock(sleep=slept.append, monotonic=lambda: sum(slept)),
                          backoff=Backoff(attempts=2, base_seconds=0),
                          audit_dir=tmp_path / "audit", rng=random.Random(0), echo=lambda *_: None,
@@ -47,6 +51,7 @@ def cloud(monkeypatch, tmp_path):
                       driver=lambda: state["driver"], ledger=lambda: state.setdefault("ledger", FakeLedger()))
 
     monkeypatch.setattr(cli_doctor, "build_doctor", doctor)
+    monkeypatch.setattr(settings, "REPO_ROOT", config_copy(tmp_path / "repo"))  # the keys a deployment sets
     FakePulumi.install(tmp_path / "pulumi", monkeypatch)
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test-only")
     state["driver"].outputs = lambda name: PLATFORM
@@ -89,6 +94,7 @@ def test_reap_dry_run_lists_without_touching(cloud, capsys):
 
 
 def test_down_validates_and_confirms(cloud, capsys):
+    cloud["driver"].stacks = [stack("20261120t0100z-0001", "2026-11-20T09:00:00Z")]
     code, _, err = run(capsys, "down", "not-a-run")
     assert code == 1 and "run id 'not-a-run' is not valid" in err
     code, _, err = run(capsys, "down", "20261120t0100z-0001")
@@ -96,6 +102,56 @@ def test_down_validates_and_confirms(cloud, capsys):
     code, out, _ = run(capsys, "down", "20261120t0100z-0001", "--yes")
     assert code == 0 and "20261120t0100z-0001: verified" in out
     assert ("destroy", "run-20261120t0100z-0001") in cloud["driver"].calls
+
+
+def test_down_of_a_run_that_never_existed_says_so(cloud, capsys):
+    code, out, err = run(capsys, "down", "20261120t0100z-dead", "--yes")
+    assert (code, out) == (1, "")
+    assert err == ("error: no such run 20261120t0100z-dead: there is no stack run-20261120t0100z-dead in memory:// "
+                   "and the ledger has no record of it; `haymaker runs` lists runs, `haymaker cleanup --orphaned` "
+                   "what runs whose stack is gone left behind\n")
+    assert cloud["driver"].calls == []
+
+
+def test_down_of_a_run_whose_stack_is_gone_but_the_ledger_knows_verifies_what_is_left(cloud, capsys):
+    from tests.test_ledger import make_run
+
+    cloud["ledger"] = FakeLedger()
+    cloud["ledger"].upsert_run(make_run("20261120t0100z-0002", "teardown_failed"))
+    code, out, _ = run(capsys, "down", "20261120t0100z-0002", "--yes")
+    assert code == 0 and out.splitlines()[-1] == "20261120t0100z-0002: verified"
+
+
+def test_down_lists_every_missing_prerequisite_first(cloud, capsys, monkeypatch):
+    """No Pulumi passphrase, a subscription of another tenant, no platform: all said at once, nothing read."""
+    cloud["azure"].tenant = "tenant-b"
+    cloud["driver"].outputs = lambda name: {}
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    code, out, err = run(capsys, "down", "20261120t0100z-0001", "--yes")
+    assert code == 1 and out == "" and "3 prerequisite(s) missing; nothing was changed" in err
+    assert [line.split(":")[0] for line in err.splitlines()[1:]] == ["  - state backend", "  - subscription",
+                                                                     "  - platform stack"]
+    assert cloud["driver"].calls == []
+
+
+def test_down_names_the_run_in_its_progress_and_each_error_on_its_own_line(cloud, capsys, monkeypatch):
+    """A run the ledger has no agents of (a stack made by hand) is shown by its stack name; a teardown
+    that fails for two reasons prints them on two lines."""
+    cloud["driver"].stacks = [stack("20261120t0100z-0003", "2026-11-20T09:00:00Z")]
+    cloud["driver"].destroy_errors = {"run-20261120t0100z-0003": StackError("cannot destroy: provider said no")}
+
+    def unreadable(run_id, borrowed=()):
+        raise InvalidInput("cannot list what is left: ARM said no")
+
+    monkeypatch.setattr(cloud["azure"], "run_leftovers", unreadable)
+    code, out, _ = run(capsys, "down", "20261120t0100z-0003", "--yes")
+    lines = out.splitlines()
+    assert code == 3
+    assert [line.split(" ", 1)[1] for line in lines[:3]] == ["run-20261120t0100z-0003: destroying",
+                                                              "run-20261120t0100z-0003: verifying",
+                                                              "run-20261120t0100z-0003: failed"]
+    assert lines[3:] == ["20261120t0100z-0003: failed", "  cannot destroy: provider said no",
+                         "  cannot list what is left: ARM said no"]
 
 
 def test_up_refuses_a_subscription_of_another_tenant_before_deploying(cloud, capsys):

@@ -68,7 +68,7 @@ def test_dotenv_never_overrides_the_environment(places):
 
 def test_bad_values_and_files_say_what_to_fix(places):
     cwd, home = places
-    with pytest.raises(InvalidInput, match="reap_parallel from env:HAYMAKER_REAP_PARALLEL is 'many', not a int"):
+    with pytest.raises(InvalidInput, match="reap_parallel from env:HAYMAKER_REAP_PARALLEL is 'many', not a whole number"):
         load_config(environ={"HAYMAKER_REAP_PARALLEL": "many"}, cwd=cwd, home=home)
     (home / ".haymaker").mkdir()
     (home / ".haymaker" / "config.toml").write_text("colour = 'blue'\n")

@@ -18,6 +18,8 @@ from haymaker.cli import dispatch as cli_dispatch
 from haymaker.cli import main
 from haymaker.dispatch import INPUTS, Clock, Dispatcher, workflow_inputs
 from haymaker.github import Repository, find_token, parse_remote, parse_repo
+from haymaker.selection import load_selection
+from scenarios.catalog import load_catalog
 from tests.fakes.github import FakeGitHub, gh_error, hours_ago
 from tests.fakes.github import workflow_inputs as declared_inputs
 from tests.fakes.server import FakeServer, Reply
@@ -101,7 +103,9 @@ def test_dispatch_sends_run_yml_its_inputs_and_prints_the_run_url(github, capsys
     started = github.runs[-1]
     assert out.splitlines()[-1] == f"https://github.com/{SLUG}/actions/runs/{started.id}"
     assert out.splitlines()[0].startswith("plan checked: 2 scenarios · staging · 2 h · $")
-    assert out.splitlines()[0].endswith(" of $150 budget · policy ok") and "started run.yml on main" in out
+    budget = load_selection(load_catalog()).budget_usd  # selection.yaml's, whatever a PR made it
+    shown = f"{budget:.0f}" if budget == int(budget) else f"{budget:.2f}"
+    assert out.splitlines()[0].endswith(f" of ${shown} budget · policy ok") and "started run.yml on main" in out
     assert TOKEN not in out + err
 
 
@@ -161,7 +165,7 @@ def _one_scenario_policy(monkeypatch):
      None, 1, "names 1 to 5 scenarios; got 6"),
     (["-s", VM, "-s", VM], None, 1, "named twice"),
     (["-s", VM, "--duration", "11"], None, 1, "use a whole number of hours from 1 to 10"),
-    (["-s", VM, "-e", "qa"], None, 1, "environment 'qa' has no config"),
+    (["-s", VM, "-e", "qa"], None, 1, "environment 'qa' is unknown"),
     (["-s", VM, "--duration", "10"], _small_budget, 2, "over the budget"),
     (["-s", VM, "-s", COSMOS], _one_scenario_policy, 2, "mandatory policy violation"),
 ], ids=["unknown-name", "no-scenario", "six-scenarios", "twice", "duration", "environment", "budget", "policy"])
@@ -217,11 +221,11 @@ def test_a_run_that_never_shows_up_is_reported_with_where_to_look(github, capsys
 def test_watch_follows_the_run_to_success(github, capsys):
     github.run_steps = [("queued", None), ("queued", None), ("waiting", None), ("in_progress", None),
                         ("in_progress", None), ("completed", "success")]
-    code, out, err = dispatch(capsys, "-s", VM, "-e", "prod", "--watch")
+    code, out, err = dispatch(capsys, "-s", VM, "-e", "staging", "--watch")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[-4:] == ["14:00:00Z  queued",
-                          "14:00:30Z  waiting: a reviewer must approve the GitHub Environment 'prod'",
+                          "14:00:30Z  waiting: a reviewer must approve the GitHub Environment 'staging'",
                           "14:00:45Z  in progress", "14:01:15Z  completed: success"]
     assert len(github.seen("GET", r"/actions/runs/\d+$")) == 6 and github.clock.sleeps == [15.0] * 5
 
@@ -281,11 +285,7 @@ def test_403_says_which_permission_the_token_needs(github, capsys):
     code, _, err = dispatch(capsys, "-s", VM)
     assert code == 1 and "'Resource not accessible by personal access token'" in err
     assert "use a fine-grained token with Actions: read and write on haymaker/haymaker" in err
-    limited = gh_error(403, "API rate limit exceeded for user ID 583231.")
-    limited.headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1795788000"}
-    github.fail("GET", f"^/repos/{SLUG}$", limited)
-    code, _, err = dispatch(capsys, "-s", VM)
-    assert code == 1 and "the token's API rate limit is used up: try again at 14:00 UTC" in err
+    # A rate limit is no missing permission: tests/test_github_limits.py.
 
 
 @pytest.mark.parametrize("arrange, args, said, fix", [

@@ -130,6 +130,9 @@ class FakeAzure:
         return ["/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
                 "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/f58310d9-a9f6-439a-9e8d-f62e7b41a168"]
 
+    def resource_groups(self):
+        return []
+
     def job_executions(self, rg, job):
         return self.executions.get(job, [])
 
@@ -158,6 +161,8 @@ def test_verification_outcomes():
 # --- orchestration with stand-ins ----------------------------------------------------------------------
 
 class FakeDriver:
+    backend = "memory://"
+
     def __init__(self, stacks=(), up_errors=(), destroy_errors=None, outputs=None):
         self.stacks = list(stacks)
         self.up_errors = list(up_errors)
@@ -225,6 +230,9 @@ class FakeLedger:
 
     def list_runs(self, **kw):
         return list(self.runs.values())
+
+    def get_run(self, run_id):
+        return self.runs.get(run_id)
 
 
 class Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
@@ -112,3 +113,103 @@ def test_throttling_is_retried_by_the_client(fake_cloud, activity):
 def test_the_workspace_setting_is_checked_before_anything_is_sent(value):
     with pytest.raises(InvalidInput, match="HAYMAKER_LOG_ANALYTICS_WORKSPACE"):
         check_workspace(value)
+
+
+# --- the documented limits: cut answers, partial failures, the per-user query rate ---------------------
+
+class FakeClock:
+    """Monotonic seconds shared by the client's pacing and the stand-in's rate limit; sleeping moves it."""
+
+    def __init__(self):
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+@pytest.fixture
+def clock(fake_cloud, monkeypatch):
+    """The client's clock (haymaker.loganalytics.Clock, what it paces and waits with) and the stand-in's."""
+    import haymaker.loganalytics
+
+    clock = FakeClock()
+    fake_cloud.log_analytics.clock = clock.now
+    monkeypatch.setattr(haymaker.loganalytics, "Clock", lambda: SimpleNamespace(now=clock.now, sleep=clock.sleep),
+                        raising=False)
+    return clock
+
+
+def paced(cloud, clock) -> LogAnalytics:
+    return client(cloud)
+
+
+def activity_query(low, high):
+    return (f"AzureActivity | where TimeGenerated between (datetime({low.isoformat()}) .. "
+            f"datetime({high.isoformat()})) | project Caller, TimeGenerated")
+
+
+OLD = (T - timedelta(days=9), T)  # an old run read to now: a window many times MIN_SPAN wide
+
+
+def test_a_partial_answer_no_narrower_window_cures_is_reported_with_its_rows_not_asked_again(fake_cloud, activity,
+                                                                                           clock):
+    la = fake_cloud.log_analytics
+    la.add_activity(at=T - timedelta(days=4), operation="Microsoft.Web/sites/write", status="Start", caller="oid-c",
+                    resource_id="/subscriptions/s/resourceGroups/rg-c/providers/Microsoft.Web/sites/w2")
+    la.partial_failure = "Partial query failure: one storage shard did not answer"
+    got = paced(fake_cloud, clock).rows(activity_query, *OLD)
+    assert len(la.queries) == 1  # splitting would not have helped: not tried
+    assert len(got.rows) == 1  # of 3: what did arrive is kept
+    (note,) = got.partial
+    assert note.startswith("2026-11-12T06:00:00Z to 2026-11-21T06:00:00Z: PartialError") and "shard" in note
+    assert la.throttled == 0
+
+
+def test_a_cut_answer_is_split_within_the_reads_query_cap(fake_cloud, clock):
+    la = fake_cloud.log_analytics
+    t = OLD[0]
+    while t < OLD[1]:  # two records in every 5 minutes of nine days, and one record fits an answer
+        for n in range(2):
+            la.add_activity(at=t + timedelta(seconds=n), operation="Microsoft.Web/sites/write", status="Start",
+                            caller="oid-d", resource_id="/subscriptions/s/resourceGroups/rg-d/providers/"
+                                                        "Microsoft.Web/sites/w3")
+        t += timedelta(minutes=5)
+    la.row_limit = 1
+    got = paced(fake_cloud, clock).rows(activity_query, *OLD)
+    assert len(la.queries) == 64 and la.throttled == 0  # MAX_QUERIES, not one per 5 minutes of nine days
+    assert got.partial and all("record count limit" in p or "not read: one read sends at most 64 queries" in p
+                               for p in got.partial)
+    assert len(got.rows) >= 1  # the rows of every window that answered are kept
+
+
+def test_the_client_paces_itself_under_the_per_user_query_rate(fake_cloud, activity, clock):
+    la = paced(fake_cloud, clock)
+    for _ in range(230):
+        la.query("AzureActivity | project Caller", *WINDOW)
+    assert fake_cloud.log_analytics.throttled == 0  # never over 200 queries in 30 s
+    assert len(fake_cloud.log_analytics.queries) == 230 and clock.sleeps and sum(clock.sleeps) <= 30
+
+
+@pytest.mark.parametrize("retry_after, waited", [("7", [7.0]), (None, [30.0])], ids=["retry-after", "no-header"])
+def test_a_429_is_waited_out(fake_cloud, activity, clock, retry_after, waited):
+    throttled = Reply(429, {"error": {"code": "ThrottledError", "message": "Your request was throttled"}},
+                      {"Retry-After": retry_after} if retry_after else {})
+    fake_cloud.log_analytics.fail("POST", "/query$", throttled)
+    rows, _ = paced(fake_cloud, clock).query("AzureActivity | project Caller", *WINDOW)
+    assert len(rows) == 2 and clock.sleeps == waited  # the 30 s of the documented rate when it does not say
+
+
+def test_throttling_past_the_bound_is_named_and_not_waited_for(fake_cloud, activity, clock):
+    from haymaker.loganalytics import Throttled
+
+    fake_cloud.log_analytics.fail("POST", "/query$", Reply(429, {"error": {
+        "code": "ThrottledError", "message": "Your request was throttled"}}, {"Retry-After": "600"}), times=5)
+    with pytest.raises(Throttled, match=r"throttled the queries of this identity \(429 ThrottledError.*200 queries "
+                                        r"per 30 s.*try again in 600 s"):
+        paced(fake_cloud, clock).query("AzureActivity | project Caller", *WINDOW)
+    assert clock.sleeps == []

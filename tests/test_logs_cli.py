@@ -12,7 +12,7 @@ import pytest
 
 from haymaker.cli import main
 from haymaker.ledger import Ledger
-from haymaker.runspec import new_run_id
+from haymaker.runspec import iso, new_run_id
 from tests.azurite import azurite, fresh_service  # noqa: F401
 from tests.fakes.cloud import DEPLOYER_CLIENT_ID
 from tests.fakes.runlog import RunLog, agent
@@ -170,3 +170,31 @@ def test_a_run_the_ledger_cannot_tell_about_is_found_by_its_id(operator, fake_cl
     # The run's lines only (not the other run's, not az's), in the order the agents wrote them.
     assert [json.loads(line) for line in result.stdout.splitlines()] == sorted(written, key=lambda w: w["time"])
     assert f'Log_s contains "{LIVE}"' in fake_cloud.log_analytics.queries[-1]["query"]
+
+
+OLD = new_run_id(NOW - timedelta(days=9), "0c0c")
+
+
+def test_an_old_run_is_read_over_its_own_hours_and_a_partial_answer_is_not_asked_again(operator, fake_cloud,
+                                                                                      azurite, tmp_path, invoke):  # noqa: F811
+    """Defect 5 of issue 17: a partial answer split the window down to 5 minutes, uncapped: `logs` of an
+    old run sent thousands of queries past the per-user rate and never finished."""
+    started = datetime.strptime(OLD[:14], "%Y%m%dt%H%Mz").replace(tzinfo=timezone.utc)
+    ledger = Ledger(fresh_service(azurite), tmp_path / "spool.jsonl")
+    ledger.upsert_run(make_run(OLD, "verified", scenarios=[VM], ended_at=started + timedelta(hours=8, minutes=30)))
+    log, vm = RunLog(fake_cloud.log_analytics, OLD), agent(OLD, VM)
+    for n in range(4):
+        log.line(vm, started + timedelta(minutes=15 + n), "step", phase="deploy", step=f"s{n}", attempt=1, ok=True,
+                 seconds=1.0)
+    la = fake_cloud.log_analytics
+    la.partial_failure = "Partial query failure: one storage shard did not answer"
+    la.retry_after = False  # whether a 429 says when to come back is not documented: it need not
+    result = invoke("logs", OLD)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 3  # the header and the two lines that came
+    assert "warning: Log Analytics left lines out" in result.stderr and "storage shard" in result.stderr
+    (query,) = la.queries  # once: a narrower window would not have cured it
+    first, last = query["timespan"].split("/")
+    assert first.startswith(iso(started - timedelta(minutes=5))[:16])
+    assert last.startswith(iso(started + timedelta(hours=9, minutes=30))[:16])  # its end, not now
+    assert la.throttled == 0

@@ -8,18 +8,32 @@ from dataclasses import replace
 import pytest
 
 from haymaker import permissions as p
-from haymaker.mockrun import evaluate
+from haymaker import trust
+from haymaker.mockrun import MOCK_SUBSCRIPTION_ID, evaluate
 from stacks.config import load_platform_settings
-from tests.conftest import RUN_ID
+from tests.conftest import RUN_ID, TEST_OBJECT_IDS, TEST_REPOSITORY, bootstrapped
+
+OBJECT_IDS = {p.DEPLOYER: TEST_OBJECT_IDS["run-deployer"], p.REAPER: TEST_OBJECT_IDS["reaper"],
+              p.PUBLISHER: TEST_OBJECT_IDS["image-publisher"]}
 
 
 @pytest.fixture(scope="module")
 def platform():
     from stacks.platform import platform_program
 
-    declared, outputs = evaluate(lambda: platform_program(load_platform_settings("dev")), project="haymaker",
-                                 stack="dev")
+    declared, outputs = evaluate(lambda: platform_program(bootstrapped(load_platform_settings("dev"))),
+                                 project="haymaker", stack="dev")
     return declared, outputs
+
+
+@pytest.fixture(scope="module")
+def table():
+    return trust.load_table("dev")
+
+
+def _grants(platform, table):
+    """The run's identities' rights: what the platform declares, and what a person grants once (the trust table)."""
+    return p.platform_grants(platform[0], OBJECT_IDS) + p.person_grants(table, platform[0], MOCK_SUBSCRIPTION_ID)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +50,12 @@ def every_scenario(platform, catalog, settings):
 
 def _check(platform, run, catalog, grants=None, operations=None):
     declared, outputs = platform
+    table = trust.load_table("dev", catalog)
     return p.check(operations or p.program_operations(run, catalog),
-                   p.platform_grants(declared) if grants is None else grants,
-                   p.Scopes.of(declared, outputs, run), subjects=p.deployer_subjects(declared),
-                   created_objects={s.name: p.created_directory_objects(s) for s in catalog.scenarios.values()})
+                   _grants(platform, table) if grants is None else grants,
+                   p.Scopes.of(declared, outputs, run), subjects=p.deployer_subjects(table, TEST_REPOSITORY),
+                   created_objects={s.name: p.created_directory_objects(s) for s in catalog.scenarios.values()},
+                   definitions={name: role.definition for name, role in table.custom_roles.items()})
 
 
 def test_the_table_has_a_row_for_exactly_the_types_the_run_program_declares(every_scenario):
@@ -55,67 +71,74 @@ def test_the_platform_grants_what_every_run_needs_and_the_deployer_nothing_more(
                                   "a group: deleted groups stay 30 days"]
 
 
-def test_a_run_needing_what_the_platform_does_not_grant_fails_the_check(platform, every_scenario, catalog):
-    grants = [g for g in p.platform_grants(platform[0]) if g.source != "deployer-rbac-admin"]
+def test_a_run_needing_what_is_not_granted_fails_the_check(platform, every_scenario, catalog, table):
+    role = f"HayMaker run deployer (dev)"
+    grants = [g for g in _grants(platform, table) if g.name != role]
     report = _check(platform, every_scenario, catalog, grants=grants)
     agent_group = f"/resourceGroups/haymaker-{RUN_ID}-ai-ml-01-cognitive-services-vision"
     assert any(m.startswith("declare azure-native:authorization:RoleAssignment (deployer): needs "
                             "Microsoft.Authorization/roleAssignments/write for /subscriptions/") and m.endswith(agent_group)
                for m in report.missing), report.missing
-    # Contributor alone never writes role assignments: its NotActions take Microsoft.Authorization/*/Write away.
+    # Contributor never writes role assignments (its NotActions take Microsoft.Authorization/*/Write away): the
+    # custom role that replaced it must, under its condition.
+    contributor = [p.Grant(p.DEPLOYER, "role", "Contributor", f"/subscriptions/{MOCK_SUBSCRIPTION_ID}")]
+    missing = _check(platform, every_scenario, catalog, grants=grants + contributor).missing
+    assert {m.split(" for ")[0] for m in missing} == {
+        "declare azure-native:authorization:RoleAssignment (deployer): needs Microsoft.Authorization/roleAssignments/write",
+        "declare azure-native:authorization:RoleAssignment (deployer): needs Microsoft.Authorization/roleAssignments/delete"}
     assert not any("roleAssignments" in m for m in _check(platform, every_scenario, catalog).missing)
 
 
-def test_the_deployers_condition_must_allow_every_role_a_run_hands_out(platform, every_scenario, catalog):
+def test_the_deployers_condition_must_allow_every_role_a_run_hands_out(platform, every_scenario, catalog, table):
     from components.roles import BUILTIN_ROLES
 
     storage = BUILTIN_ROLES["Storage Account Contributor"].guid
-    grants = [replace(g, condition=g.condition.replace(storage + ", ", "")) if g.condition else g
-              for g in p.platform_grants(platform[0])]
+    grants = [replace(g, condition=g.condition.replace(storage + ", ", "")) if g.condition and g.principal == p.DEPLOYER
+              else g for g in _grants(platform, table)]
     missing = _check(platform, every_scenario, catalog, grants=grants).missing
     assert {m.split(" for ")[0] for m in missing} == {
         "declare azure-native:authorization:RoleAssignment (deployer): needs Microsoft.Authorization/roleAssignments/write",
         "declare azure-native:authorization:RoleAssignment (deployer): needs Microsoft.Authorization/roleAssignments/delete"}
     # The condition limits role assignment writes and deletes only.
-    (condition,) = [g.condition for g in grants if g.condition]
+    (condition,) = [g.condition for g in grants if g.condition and g.principal == p.DEPLOYER]
     assert p.condition_allows(condition, "Microsoft.App/jobs/write", frozenset({storage}))
     assert not p.condition_allows(condition, "Microsoft.Authorization/roleAssignments/write", frozenset({storage}))
 
 
-def test_a_grant_no_operation_needs_fails_the_check(platform, every_scenario, catalog):
+def test_a_grant_no_operation_needs_fails_the_check(platform, every_scenario, catalog, table):
     declared, _ = platform
     ledger = next(d.id for d in declared if d.type == "azure-native:storage:StorageAccount")
     extra = [p.Grant(p.DEPLOYER, "role", "AcrPush", ledger, source="extra-acrpush"),
              p.Grant(p.DEPLOYER, "graph", "User.Read.All", source="extra-graph")]
-    report = _check(platform, every_scenario, catalog, grants=p.platform_grants(declared) + extra)
+    report = _check(platform, every_scenario, catalog, grants=_grants(platform, table) + extra)
     assert report.missing == []
     assert report.unused == [f"extra-acrpush: AcrPush on {ledger}", "extra-graph: User.Read.All"]
 
 
-def test_graph_identities_need_their_scenarios_permissions_and_the_deployers_subjects(platform, every_scenario, catalog):
+def test_graph_identities_need_their_scenarios_permissions_and_the_deployers_subjects(platform, every_scenario, catalog,
+                                                                                      table):
     groups = "identity-03-entra-users-groups"
-    grants = [g for g in p.platform_grants(platform[0])
-              if not (g.principal == f"{p.GRAPH_IDENTITY}:{groups}:1" and g.name in ("Group.Read.All",
-                                                                                    "repo:your-org/haymaker:ref:refs/heads/main"))]
+    subject = f"repo:{TEST_REPOSITORY}:environment:dev"
+    grants = [g for g in _grants(platform, table)
+              if not (g.principal == f"{p.GRAPH_IDENTITY}:{groups}:1" and g.name in ("Group.Read.All", subject))]
     missing = _check(platform, every_scenario, catalog, grants=grants).missing
     assert f"identity.groups.list (graph-identity:{groups}:1): needs Group.Read.All" in missing
-    assert f"identity.group.delete (graph-identity:{groups}:1): needs deployer-subjects for " \
-           "repo:your-org/haymaker:ref:refs/heads/main" in missing
+    assert f"identity.group.delete (graph-identity:{groups}:1): needs deployer-subjects for {subject}" in missing
     assert all(f"{groups}:1" in m for m in missing)
 
 
-def test_an_application_scenarios_identity_needs_what_teardown_does_as_it(platform, every_scenario, catalog):
+def test_an_application_scenarios_identity_needs_what_teardown_does_as_it(platform, every_scenario, catalog, table):
     """identity-01 and identity-04 create applications as their identity: teardown reads, deletes and purges
     them as it, so a slot without Application.Read.All fails the check for each read."""
     apps = "identity-01-service-principals"
-    grants = [g for g in p.platform_grants(platform[0])
+    grants = [g for g in _grants(platform, table)
               if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:2" and g.name == "Application.Read.All")]
     missing = _check(platform, every_scenario, catalog, grants=grants).missing
     assert sorted(missing) == [f"identity.{row} (graph-identity:{apps}:2): needs Application.Read.All" for row in (
         "application.get", "application.owners", "applications.list", "deleted-applications.list", "deleted-item.get",
         "deleted-service-principals.list", "service-principal.get", "service-principal.owners",
         "service-principals.list")]
-    owned = [g for g in p.platform_grants(platform[0])
+    owned = [g for g in _grants(platform, table)
              if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:0" and g.name == "Application.ReadWrite.OwnedBy")]
     assert sorted(_check(platform, every_scenario, catalog, grants=owned).missing) == [
         f"identity.{row} (graph-identity:{apps}:0): needs Application.ReadWrite.OwnedBy" for row in (
@@ -156,10 +179,15 @@ REQUESTS = [
                "deletedAccounts/cv-1", p.DEPLOYER, None, "deleted-account.purge"),
     ("GET", "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments?$filter=assignedTo('o')", p.DEPLOYER,
      None, "role-assignments.list"),
+    ("GET", "/subscriptions/s1/providers/Microsoft.Authorization/roleDefinitions/5d1b6c3e-0000-4000-8000-0000000c0570",
+     p.DEPLOYER, None, "role-definition.get"),
     ("GET", "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-1", p.DEPLOYER, None,
      "resource.get"),
     ("DELETE", "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/ip", p.DEPLOYER,
      None, "resource.delete"),
+    ("GET", "/v1.0/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')?$select=id", p.DEPLOYER, None,
+     "grants.graph-service-principal"),
+    ("GET", "/v1.0/servicePrincipals/0a1b/appRoleAssignments", p.DEPLOYER, None, "grants.app-role-assignments"),
     ("GET", "/v1.0/applications?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None, "applications.list"),
     ("GET", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.get"),
     ("DELETE", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.delete"),
@@ -209,10 +237,10 @@ REQUESTS = [
     ("PUT", "/runs(PartitionKey='2026-11',RowKey='r')", p.DEPLOYER, None, "ledger.update"),
     ("MERGE", "/runs(PartitionKey='2026-11',RowKey='r')", p.DEPLOYER, None, "ledger.merge"),
     ("GET", "/runs()?$filter=PartitionKey eq '2026-11'", p.DEPLOYER, None, "ledger.query"),
-    ("PUT", "/reports/20261121t0600z-7f3a/truth.jsonl", p.DEPLOYER, None, "reports.upload"),
+    ("PUT", "/reports/20261121t0600z-7f3a/truth.jsonl", p.REAPER, None, "reports.upload"),
     ("POST", "/v1/subscriptions/s1/resourceGroups/haymaker-dev-platform/providers/Microsoft.OperationalInsights/"
-             "workspaces/haymaker-dev-logs/query", p.DEPLOYER, None, "logs.query"),
-    ("POST", "/v1/workspaces/5f1b2c3d-0000-4000-8000-00000000a11a/query", p.DEPLOYER, None, "logs.query"),
+             "workspaces/haymaker-dev-logs/query", p.REAPER, None, "logs.query"),
+    ("POST", "/v1/workspaces/5f1b2c3d-0000-4000-8000-00000000a11a/query", p.REAPER, None, "logs.query"),
 ]
 
 

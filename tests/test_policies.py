@@ -215,62 +215,110 @@ def test_allowed_locations():
     assert validate("allowed-locations", RG, {"location": "eastus"}, allowedLocations=["eastus"]) == []
 
 
-def test_a_scenarios_declared_locations_need_the_environments_consent():
+def test_a_scenarios_declared_locations_need_the_environments_consent(fixture_catalog, catalog):
     """Bot Service lives in 'global' and Static Web Apps in westeurope: scenarioLocations must list them."""
-    for scenario, location in (("ai-ml-05-bot-service", "global"), ("webapps-04-static-web-apps", "westeurope")):
-        job = job_props(tags={**TAGS, "haymaker-scenario": scenario})
-        (msg,) = validate("allowed-locations", JOB, job, allowedLocations=["swedencentral"])
-        assert msg == (f"scenario {scenario} names location {location!r} in its steps, which this environment "
-                       "does not allow: add it to allowed-locations scenarioLocations in policies/config.<env>.json, "
-                       "or leave the scenario out")
-        assert validate("allowed-locations", JOB, job, allowedLocations=["swedencentral"],
-                        scenarioLocations=["global", "westeurope"]) == []
+    from policies.rules import CATALOG
+
+    token = CATALOG.set(fixture_catalog)  # as `haymaker plan` sets the catalog it planned with
+    try:
+        for scenario, location in (("ai-ml-05-bot-service", "global"), ("webapps-04-static-web-apps", "westeurope")):
+            job = job_props(tags={**TAGS, "haymaker-scenario": scenario})
+            (msg,) = validate("allowed-locations", JOB, job, allowedLocations=["swedencentral"])
+            assert msg == (f"scenario {scenario} names location {location!r} in its steps, which this environment "
+                           "does not allow: add it to allowed-locations scenarioLocations in "
+                           "policies/config.<env>.json, or leave the scenario out")
+            assert validate("allowed-locations", JOB, job, allowedLocations=["swedencentral"],
+                            scenarioLocations=["global", "westeurope"]) == []
+    finally:
+        CATALOG.reset(token)
+    named = {loc for s in catalog.scenarios.values() for loc in s.locations}
     for environment in ("dev", "staging", "prod"):  # every shipped environment runs the whole catalog
         cfg = load_policy_config(environment)["allowed-locations"]
-        assert {"global", "westeurope"} <= set(cfg["allowedLocations"] + cfg["scenarioLocations"])
+        assert named <= set(cfg["allowedLocations"] + cfg["scenarioLocations"])
 
 
 # --- 8 Graph permissions -----------------------------------------------------------------------------
 
 def test_graph_permissions():
+    """No stack declares a Graph app role: a person grants them once; the allowlist shapes what is printed."""
+    from policies.rules import graph_permission_allowed
+
     GRAPH = "azuread:index/appRoleAssignment:AppRoleAssignment"
 
-    def platform(props, **config):  # the platform stack grants its identities' Graph roles
+    def platform(props, **config):
         return validate("graph-permissions-allowlist", GRAPH, props, stack="dev", **config)
 
-    assert platform({"appRoleId": GRAPH_APP_ROLES["Group.Create"]}) == []
+    (msg,) = platform({"appRoleId": GRAPH_APP_ROLES["Group.Create"]})
+    assert msg.startswith("the platform declares no Graph app role assignment (its deployer would need "
+                          "AppRoleAssignment.ReadWrite.All): a Privileged Role Administrator grants them once")
     (msg,) = platform({"appRoleId": "19dbc75e-c2e2-444c-a770-ec69d8559fc7"})
     assert msg == "Graph permission Directory.ReadWrite.All lets its holder grant itself more: no HayMaker " \
                   "identity may hold it"
-    (msg,) = platform({"appRoleId": "06b708a9-e830-4db3-a914-8e69da51d44f"}, allowedPermissions=["x"])
-    assert "AppRoleAssignment.ReadWrite.All lets its holder grant itself more" in msg
-    (msg,) = platform({"appRoleId": "00000000-0000-0000-0000-0000000000ee"})
-    assert "is not in the allowlist" in msg
-    (msg,) = platform({"appRoleId": GRAPH_APP_ROLES["User.ReadWrite.All"]})
-    assert "high-privilege" in msg
-    assert platform({"appRoleId": GRAPH_APP_ROLES["User.ReadWrite.All"]}, allowHighPrivilege=True) == []
-    (msg,) = platform({"appRoleId": GRAPH_APP_ROLES["Group.Create"]}, allowedPermissions=["User.Read.All"])
-    assert msg == "Graph app role Group.Create is not in the allowlist: use one of User.Read.All"
-    assert platform({}) == []
-    # A run stack may declare none at all, allowlisted or not.
+    (msg,) = platform({})
+    assert msg.startswith("the platform declares no Graph app role assignment")
     (msg,) = validate("graph-permissions-allowlist", GRAPH, {"appRoleId": GRAPH_APP_ROLES["Group.Create"]})
     assert msg.startswith("a run declares no Graph app role assignment (granting one needs "
                           "AppRoleAssignment.ReadWrite.All)")
+    cfg = {"allowedPermissions": sorted(GRAPH_APP_ROLES), "highPrivilegePermissions": ["User.ReadWrite.All"],
+           "allowHighPrivilege": False}
+    assert graph_permission_allowed("Group.Create", cfg) is None
+    assert "high-privilege" in graph_permission_allowed("User.ReadWrite.All", cfg)
+    assert graph_permission_allowed("User.ReadWrite.All", {**cfg, "allowHighPrivilege": True}) is None
+    assert graph_permission_allowed("Group.Create", {**cfg, "allowedPermissions": ["User.Read.All"]}) == \
+        "Graph app role Group.Create is not in the allowlist: use one of User.Read.All"
+    assert "grant itself more" in graph_permission_allowed("AppRoleAssignment.ReadWrite.All", cfg)
 
 
-def test_the_platforms_graph_grants_pass_the_allowlist_of_every_environment():
+def test_the_platform_declares_no_graph_grant_in_any_environment():
     from haymaker.mockrun import evaluate
     from stacks.config import load_platform_settings
     from stacks.platform import platform_program
+    from tests.conftest import bootstrapped
 
     for env in ("dev", "staging", "prod"):
-        declared, _ = evaluate(lambda: platform_program(load_platform_settings(env)), project="haymaker", stack=env)
-        grants = [d for d in declared if d.type == "azuread:index/appRoleAssignment:AppRoleAssignment"]
-        config = load_policy_config(env).get("graph-permissions-allowlist", {})
-        assert len(grants) > 10
-        for grant in grants:
-            assert validate("graph-permissions-allowlist", grant.type, grant.inputs, stack=env, **{
-                k: v for k, v in config.items() if k != "enforcementLevel"}) == [], grant.name
+        declared, _ = evaluate(lambda: platform_program(bootstrapped(load_platform_settings(env))), project="haymaker",
+                               stack=env)
+        assert not [d for d in declared if d.type == "azuread:index/appRoleAssignment:AppRoleAssignment"]
+
+
+def test_sensitive_roles_only_where_the_environment_allows_them():
+    kv_admin = {"roleDefinitionId": role_id("Key Vault Administrator"), "principalType": "ServicePrincipal"}
+    (msg,) = validate("agent-sensitive-roles", RA, kv_admin)
+    assert msg == ("role Key Vault Administrator is a data-owner role, which this environment does not allow agents: "
+                   "pick a narrower role, or allow it in policies/config.<env>.json (agent-sensitive-roles allowedRoles)")
+    assert validate("agent-sensitive-roles", RA, kv_admin, allowedRoles=["Key Vault Administrator"]) == []
+    assert validate("agent-sensitive-roles", RA, {"roleDefinitionId": role_id("Reader")}) == []
+    assert validate("agent-sensitive-roles", RA, kv_admin, stack="dev") == []  # platform stacks are not agents
+    assert validate("agent-sensitive-roles", RA, {}) == []
+
+
+def test_each_sensitive_role_an_environment_allows_is_one_a_scenario_needs(catalog):
+    """An allowance nothing needs widens what the run deployer may assign: policy configs carry none."""
+    from components.roles import BUILTIN_ROLES
+
+    used = {r for s in catalog.scenarios.values() for r in s.azure_roles}
+    for env in ("dev", "staging", "prod"):
+        allowed = load_policy_config(env).get("agent-sensitive-roles", {}).get("allowedRoles", [])
+        assert all(BUILTIN_ROLES[r].sensitive for r in allowed)
+        assert set(allowed) <= used, env
+
+
+def test_images_by_digest_where_the_environment_requires_it():
+    pinned = "haymakerprod.azurecr.io/haymaker-agent@sha256:" + "ab" * 32
+    tagged = "haymakerprod.azurecr.io/haymaker-agent:1.4.0"
+
+    def job(image):
+        props = job_props()
+        props["template"]["containers"][0]["image"] = image
+        return props
+
+    registries = ["haymakerprod.azurecr.io"]
+    assert validate("agent-job-limits", JOB, job(tagged), allowedRegistries=registries) == []
+    (msg,) = validate("agent-job-limits", JOB, job(tagged), allowedRegistries=registries, requireDigest=True)
+    assert msg.startswith("container agent: image 'haymakerprod.azurecr.io/haymaker-agent:1.4.0' is a tag, which can "
+                          "move: this environment runs images pinned by digest: set haymaker:agentImage")
+    assert validate("agent-job-limits", JOB, job(pinned), allowedRegistries=registries, requireDigest=True) == []
+    assert load_policy_config("prod")["agent-job-limits"]["requireDigest"] is True
 
 
 # --- 9 secrets ---------------------------------------------------------------------------------------
@@ -337,22 +385,44 @@ def test_environment_config_files_agree_with_the_stacks(settings):
 # --- the offline gate end to end ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
-def test_plans_of_all_fifty_scenarios_pass_every_mandatory_policy(catalog, make_spec, environment):
-    """Every scenario of the catalog, in two runs (a run holds at most 30), in each environment."""
+def test_plans_of_every_catalog_scenario_pass_every_mandatory_policy(catalog, make_spec, environment):
+    """Every scenario of the catalog, in runs of at most 25 (a run holds at most 30), in each environment."""
     from haymaker.settings import load_environment
 
+    from dataclasses import replace
+
     names = catalog.names()
-    assert len(names) == 50
-    for chunk in (names[:25], names[25:]):
+    settings = load_environment(environment)
+    # As a deployment pins it (prod refuses a tag: test_prod_refuses_the_shipped_tag_until_a_digest_is_pinned).
+    settings = replace(settings, agent_image=settings.agent_image.split(":")[0] + "@sha256:" + "0f" * 32)
+    for chunk in (names[i:i + 25] for i in range(0, len(names), 25)):
         spec = make_spec(chunk, environment=environment)
-        plan = make_plan(spec, load_environment(environment), catalog, budget_usd=10_000)
+        plan = make_plan(spec, settings, catalog, budget_usd=10_000)
         assert [v for v in plan.violations if v.enforcement == "mandatory"] == []
 
 
-def test_fifty_scenarios_in_one_run_break_the_run_size_limit(catalog, settings, make_spec):
-    plan = make_plan(make_spec(catalog.names()), settings, catalog, budget_usd=10_000)
+def test_prod_refuses_the_shipped_tag_until_a_digest_is_pinned(catalog, make_spec):
+    """Pulumi.prod.yaml ships with a tag (no image exists yet): every prod run is refused, saying what to set."""
+    from haymaker.settings import load_environment
+
+    settings = load_environment("prod")
+    spec = make_spec(catalog.names()[:1], environment="prod")
+    plan = make_plan(spec, settings, catalog, budget_usd=10_000)
+    if "@sha256:" in settings.agent_image:  # a deployment that pinned it passes (the test above)
+        assert plan.mandatory_violations == []
+        return
+    (violation,) = plan.mandatory_violations
+    assert violation.policy == "agent-job-limits" and "is a tag, which can move" in violation.message
+    assert "set haymaker:agentImage in Pulumi.<env>.yaml to <registry>/haymaker-agent@sha256:<digest>" in \
+        violation.message
+
+
+def test_more_scenarios_than_the_limit_in_one_run_break_the_run_size_limit(fixture_catalog, settings, make_spec):
+    names = fixture_catalog.names()[:3]
+    plan = make_plan(make_spec(names), settings, fixture_catalog, budget_usd=10_000,
+                     policy_config={**load_policy_config("dev"), "run-scenario-limits": {"maxScenarios": 2}})
     assert [v.line() for v in plan.mandatory_violations] == [
-        f"run-scenario-limits: (stack): {len(catalog.names())} scenarios in one run; the limit is 30: pick fewer"]
+        "run-scenario-limits: (stack): 3 scenarios in one run; the limit is 2: pick fewer"]
 
 
 def _bad(mutate):

@@ -301,11 +301,11 @@ def test_the_report_in_each_format(la, log, catalog):
     lines = truthreport.to_jsonl(recs).splitlines()
     assert len(lines) == 4
     first = json.loads(lines[0])
-    assert set(first) == {"run_id", "scenario", "phase", "step", "command", "start", "end", "outcome", "ok",
-                          "attempts", "cadence", "label", "expected", "matched", "missing", "unexpected", "observed",
-                          "in_delivery_window"}
+    assert set(first) == {"run_id", "scenario", "phase", "step", "plane", "plane_observed", "command", "start", "end",
+                          "outcome", "ok", "attempts", "cadence", "label", "expected", "matched", "missing",
+                          "unexpected", "observed", "in_delivery_window"}
     assert set(first["observed"][0]) == {"operation", "status", "category", "resource_id", "correlation_id", "time",
-                                         "events"}
+                                         "events", "plane"}
     # CSV: a header and one row per step, lists space-separated.
     rows = list(csv.DictReader(io.StringIO(truthreport.to_csv(recs))))
     assert [r["step"] for r in rows] == [r["step"] for r in recs] and tuple(rows[0]) == truthreport.CSV_COLUMNS

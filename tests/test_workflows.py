@@ -6,7 +6,8 @@ permissions per job, concurrency, timeouts, pinned actions, report steps that ru
 that every ``haymaker`` command and flag they call exists. The shell of the steps that hold logic
 (target resolution, the reaper's exit code, the sticky PR comment, the issue reports) is run here
 with stand-ins for ``haymaker`` and ``gh``. ``scripts/lint_workflows.sh`` (check-jsonschema,
-zizmor, yamllint) and ``scripts/setup_oidc.sh`` (with a stand-in ``az``) are run too.
+zizmor, yamllint) is run too. Each job that logs in to Azure is checked against the trust table
+(haymaker/trust.py): the GitHub Environment it names and the client id it logs in with.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from stacks.config import PLATFORM_STACKS
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,28 +262,25 @@ def test_pr_runs_on_pull_requests_touching_what_a_run_creates():
         assert p in paths
 
 
-def test_pr_tests_lint_and_plan():
+def test_pr_tests_lint_validate_and_posts_what_haymaker_pr_renders():
     j = jobs(workflow("pr"))
     assert step(j["test"], "tests")["run"] == "bash scripts/test.sh"
     assert step(j["lint"], "lint")["run"] == "bash scripts/lint_workflows.sh"
     plan = j["plan"]
     runs = [s.get("run", "") for s in steps_of(plan)]
     assert ".venv/bin/haymaker scenarios validate" in runs
-    plan_cmd = step(plan, "plan a run")["run"]
-    assert "haymaker plan --json" in plan_cmd and "--markdown plan.md" in plan_cmd and "> plan.json" in plan_cmd
-    assert ".venv/bin/haymaker policy check plan.json" in runs
-    # the order: validate, plan, policy check
-    assert runs.index(".venv/bin/haymaker scenarios validate") < runs.index(plan_cmd) \
-        < runs.index(".venv/bin/haymaker policy check plan.json")
-    # Every scenario the PR changes, compared with the base: the merge commit's first parent, so the
-    # checkout must hold two commits.
-    changes = step(plan, "catalog change")
-    assert changes["run"] == ".venv/bin/haymaker scenarios diff --base HEAD^1 --markdown changes.md"
-    assert ALWAYS.search(changes["if"]) and step(plan, "check out")["with"]["fetch-depth"] == 2
+    # Not a random run of five: every run the change allows, against the base (the merge commit's first
+    # parent, so the checkout holds two commits); written before it fails, so it runs either way.
+    pr = step(plan, "haymaker pr")
+    assert pr["run"] == ".venv/bin/haymaker pr --base HEAD^1 --json --markdown pr.md > pr.json"
+    assert ALWAYS.search(pr["if"]) and step(plan, "check out")["with"]["fetch-depth"] == 2
+    assert runs.index(".venv/bin/haymaker scenarios validate") < runs.index(pr["run"])
+    assert not any("haymaker plan" in r for r in runs)
     summary = step(plan, "job summary")
-    assert ALWAYS.search(summary["if"]) and "GITHUB_STEP_SUMMARY" in summary["run"]
-    assert "changes.md" in summary["run"] and "changes.md" in step(plan, "keep the plan")["with"]["path"]
-    assert ALWAYS.search(step(plan, "keep the plan")["if"])
+    assert ALWAYS.search(summary["if"]) and "pr.md" in summary["run"] and "GITHUB_STEP_SUMMARY" in summary["run"]
+    keep = step(plan, "keep the comment")
+    assert ALWAYS.search(keep["if"]) and keep["with"]["name"] == "pr" and "pr.md" in keep["with"]["path"]
+    assert step(j["comment"], "fetch the comment")["with"]["name"] == "pr"
 
 
 def test_pr_plan_needs_no_credentials():
@@ -447,15 +447,20 @@ def test_reap_every_thirty_minutes_and_on_dispatch():
     assert doc["concurrency"] == {"group": "reap", "cancel-in-progress": False}
 
 
-def test_reap_files_one_issue_from_a_job_that_may_only_write_issues():
+def test_reap_runs_once_per_environment_as_its_reaper_and_files_one_issue_from_a_job_that_may_only_write_issues():
     j = jobs(workflow("reap"))
     reap, report = j["reap"], j["report"]
     assert reap["permissions"] == {"contents": "read", "id-token": "write"}
-    assert "environment" not in reap  # the reaper never waits for a reviewer
-    assert "haymaker reap --json > reap.json" in step(reap, "reap (haymaker reap)")["run"]
+    assert reap["strategy"]["matrix"]["environment"] == list(PLATFORM_STACKS) and reap["strategy"]["fail-fast"] is False
+    assert reap["environment"] == {"name": "reap-${{ matrix.environment }}"}  # main only, no reviewer
+    assert reap["env"]["HAYMAKER_ENVIRONMENT"] == "${{ matrix.environment }}"
+    run = step(reap, "reap (haymaker reap)")["run"]
+    assert 'haymaker reap --json --environment "$HAYMAKER_ENVIRONMENT" > reap.json' in run
     assert ALWAYS.search(step(reap, "summary")["if"]) and ALWAYS.search(step(reap, "keep the report")["if"])
+    assert step(reap, "keep the report")["with"]["name"] == "reap-${{ matrix.environment }}"
     assert report["permissions"] == {"issues": "write"}
-    assert report["if"] == "always() && needs.reap.outputs.exit-code == '3'"
+    assert report["if"] == "always() && needs.reap.result == 'failure'"
+    assert step(report, "fetch the reports")["with"] == {"pattern": "reap-*"}
     assert not uses_azure_login(report)
     issue = step(report, "issue")
     assert issue["env"]["LABEL"] == "haymaker-orphans"
@@ -465,16 +470,16 @@ def test_reap_step_records_the_exit_code_and_still_fails(tmp_path):
     script = step(jobs(workflow("reap"))["reap"], "reap (haymaker reap)")["run"]
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    (bin_dir / "haymaker").write_text('#!/usr/bin/env bash\necho \'[{"run_id": "x", "outcome": "failed"}]\'\n'
-                                      'exit "${FAKE_EXIT:-0}"\n')
+    (bin_dir / "haymaker").write_text('#!/usr/bin/env bash\necho "$*" > args.txt\n'
+                                      'echo \'[{"run_id": "x", "outcome": "failed"}]\'\nexit "${FAKE_EXIT:-0}"\n')
     (bin_dir / "haymaker").chmod(0o755)
     for code in (0, 3, 1):
-        out = tmp_path / f"out{code}"
         result = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, text=True, capture_output=True,
-                                env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(out), "FAKE_EXIT": str(code)})
+                                env={"PATH": os.environ["PATH"], "FAKE_EXIT": str(code), "HAYMAKER_ENVIRONMENT": "prod"})
         assert result.returncode == code
-        assert out.read_text().strip() == f"exit-code={code}"
+        assert (tmp_path / "reap.exit").read_text().strip() == str(code)
         assert json.loads((tmp_path / "reap.json").read_text())[0]["outcome"] == "failed"
+        assert (tmp_path / "args.txt").read_text().split() == ["reap", "--json", "--environment", "prod"]
 
 
 def test_after_the_reaper_answer_keys_in_a_job_that_cannot_fail_the_reapers_result():
@@ -484,7 +489,8 @@ def test_after_the_reaper_answer_keys_in_a_job_that_cannot_fail_the_reapers_resu
     reap, truth = j["reap"], j["truth"]
     # After the reaper whatever it found, unless the workflow was cancelled; its own failure fails only itself.
     assert truth["needs"] == "reap" and truth["if"] == "!cancelled()" and truth["continue-on-error"] is True
-    assert truth["permissions"] == {"contents": "read", "id-token": "write"} and "environment" not in truth
+    assert truth["permissions"] == {"contents": "read", "id-token": "write"}
+    assert truth["environment"] == reap["environment"] and truth["strategy"] == reap["strategy"]
     assert "outputs" not in truth and "truth" not in j["report"]["needs"]
     login = [s for s in steps_of(truth) if s.get("uses", "").startswith("azure/login@")]
     assert login == [s for s in steps_of(reap) if s.get("uses", "").startswith("azure/login@")]
@@ -494,12 +500,14 @@ def test_after_the_reaper_answer_keys_in_a_job_that_cannot_fail_the_reapers_resu
         assert truth["env"][key] == reap["env"][key], key
     for key in ("HAYMAKER_LOG_ANALYTICS_WORKSPACE", "HAYMAKER_REPORTS_CONTAINER_URL", "HAYMAKER_TRUTH_DUE_LIMIT"):
         assert truth["env"][key] == f"${{{{ vars.{key} }}}}", key
+    assert truth["env"]["AZURE_CLIENT_ID"] == "${{ vars.AZURE_REAPER_CLIENT_ID }}"
     assert set(truth["env"]) - {"AZURE_CLIENT_ID"} <= {k.env for k in KEYS}  # each one a setting haymaker reads
     assert "pulumi" not in json.dumps(truth).lower()
     assert step(truth, "haymaker truth --due")["run"].strip() == ".venv/bin/haymaker truth --due --json > truth.json"
     assert ALWAYS.search(step(truth, "job summary")["if"])
     keep = step(truth, "keep the answer-key report")
-    assert ALWAYS.search(keep["if"]) and keep["with"]["name"] == "truth" and keep["with"]["path"] == "truth.json"
+    assert ALWAYS.search(keep["if"]) and keep["with"]["name"] == "truth-${{ matrix.environment }}"
+    assert keep["with"]["path"] == "truth.json"
 
 
 def test_answer_keys_step_fails_with_haymaker_and_the_summary_shows_its_document(tmp_path):
@@ -562,12 +570,18 @@ def run_step(s: dict, tmp_path: Path, extra: dict) -> subprocess.CompletedProces
 @pytest.mark.parametrize("existing", ["", "17"])
 def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, existing):
     issue = step(jobs(workflow("reap"))["report"], "issue")
-    (tmp_path / "reap.json").write_text(json.dumps([
-        {"run_id": "a", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": ""},
-        {"run_id": "b", "outcome": "failed", "leftovers_found": [{"name": "rg"}], "leftovers_remaining": [{"name": "rg"}],
-         "error": "conflict"},
-        {"run_id": "c", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": "",
-         "suspicious": [{"name": "finance-prod", "reason": "tagged with run c but not named as one of its groups"}]}]))
+    # As the download step lays the artifacts out: one directory per environment's reaper.
+    for env, code, report in (("dev", "3", [
+            {"run_id": "a", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": ""},
+            {"run_id": "b", "outcome": "failed", "leftovers_found": [{"name": "rg"}],
+             "leftovers_remaining": [{"name": "rg"}], "error": "conflict"},
+            {"run_id": "d", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": "",
+             "suspicious": [{"name": "finance-prod", "reason": "tagged with run d but not named as one of its groups"}]},
+            {"run_id": "e", "outcome": "locked", "error": "stack run-e is locked"}]),
+            ("prod", "1", [{"run_id": "c", "outcome": "failed", "error": "not a leftover: a token problem"}])):
+        (tmp_path / f"reap-{env}").mkdir()
+        (tmp_path / f"reap-{env}" / "reap.json").write_text(json.dumps(report))
+        (tmp_path / f"reap-{env}" / "reap.exit").write_text(code + "\n")
     env = fake_gh(tmp_path)
     result = run_step(issue, tmp_path, {**env, "FAKE_ISSUE": existing, "RUN_URL": "https://example/run/1"})
     assert result.returncode == 0, result.stderr
@@ -581,7 +595,19 @@ def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, exist
     assert len(calls) == 3
     body = (tmp_path / "body.sent").read_text()
     assert '"run_id": "b"' in body and '"run_id": "a"' not in body  # only the failed teardowns
-    assert '"run_id": "c"' in body and "finance-prod" in body  # and look-alikes left alone
+    assert '"run_id": "d"' in body and "finance-prod" in body  # and look-alikes left alone
+    assert '"run_id": "e"' in body  # and locked runs
+    assert "### dev" in body and '"run_id": "c"' not in body  # only reapers that left something (exit 3)
+
+
+def test_reap_report_files_nothing_when_no_reaper_left_anything(tmp_path):
+    issue = step(jobs(workflow("reap"))["report"], "issue")
+    (tmp_path / "reap-dev").mkdir()
+    (tmp_path / "reap-dev" / "reap.exit").write_text("1\n")
+    env = fake_gh(tmp_path)
+    result = run_step(issue, tmp_path, {**env, "RUN_URL": "https://example/run/1"})
+    assert result.returncode == 0 and "nothing to file" in result.stdout
+    assert not (tmp_path / "gh.log").exists()
 
 
 # --- the sticky PR comment -------------------------------------------------------------------------
@@ -590,8 +616,8 @@ def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, exist
 @pytest.mark.parametrize("mine", [True, False])
 def test_pr_comment_edits_its_own_comment_or_posts_once(tmp_path, mine):
     comment_step = step(jobs(workflow("pr"))["comment"], "post or update")
-    (tmp_path / "plan.md").write_text("## Plan\n" + "é" * 40000)  # 80,000 bytes: must be cut
-    (tmp_path / "changes.md").write_text("### What this change does to the Activity Log\n" + "ö" * 10000)
+    written = "<!-- haymaker-plan -->\n## HayMaker: what this pull request changes in the runs\n" + "é" * 40000
+    (tmp_path / "pr.md").write_text(written)  # 80,000 bytes: cut as a last guard
     comments = [{"id": 5, "user": {"login": "someone"}, "body": "<!-- haymaker-plan --> quoted by a human"},
                 {"id": 9, "user": {"login": "github-actions[bot]" if mine else "other-bot[bot]"},
                  "body": "<!-- haymaker-plan -->\nold plan"}]
@@ -606,8 +632,17 @@ def test_pr_comment_edits_its_own_comment_or_posts_once(tmp_path, mine):
         assert calls[1].startswith("api --method POST repos/o/r/issues/42/comments -F body=@comment.md")
     assert len(calls) == 2
     body = (tmp_path / "body.sent").read_text(encoding="utf-8")  # valid UTF-8 after the cut
-    assert body.startswith("<!-- haymaker-plan -->\n### What this change does to the Activity Log\n")
-    assert "\n## Plan\n" in body and len(body.encode()) < 65536 and "truncated" in body
+    assert written.startswith(body) and len(body.encode()) <= 65000 and len(body) > 30000
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("iconv") is None, reason="needs jq and iconv")
+def test_pr_comment_without_a_written_comment_says_so(tmp_path):
+    env = fake_gh(tmp_path)
+    result = run_step(step(jobs(workflow("pr"))["comment"], "post or update"), tmp_path,
+                      {**env, "PR_NUMBER": "42", "FAKE_COMMENTS": "[]"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "body.sent").read_text() == ("<!-- haymaker-plan -->\n"
+                                                     "No comment was written: see the log of the Plan job.\n")
 
 
 # --- platform.yml ------------------------------------------------------------------------------------
@@ -620,7 +655,7 @@ def test_platform_deploys_the_release_tags_environment_after_a_preview():
     assert "id-token" not in j["target"]["permissions"]
     deploy = j["deploy"]
     assert deploy["needs"] == "target"
-    assert deploy["environment"]["name"] == "${{ needs.target.outputs.environment }}"
+    assert deploy["environment"]["name"] == "platform-${{ needs.target.outputs.environment }}"
     assert deploy["concurrency"] == {"group": "platform-${{ needs.target.outputs.environment }}",
                                      "cancel-in-progress": False}
     assert deploy["env"]["STACK"] == "${{ needs.target.outputs.environment }}"
@@ -642,7 +677,27 @@ def test_platform_target_refuses_a_tag_that_is_not_a_release(tmp_path, tag, envi
         assert code == 0 and out == {"environment": environment}, log
     else:
         assert code != 0 and out == {}, log
-    assert jobs(workflow("platform"))["deploy"]["if"] == "needs.target.outputs.environment != ''"
+    assert jobs(workflow("platform"))["deploy"]["if"] == "github.ref_type == 'tag' && needs.target.outputs.environment != ''"
+
+
+@pytest.mark.parametrize("name", ["platform", "agent-image"])
+@pytest.mark.parametrize("ref_type, code", [("tag", 0), ("branch", 1)])
+def test_a_dispatch_from_a_branch_is_refused_before_anything_logs_in(tmp_path, name, ref_type, code):
+    """A branch named like a tag (v1.2.3) is still a branch: the first step of the target job refuses it, and
+    the job that logs in runs only for a tag."""
+    target = jobs(workflow(name))["target"]
+    first = steps_of(target)[0]
+    assert first["name"] == "Refuse anything but a tag" and first["env"] == {"REF_TYPE": "${{ github.ref_type }}"}
+    result = run_step(first, tmp_path, {"PATH": os.environ["PATH"], "REF_TYPE": ref_type, "GITHUB_REF_NAME": "v1.2.3"})
+    assert result.returncode == code
+    if code:
+        assert f"deploys release tags only, not the branch v1.2.3" in result.stdout or \
+            "publishes release tags only, not the branch v1.2.3" in result.stdout
+        assert "nothing was" in result.stdout
+    assert not uses_azure_login(target) and "id-token" not in target["permissions"]
+    login_jobs = [j for j in jobs(workflow(name)).values() if uses_azure_login(j)]
+    assert login_jobs and all(j["if"].startswith("github.ref_type == 'tag' && ") and j["needs"] == "target"
+                              for j in login_jobs)
 
 
 @pytest.mark.parametrize("exists", [True, False])
@@ -675,7 +730,9 @@ def test_drift_previews_each_platform_stack_daily_and_files_one_issue():
     preview = j["preview"]
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
     assert preview["strategy"]["fail-fast"] is False
-    assert "environment" not in preview  # never waits for a reviewer
+    assert preview["environment"] == {"name": "drift-${{ matrix.stack }}"}  # main only, never waits for a reviewer
+    verify = step(preview, "platform verify")
+    assert '--environment "$STACK" --repo "$GITHUB_REPOSITORY"' in verify["run"] and ALWAYS.search(verify["if"])
     cmd = step(preview, "expecting no changes")["run"]
     assert "pulumi preview" in cmd and "--expect-no-changes" in cmd and "--refresh" in cmd
     assert ALWAYS.search(step(preview, "keep the preview")["if"])
@@ -698,10 +755,13 @@ def test_canary_runs_nightly_on_release_tags_and_by_hand_one_at_a_time():
 def test_canary_checks_deploys_the_cheapest_scenario_for_an_hour_then_tears_down_in_dev():
     doc = workflow("canary")
     assert doc["env"]["HAYMAKER_ENVIRONMENT"] == "dev"
-    for key in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
-                "AZURE_SUBSCRIPTION_ID", "PULUMI_BACKEND_URL", "HAYMAKER_LEDGER_ENDPOINT"):
-        assert doc["env"][key].startswith("${{ vars."), key
     job, teardown = jobs(doc)["canary"], jobs(doc)["teardown"]
+    # The identity's variables are the GitHub Environment's: read in the jobs that name it, never workflow-wide.
+    assert not any("vars." in v for v in doc["env"].values())
+    for j in (job, teardown):
+        for key in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+                    "AZURE_SUBSCRIPTION_ID", "PULUMI_BACKEND_URL", "HAYMAKER_LEDGER_ENDPOINT"):
+            assert j["env"][key].startswith("${{ vars."), key
     for j in (job, teardown):
         assert j["environment"] == {"name": "dev"} and uses_azure_login(j)
         assert j["permissions"] == {"contents": "read", "id-token": "write"}
@@ -859,28 +919,10 @@ def test_every_haymaker_command_in_the_workflows_exists():
         for args in haymaker_invocations(script):
             check_invocation(root, args, where)
             verbs.add(args[0])
-    assert {"plan", "scenarios", "policy", "up", "reap", "release-env"} <= verbs
+    assert {"plan", "scenarios", "pr", "up", "reap", "release-env"} <= verbs
 
 
-def test_every_haymaker_command_in_the_operations_guide_exists():
-    root = command_tree()
-    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```(?:bash|sh|console)?\n(.*?)```", guide, flags=re.S)
-    inline = re.findall(r"`([^`\n]*haymaker [^`\n]*)`", guide)
-    calls = [c for b in blocks for c in haymaker_invocations(b)] + [c for i in inline for c in haymaker_invocations(i)]
-    assert len(calls) > 10
-    for args in calls:
-        args = [a for a in args if not a.startswith("<") and a not in ("…", "...")]
-        if args:
-            check_invocation(root, args, "docs/operations.md")
-
-
-def test_the_guide_names_only_workflows_and_scripts_that_exist():
-    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    for name in set(re.findall(r"(?<![.\w/])([a-z_-]+\.yml)\b", guide)):
-        assert (WORKFLOWS_DIR / name).exists(), name
-    for script in set(re.findall(r"scripts/([a-z_]+\.sh)", guide)):
-        assert (ROOT / "scripts" / script).exists(), script
+# The operations guide and the other docs: tests/test_docs.py checks the commands, workflows and scripts they name.
 
 
 # --- scripts/lint_workflows.sh -----------------------------------------------------------------------
@@ -922,86 +964,108 @@ def test_lint_workflows_fails_on_a_finding(tmp_path, problem):
     assert "lint_workflows: failed" in result.stderr
 
 
-# --- scripts/setup_oidc.sh ---------------------------------------------------------------------------
+# --- each job's identity is the trust table's ----------------------------------------------------------
 
-SETUP_OIDC = ROOT / "scripts" / "setup_oidc.sh"
-SUB = "11111111-2222-3333-4444-555555555555"
-FAKE_AZ = r"""#!/usr/bin/env bash
-printf '%s\n' "$*" >> "$AZ_LOG"
-case "$1 $2 $3" in
-  "account show --subscription") echo "99999999-8888-7777-6666-555555555555" ;;
-  "ad app list") [ -n "${FAKE_APP:-}" ] && echo "$FAKE_APP" ;;
-  "ad app create") echo "aaaaaaaa-0000-0000-0000-000000000001" ;;
-  "ad sp show") [ -n "${FAKE_SP:-}" ] && echo "$FAKE_SP" || exit 3 ;;
-  "ad sp create") echo "bbbbbbbb-0000-0000-0000-000000000002" ;;
-  "ad app federated-credential") [ "$4" = list ] && printf '%s\n' ${FAKE_CREDS:-} ;;
-esac
-exit 0
-"""
+CLIENT_ID_KEYS = ("AZURE_CLIENT_ID", "ARM_CLIENT_ID")
 
 
-def run_setup_oidc(tmp_path: Path, *args: str, **env) -> subprocess.CompletedProcess:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "az").write_text(FAKE_AZ)
-    (bin_dir / "az").chmod(0o755)
-    return subprocess.run(["bash", str(SETUP_OIDC), *args], text=True, capture_output=True,
-                          env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "AZ_LOG": str(tmp_path / "az.log"), **env})
+def _env_template(job: dict) -> str | None:
+    """The GitHub Environment a job names, with its expression as {env}: platform-{env}, reap-{env}, dev…"""
+    env = job.get("environment")
+    name = env.get("name") if isinstance(env, dict) else env
+    return re.sub(r"\$\{\{[^}]*\}\}", "{env}", name) if name else None
 
 
-@pytest.mark.parametrize("args,message", [
-    ((), "--repo"),
-    (("--repo", "o/r"), "--subscription"),
-    (("--repo", "o/r;rm", "--subscription", SUB), "OWNER/NAME"),
-    (("--repo", "o/r", "--subscription", "not-a-guid"), "GUID"),
-    (("--repo", "o/r", "--subscription", SUB, "--environments", "dev,pr od"), "environment"),
-    (("--repo", "o/r", "--subscription", SUB, "--bogus"), "unknown argument"),
-    (("--repo",), "needs a value"),
-])
-def test_setup_oidc_validates_its_arguments(tmp_path, args, message):
-    result = run_setup_oidc(tmp_path, *args)
-    assert result.returncode == 2 and message in result.stderr
-    assert not (tmp_path / "az.log").exists()
+def _client_id_variables(job: dict) -> set[str]:
+    """Every vars.* a job logs in with: azure/login's client-id and the AZURE_/ARM_CLIENT_ID it hands on."""
+    found = {v for k, v in (job.get("env") or {}).items() if k in CLIENT_ID_KEYS}
+    found |= {s["with"]["client-id"] for s in steps_of(job) if s.get("uses", "").startswith("azure/login@")}
+    return {m for v in found for m in re.findall(r"vars\.(\w+)", v)}
 
 
-def test_setup_oidc_creates_the_app_and_one_credential_per_environment(tmp_path):
-    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB)
+def _azure_jobs():
+    for path in ALL_WORKFLOWS:
+        for job_id, job in jobs(load(path)).items():
+            if uses_azure_login(job):
+                yield path.name, job_id, job
+
+
+@pytest.fixture(scope="module")
+def trust_tables():
+    from haymaker import trust
+
+    return {env: trust.load_table(env) for env in PLATFORM_STACKS}
+
+
+def test_each_job_that_logs_in_names_the_github_environment_and_client_id_of_its_identity(trust_tables):
+    from haymaker import trust
+
+    dev = trust_tables["dev"]
+    seen = set()
+    for workflow_name, job_id, job in _azure_jobs():
+        users = [i for i in dev.federated() if i.key != trust.GRAPH_IDENTITY
+                 and any((u.workflow, u.job) == (workflow_name, job_id) for u in i.uses)]
+        assert len(users) == 1, f"{workflow_name}:{job_id} is no identity's job in the trust table"
+        identity = users[0]
+        use = next(u for u in identity.uses if (u.workflow, u.job) == (workflow_name, job_id))
+        (expected,) = identity.github_environments
+        template = expected.replace("dev", "{env}", 1) if expected.endswith("dev") else expected
+        if use.only:  # a job of one environment (the canary: dev) names it literally
+            assert _env_template(job) == trust_tables[use.only][identity.key].github_environments[0], job_id
+        else:
+            assert _env_template(job) == template, f"{workflow_name}:{job_id}"
+        assert _client_id_variables(job) == {identity.variable}, f"{workflow_name}:{job_id}"
+        seen.add((workflow_name, job_id))
+    wanted = {(u.workflow, u.job) for i in dev.federated() if i.key != trust.GRAPH_IDENTITY for u in i.uses}
+    assert seen == wanted  # and every job the table names exists, and logs in
+
+
+def test_every_variable_a_job_reads_is_set_on_its_github_environment_or_the_repository(trust_tables):
+    from haymaker import trust
+
+    dev = trust_tables["dev"]
+    by_template = {gh.name.replace("dev", "{env}", 1) if gh.name.endswith("dev") else gh.name: gh for gh in dev.github}
+    by_template["dev"] = next(g for g in dev.github if g.name == "dev")
+    for workflow_name, job_id, job in _azure_jobs():
+        gh = by_template[_env_template(job) if _env_template(job) != "dev" else "dev"]
+        text = json.dumps({k: v for k, v in job.items() if k != "outputs"})
+        used = set(re.findall(r"vars\.(\w+)", text))
+        stray = used - set(gh.variables) - set(trust.REPOSITORY_VARIABLES)
+        assert not stray, f"{workflow_name}:{job_id} reads {stray}, set on no GitHub Environment it names"
+
+
+def test_no_workflow_logs_in_without_a_github_environment_or_as_an_identity_of_the_table(trust_tables):
+    """The subjects a job's token carries: a job with no environment would present ref:refs/heads/main."""
+    variables = {i.variable for t in trust_tables.values() for i in t.federated() if i.variable}
+    for workflow_name, job_id, job in _azure_jobs():
+        assert _env_template(job), f"{workflow_name}:{job_id} logs in without naming a GitHub Environment"
+        assert _client_id_variables(job) <= variables
+    for path in ALL_WORKFLOWS:
+        assert not {k for k in (load(path).get("env") or {}) if k in CLIENT_ID_KEYS}, path.name
+
+
+def test_agent_image_publishes_a_digest_a_run_can_pin(tmp_path):
+    job = jobs(workflow("agent-image"))["build-and-push"]
+    assert job["outputs"]["image"] == "${{ steps.digest.outputs.image }}"
+    publish = step(job, "publish the digest")
+    assert publish["env"] == {"DIGEST": "${{ steps.build.outputs.digest }}"}
+    summary = tmp_path / "summary.md"
+    env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": str(summary),
+           "REPOSITORY": "haymakerprod.azurecr.io/haymaker-agent", "ENVIRONMENT": "prod", "GITHUB_REF_NAME": "v1.0.0"}
+    digest = "sha256:" + "ab" * 32
+    result = run_step(publish, tmp_path, {**env, "DIGEST": digest})
     assert result.returncode == 0, result.stderr
-    calls = (tmp_path / "az.log").read_text().splitlines()
-    assert any(c.startswith("ad app create --display-name haymaker-github-actions") for c in calls)
-    assert any(c.startswith("ad sp create --id aaaaaaaa-0000-0000-0000-000000000001") for c in calls)
-    created = [json.loads(c.split("--parameters ", 1)[1].rsplit(" --output", 1)[0])
-               for c in calls if c.startswith("ad app federated-credential create")]
-    assert [c["subject"] for c in created] == [
-        "repo:octo/haymaker:environment:dev", "repo:octo/haymaker:environment:staging",
-        "repo:octo/haymaker:environment:prod", "repo:octo/haymaker:ref:refs/heads/main"]
-    for c in created:
-        assert c["issuer"] == "https://token.actions.githubusercontent.com"
-        assert c["audiences"] == ["api://AzureADTokenExchange"]
-    assert not any("secret" in c or "credential reset" in c for c in calls)  # no client secret
-    assert "gh variable set AZURE_CLIENT_ID --repo octo/haymaker --body aaaaaaaa-0000-0000-0000-000000000001" in result.stdout
-    assert "gh variable set AZURE_TENANT_ID --repo octo/haymaker --body 99999999-8888-7777-6666-555555555555" in result.stdout
-    assert f"gh variable set AZURE_SUBSCRIPTION_ID --repo octo/haymaker --body {SUB}" in result.stdout
+    image = f"haymakerprod.azurecr.io/haymaker-agent@{digest}"
+    assert (tmp_path / "out").read_text() == f"image={image}\n" and (tmp_path / "image.txt").read_text() == image + "\n"
+    assert f"  haymaker:agentImage: {image}" in summary.read_text()
+    # What it prints is what prod's policy accepts.
+    from policies.rules import DIGEST_RE
+
+    assert DIGEST_RE.search(image)
+    assert run_step(publish, tmp_path, {**env, "DIGEST": ""}).returncode == 1
+    assert step(job, "keep the digest")["with"]["path"] == "image.txt"
 
 
-def test_setup_oidc_is_idempotent(tmp_path):
-    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB, "--no-branch",
-                            FAKE_APP="aaaaaaaa-0000-0000-0000-000000000001", FAKE_SP="sp-1",
-                            FAKE_CREDS="github-env-dev github-env-staging")
-    assert result.returncode == 0, result.stderr
-    calls = (tmp_path / "az.log").read_text().splitlines()
-    assert not any(c.startswith(("ad app create", "ad sp create")) for c in calls)
-    created = [c for c in calls if c.startswith("ad app federated-credential create")]
-    assert len(created) == 1 and "repo:octo/haymaker:environment:prod" in created[0]
-
-
-def test_setup_oidc_refuses_an_ambiguous_application_name(tmp_path):
-    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB, FAKE_APP="a\nb")
-    assert result.returncode == 1 and "unique name" in result.stderr
-
-
-def test_setup_oidc_dry_run_changes_nothing(tmp_path):
-    result = run_setup_oidc(tmp_path, "--repo", "octo/haymaker", "--subscription", SUB, "--dry-run")
-    assert result.returncode == 0
-    assert not (tmp_path / "az.log").exists()
-    assert result.stdout.count("federated-credential create") == 4
+def test_the_base_image_is_pinned_by_digest():
+    froms = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("FROM ")]
+    assert froms and all(re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", f) for f in froms), froms

@@ -22,10 +22,12 @@ VARIABLES = ("HAYMAKER_RUN_ID", "HAYMAKER_SCENARIO", "HAYMAKER_EXPIRES_AT", "HAY
              "HAYMAKER_LOCATION", "HAYMAKER_CLEANUP_BUFFER_MINUTES", "AZURE_TENANT_ID",
              "AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "HAYMAKER_AGENT_OBJECT_ID", "AZURE_CLIENT_SECRET")
 # How the agent signs in (components/agent.py): its own service principal with a run-scoped secret,
-# or a platform Graph identity attached to the job as a user-assigned managed identity (no secret).
+# or a platform Graph identity attached to the job as a user-assigned managed identity (no secret); or,
+# in `haymaker try`, not at all: it runs as the operator's own `az login` on the operator's machine.
 LOGIN_SERVICE_PRINCIPAL = "service-principal"
 LOGIN_MANAGED_IDENTITY = "managed-identity"
-LOGINS = (LOGIN_SERVICE_PRINCIPAL, LOGIN_MANAGED_IDENTITY)
+LOGIN_USER = "user"
+LOGINS = (LOGIN_SERVICE_PRINCIPAL, LOGIN_MANAGED_IDENTITY, LOGIN_USER)
 _LOCATION_RE = re.compile(r"^[a-z0-9]{2,40}$")
 
 
@@ -68,8 +70,8 @@ def config_from_env(env: Mapping[str, str], defaults: Mapping[str, str] | None =
     login = values.get("HAYMAKER_LOGIN", LOGIN_SERVICE_PRINCIPAL)
     if login not in LOGINS:
         raise InvalidInput(f"HAYMAKER_LOGIN {login!r} is not one of {', '.join(LOGINS)}")
-    # A managed identity has no secret to pass.
-    needed = [n for n in VARIABLES if not (n == "AZURE_CLIENT_SECRET" and login == LOGIN_MANAGED_IDENTITY)]
+    # Only a service principal has a secret to pass.
+    needed = [n for n in VARIABLES if not (n == "AZURE_CLIENT_SECRET" and login != LOGIN_SERVICE_PRINCIPAL)]
     problems = [f"{name} is not set" for name in needed if not values.get(name)]
     if problems:
         raise InvalidInput("; ".join(problems) + ": the agent job sets these (components/agent.py); "

@@ -20,7 +20,7 @@ from typing import Callable, Mapping, TextIO
 
 from haymaker.agent.az import AzCli, DryRun, Executor, Outcome
 from haymaker.agent.clock import Clock, SystemClock
-from haymaker.agent.config import LOGIN_MANAGED_IDENTITY, AgentConfig, config_from_env
+from haymaker.agent.config import LOGIN_MANAGED_IDENTITY, LOGIN_USER, AgentConfig, config_from_env
 from haymaker.agent.events import EventLog, tail
 from haymaker.agent.render import Command, Day, new_password, placeholder_values, plain_command, prepare_day
 from haymaker.agent.schedule import default_seed, operate_slots, retry_delay
@@ -46,7 +46,12 @@ SIGNAL_STEP_TIMEOUT = 10.0
 
 
 def login_commands(c: AgentConfig) -> tuple[Command, str | None, Command]:
-    """The sign-in, the secret it reads on stdin (None for a managed identity), and the subscription pick."""
+    """The sign-in, the secret it reads on stdin (only a service principal has one), and the subscription pick."""
+    if c.login == LOGIN_USER:
+        # The operator's own sign-in: only check it is live and reaches the subscription. `az account set`
+        # would change the operator's default subscription; `haymaker try` requires it to be this one.
+        return (plain_command("az", "account", "show", "--output", "none"), None,
+                plain_command("az", "account", "show", "--subscription", c.subscription_id, "--output", "none"))
     if c.login == LOGIN_MANAGED_IDENTITY:  # a borrowed Graph identity attached to the job: no secret
         login = plain_command("az", "login", "--identity", "--client-id", c.client_id, "--output", "none")
         secret = None
@@ -293,7 +298,7 @@ def run_agent(env: Mapping[str, str], *, defaults: Mapping[str, str] | None = No
     clock = clock or SystemClock(time_scale)
     log = EventLog(out or sys.stdout, clock.now, config.run_id, config.scenario,
                    secrets=(config.client_secret, password))
-    az = DryRun() if dry_run else AzCli(env, config.user_agent)
+    az = DryRun() if dry_run else AzCli(env, config.user_agent, private_config=config.login != LOGIN_USER)
     seed = default_seed(config.run_id, config.scenario) if seed is None else seed
     calendar = calendar_for(catalog[config.scenario].company, config.location)
     return Runner(config, day, az, clock, log, stop or StopSignal(), seed, calendar).run()

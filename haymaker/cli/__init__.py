@@ -35,18 +35,23 @@ from haymaker.cli import ledger
 from haymaker.cli import lifecycle
 from haymaker.cli import logs
 from haymaker.cli import plan
+from haymaker.cli import platform
 from haymaker.cli import policy
+from haymaker.cli import pr
 from haymaker.cli import release
 from haymaker.cli import scenarios
 from haymaker.cli import truth
+from haymaker.cli import trycmd
 from haymaker.cli import version
-from haymaker.cli.common import run_app
+from haymaker.cli.common import CONTEXT, run_app
 
+# add_completion: Typer's --install-completion and --show-completion (bash, zsh, fish, PowerShell).
 app = typer.Typer(help="HayMaker: realistic, benign, attributable activity in an Azure tenant.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, context_settings=CONTEXT)
 app.callback()(version.options)
 app.command("plan")(plan.plan)
 app.add_typer(scenarios.app, name="scenarios")
+app.command("pr")(pr.pr)
 app.add_typer(policy.app, name="policy")
 app.command("up")(lifecycle.up)
 app.command("down")(lifecycle.down)
@@ -54,6 +59,7 @@ app.command("reap")(lifecycle.reap)
 app.command("status")(lifecycle.status)
 app.command("resources")(lifecycle.resources)
 app.command("cleanup")(lifecycle.cleanup)
+app.command("try")(trycmd.try_scenario)
 app.command("doctor")(doctor.doctor)
 app.command("dispatch")(dispatch.dispatch)
 app.command("runs")(ledger.runs)
@@ -64,6 +70,7 @@ app.command("truth")(truth.truth)
 app.add_typer(config.app, name="config")
 app.add_typer(agent.app, name="agent")
 app.command("release-env")(release.release_env)
+app.add_typer(platform.app, name="platform")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 import typer
 
-from haymaker.cli.common import run_app
+from haymaker.cli.common import CONTEXT, cfg_and_environment, emit_json, run_app
 from haymaker.errors import InvalidInput
 from haymaker.runspec import DEFAULT_DURATION_HOURS, check_duration, iso, new_run_id
 
 app = typer.Typer(help="The agent that lives one scenario's working day (it runs in the agent image).",
-                  no_args_is_help=True)
+                  no_args_is_help=True, context_settings=CONTEXT)
 
 
 @app.command("plan")
@@ -24,7 +22,9 @@ def plan(
     run_id: Optional[str] = typer.Option(None, help="Run id such as 20261121t0600z-7f3a (default: new)."),
     duration: Optional[int] = typer.Option(None, help="Hours the run lasts (1-10; default from selection.yaml)."),
     seed: Optional[int] = typer.Option(None, help="Seed of the operate times (default: from run id and scenario)."),
-    environment: str = typer.Option("dev", "--environment", "-e", help="Environment whose settings to use."),
+    environment: Optional[str] = typer.Option(None, "--environment", "-e",
+                                              help="dev, staging or prod, whose settings to use (default: "
+                                                   "HAYMAKER_ENVIRONMENT, then `haymaker config`, then dev)."),
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout."),
 ) -> None:
     """Show when each step would run and the command it runs, without running anything."""
@@ -34,15 +34,20 @@ def plan(
     from haymaker.settings import load_environment
     from scenarios.catalog import load_catalog
 
+    from haymaker.runspec import check_run_id_time
+
+    _, env = cfg_and_environment(environment)
+    if run_id is not None:
+        check_run_id_time(run_id)
     catalog = load_catalog()
     if scenario not in catalog:
         raise InvalidInput(unknown_name_message(scenario, catalog))
     run_id = run_id or new_run_id()
     hours = resolve_duration(load_selection(catalog), duration)
-    doc = plan_day(catalog[scenario], run_id=run_id, duration_hours=hours, settings=load_environment(environment),
+    doc = plan_day(catalog[scenario], run_id=run_id, duration_hours=hours, settings=load_environment(env),
                    seed=default_seed(run_id, scenario) if seed is None else seed)
     if as_json:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        emit_json(doc)
         return
     for line in render_lines(doc):
         typer.echo(line)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
-
 from haymaker.cli.common import emit_json, err, load_cfg, out
 from haymaker.errors import InvalidInput
 
@@ -24,7 +22,7 @@ def config_get(key: str, as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         emit_json({"key": key, "value": shown, "source": cfg.source(key)})
         return
-    out.print("" if shown is None else str(shown), markup=False, highlight=False)
+    out.print("" if shown is None else str(shown), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("set")
@@ -45,9 +43,17 @@ def config_list(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table()
-    for col in ("key", "value", "source", "variable"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["key"], "" if r["value"] is None else str(r["value"]), r["source"], r["env"])
-    out.print(table)
+    from haymaker.tables import print_table
+
+    shown = [{"key": r["key"], "value": "" if r["value"] is None else str(r["value"]),
+              "source": short_source(r["source"]), "variable": r["env"]} for r in rows]
+    if "value" in print_table(out, ["key", "value", "source", "variable"], shown, give_way=[("value", 10)]):
+        err.print("a value ending in … is cut to fit: `haymaker config get KEY` prints it whole", markup=False)
+
+
+def short_source(source: str) -> str:
+    """``env:AZURE_TENANT_ID`` -> ``env`` (the variable has its own column); ~/.haymaker/config.toml -> ``file``.
+    `config list --json` and `config get --json` say it in full."""
+    if source.startswith("env:"):
+        return "env"
+    return "file" if source.endswith("config.toml") else source

@@ -19,16 +19,6 @@ def _progress(what: str):
     return err.status(f"reading {what} from the ledger…") if err.is_terminal else nullcontext()
 
 
-def _table(title: str, *columns: str, show_header: bool = True):
-    from rich.table import Table
-
-    table = Table(title=title, show_header=show_header)
-    table.add_column(columns[0], no_wrap=True)  # a run id must stay on one line
-    for column in columns[1:]:
-        table.add_column(column)
-    return table
-
-
 def _open_ledger():
     """The configured ledger, with writes an outage left in the spool replayed first."""
     from haymaker.config import load_config
@@ -63,13 +53,19 @@ def runs(
     if as_json:
         emit_json({"runs": [r.to_dict() for r in found]})
         return
-    table = _table(f"{len(found)} run(s), newest first", "run id", "status", "env", "trigger", "started (UTC)",
-                   "hours", "scenarios", "USD", "created/cleaned/orphaned")
-    for r in found:
-        table.add_row(r.run_id, r.status, r.environment, r.trigger, f"{r.started_at:%Y-%m-%d %H:%M}",
-                      str(r.duration_hours), str(len(r.scenarios)), f"{r.cost_estimate_usd:.2f}",
-                      f"{r.resources_created}/{r.resources_cleaned}/{r.resources_orphaned}")
-    out.print(table)
+    from haymaker.tables import print_table
+
+    rows = [{"run id": r.run_id, "status": r.status, "env": r.environment, "trigger": r.trigger,
+             "started (UTC)": f"{r.started_at:%Y-%m-%d %H:%M}", "hours": str(r.duration_hours),
+             "scenarios": str(len(r.scenarios)), "USD": f"{r.cost_estimate_usd:.2f}",
+             "created/cleaned/orphaned": f"{r.resources_created}/{r.resources_cleaned}/{r.resources_orphaned}"}
+            for r in found]
+    print_table(out, list(RUN_COLUMNS), rows, title=f"{len(found)} run(s), newest first", right=("hours", "scenarios", "USD"),
+                give_way=[("created/cleaned/orphaned", 0), ("trigger", 0), ("hours", 0), ("scenarios", 0)])
+
+
+RUN_COLUMNS = ("run id", "status", "env", "trigger", "started (UTC)", "hours", "scenarios", "USD",
+               "created/cleaned/orphaned")
 
 
 def agents(
@@ -100,11 +96,16 @@ def agents(
     if as_json:
         emit_json({"agents": [a.to_dict() for a in found]})
         return
-    table = _table(f"{len(found)} agent(s)" + (f" of run {run_id}" if run_id else ""),
-                   "run id", "scenario", "status", "resource group", "job")
-    for a in found:
-        table.add_row(a.run_id, a.scenario, a.status, a.resource_group, a.job_name)
-    out.print(table)
+    from haymaker.tables import print_table
+
+    rows = [{"run id": a.run_id, "scenario": a.scenario, "status": a.status, "resource group": a.resource_group,
+             "job": a.job_name} for a in found]
+    # The agents of one run: its id is in the title, not on every row (piped rows keep it).
+    columns = ["run id", "scenario", "status", "resource group", "job"]
+    if not all_runs and out.is_terminal:
+        columns.remove("run id")
+    print_table(out, columns, rows, title=f"{len(found)} agent(s)" + (f" of run {run_id}" if run_id else ""),
+                give_way=[("resource group", 0), ("job", 0)])
 
 
 def metrics(
@@ -122,7 +123,9 @@ def metrics(
         return
     rate = ("—" if m["success_rate"] is None
             else f"{m['success_rate']:.0%} ({m['succeeded']} of {m['finished']} finished)")
-    figures = _table(f"last {days} days ({m['since']} to {m['until']})", "figure", "value", show_header=False)
+    from haymaker.tables import print_table
+
+    figures = []
     for name, value in [
         ("runs", f"{m['runs']}  " + ", ".join(f"{s} {n}" for s, n in m["by_status"].items())),
         ("success rate", rate),
@@ -136,9 +139,23 @@ def metrics(
         ("answer key coverage", "—" if m["average_coverage"] is None else
          f"{m['average_coverage']:.0%} (average of {m['runs_with_answer_key']} run(s) with `haymaker truth`)"),
     ]:
-        figures.add_row(name, value)
-    out.print(figures)
-    last = _table("last runs", "run id", "status", "started (UTC)", "scenarios", "USD")
-    for r in m["last_runs"]:
-        last.add_row(r["run_id"], r["status"], r["started_at"], str(r["scenarios"]), f"{r['cost_estimate_usd']:.2f}")
-    out.print(last)
+        figures.append({"figure": name, "value": value})
+    if out.is_terminal:  # a label and its value; a value too long for the line goes under it, indented
+        from rich.padding import Padding
+        from rich.text import Text
+
+        out.print(f"last {days} days ({m['since']} to {m['until']})", markup=False, highlight=False)
+        label = max(len(f["figure"]) for f in figures) + 2
+        for f in figures:
+            if label + len(f["value"]) <= out.width:
+                out.print(f"{f['figure']:<{label}}{f['value']}", markup=False, highlight=False)
+            else:
+                out.print(f["figure"], markup=False, highlight=False)
+                out.print(Padding(Text(f["value"]), (0, 0, 0, 2)))
+        out.print()
+    else:
+        print_table(out, ["figure", "value"], figures)
+    rows = [{"run id": r["run_id"], "status": r["status"], "started (UTC)": r["started_at"],
+             "scenarios": str(r["scenarios"]), "USD": f"{r['cost_estimate_usd']:.2f}"} for r in m["last_runs"]]
+    print_table(out, ["run id", "status", "started (UTC)", "scenarios", "USD"], rows, title="last runs",
+                right=("scenarios", "USD"), give_way=[("scenarios", 0), ("started (UTC)", 0)])

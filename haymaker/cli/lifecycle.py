@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
 
-from haymaker.cli.common import emit_json, err, load_cfg, out
+from haymaker.cli.common import cfg_and_environment, complete_scenario, emit_json, err, load_cfg, out
 from haymaker.cli.plan import refuse_unless_allowed
 from haymaker.errors import HayMakerError, InvalidInput, Refused
 
@@ -43,16 +42,25 @@ def build_lifecycle(cfg, environment: str, progress=None):
     """The real lifecycle: Automation-API driver, Azure adapters and the ledger, from configuration.
     Tests replace this function. ``progress`` (haymaker.progress.Progress) shows each scenario's state;
     without one the engine's own output is echoed."""
-    from haymaker import policycheck
     from haymaker.azure import Azure
     from haymaker.cloud import Endpoints
-    from haymaker.driver import RunStackDriver
-    from haymaker.ledger import Ledger
     from haymaker.lifecycle import Lifecycle
 
     subscription = cfg.get("subscription_id")
     if not subscription:
         raise InvalidInput("set AZURE_SUBSCRIPTION_ID (environment, .env or `haymaker config set subscription_id`)")
+    return Lifecycle(azure=Azure.connect(subscription, Endpoints.from_config(cfg)),
+                     platform_stack=cfg.get("platform_stack") or environment,  # as `doctor` reads it
+                     **lifecycle_parts(cfg, environment, progress))
+
+
+def lifecycle_parts(cfg, environment: str, progress=None) -> dict:
+    """What every lifecycle takes from configuration: the Automation-API driver (the engine's output
+    echoed unless ``progress`` shows it in a terminal), the ledger, the audit directory and the echo."""
+    from haymaker import policycheck
+    from haymaker.driver import RunStackDriver
+    from haymaker.ledger import Ledger
+
     ledger = Ledger.from_config(cfg)
     ledger.flush_spool()
     echo_engine = progress is None or not progress.console.is_terminal
@@ -61,12 +69,10 @@ def build_lifecycle(cfg, environment: str, progress=None):
                             on_output=(lambda line: err.print(line.rstrip(), markup=False, highlight=False))
                             if echo_engine else (lambda line: None),
                             on_event=progress.engine_event if progress is not None else None)
-    return Lifecycle(driver=driver, azure=Azure.connect(subscription, Endpoints.from_config(cfg)), ledger=ledger,
-                     audit_dir=Path(cfg.get("audit_dir")).expanduser(),
-                     echo=lambda m: err.print(m, markup=False, highlight=False), progress=progress,
-                     platform_stack=cfg.get("platform_stack") or environment,  # as `doctor` reads it
-                     environment=environment, stale_lock_after=timedelta(minutes=cfg.get("stale_lock_minutes")),
-                     budget=timedelta(minutes=cfg.get("teardown_budget_minutes")))
+    return {"driver": driver, "ledger": ledger, "audit_dir": Path(cfg.get("audit_dir")).expanduser(),
+            "echo": lambda m: err.print(m, markup=False, highlight=False), "progress": progress,
+            "environment": environment, "stale_lock_after": timedelta(minutes=cfg.get("stale_lock_minutes")),
+            "budget": timedelta(minutes=cfg.get("teardown_budget_minutes"))}
 
 
 def _progress(as_json: bool):
@@ -78,7 +84,8 @@ def _progress(as_json: bool):
 
 def up(
     size: Optional[str] = typer.Option(None, help="small, medium or large (scheduled pick)."),
-    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5): an on-demand run."),
+    scenario: List[str] = typer.Option([], "--scenario", "-s", help="Name a scenario (1-5): an on-demand run.",
+                                       autocompletion=complete_scenario),
     duration: Optional[int] = typer.Option(None, help="Hours the agents work (1-10)."),
     environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),
     trigger: str = typer.Option("local", help="schedule, release, dispatch or local."),
@@ -87,20 +94,26 @@ def up(
     as_json: bool = typer.Option(False, "--json", help="Write the result as JSON."),
 ) -> None:
     """Create a run: validate, check every prerequisite (as doctor does), deploy with retries, destroy on failure."""
-    from haymaker.cli.doctor import build_doctor
+    from haymaker.cli.doctor import prerequisites
     from haymaker.doctor import refuse_unless_ready
     from haymaker.lifecycle import check_account
     from haymaker.plan import plan_run
     from haymaker.selection import load_selection
 
-    cfg = load_cfg(environment)
-    env = cfg.get("environment")
+    from haymaker.runspec import check_run_id_time
+
+    cfg, env = cfg_and_environment(environment)
+    if run_id is not None:
+        check_run_id_time(run_id)
     plan = plan_run(environment=env, size=size, scenarios=scenario, duration=duration, trigger=trigger,
                     run_id=run_id)
     refuse_unless_allowed(plan)
     spec = plan.spec
+    if spec.expires_at <= datetime.now(timezone.utc):
+        raise InvalidInput(f"run {spec.run_id} would have expired at {spec.expires_at:%Y-%m-%d %H:%M}Z, so the "
+                           "reaper would remove it at once: leave --run-id out for a new one")
     # Every missing prerequisite at once, before anything is asked or changed.
-    refuse_unless_ready(build_doctor(cfg, env).run())
+    refuse_unless_ready(prerequisites(cfg, env))
     _confirm(f"Deploy {spec.stack_name} ({len(spec.scenarios)} scenarios, {spec.duration_hours} h, "
              f"~${plan.cost_usd:.2f}) to {env}?", yes)
     progress = _progress(as_json)
@@ -118,30 +131,50 @@ def up(
         return
     out.print(f"{spec.stack_name}: deployed in {result.deploy_seconds:.0f} s; the inventory is in "
               f"`haymaker resources --run-id {spec.run_id}` (or --json)", markup=False, highlight=False)
-    table = Table(box=None, pad_edge=False)
-    table.add_column("scenario", no_wrap=True, overflow="ellipsis", ratio=3)
-    table.add_column("job", no_wrap=True, overflow="ellipsis", ratio=2)
-    table.add_column("start", no_wrap=True, overflow="ellipsis", ratio=2)
-    for e in result.inventory:
-        table.add_row(e["scenario"], e["job_name"], result.jobs.get(e["scenario"], ""))
-    out.print(table)
+    from haymaker.tables import print_table
+
+    rows = [{"scenario": e["scenario"], "job": e["job_name"], "start": result.jobs.get(e["scenario"], "")}
+            for e in result.inventory]
+    print_table(out, ["scenario", "start", "job"], rows, give_way=[("job", 0)])
 
 
-def down(run_id: str, environment: Optional[str] = typer.Option(None, "--environment", "-e"),
-         yes: bool = typer.Option(False, "--yes", "-y"), as_json: bool = typer.Option(False, "--json")) -> None:
+def down(run_id: str = typer.Argument(..., help="The run, such as 20261121t0600z-7f3a (`haymaker runs`)."),
+         environment: Optional[str] = typer.Option(None, "--environment", "-e", help="dev, staging or prod."),
+         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+         as_json: bool = typer.Option(False, "--json", help="Write the result as JSON.")) -> None:
     """Tear one run down now: destroy, remove the stack, verify nothing is left."""
+    from haymaker.cli.doctor import build_doctor
+    from haymaker.doctor import refuse_unless_ready
     from haymaker.runspec import check_run_id
 
     check_run_id(run_id)
-    cfg = load_cfg(environment)
-    _confirm(f"Destroy run-{run_id} and delete everything it created?", yes)
+    cfg, env = cfg_and_environment(environment)
+    # Every missing prerequisite at once, as `up` does, before anything is asked or read (a teardown needs
+    # no agent image: the config's placeholders do not stop it).
+    refuse_unless_ready(build_doctor(cfg, env).run())
     progress = _progress(as_json)
-    life = build_lifecycle(cfg, cfg.get("environment"), progress=progress)
+    life = build_lifecycle(cfg, env, progress=progress)
+    refuse_unknown_run(life, run_id)
+    _confirm(f"Destroy run-{run_id} and delete everything it created?", yes)
     with progress:
         result = life.teardown(run_id)
     if result.outcome == "refused":
         raise Refused(result.error)
     _report_teardowns([result], as_json)
+
+
+def refuse_unknown_run(life, run_id: str) -> None:
+    """A run is known by its stack (made by `up` or by hand) or, once the stack is gone, by the ledger."""
+    if f"run-{run_id}" in {s.name for s in life.driver.list_run_stacks()}:
+        return
+    try:
+        known = life.ledger.get_run(run_id) is not None
+    except Exception:  # noqa: BLE001 - an unreadable ledger proves nothing: look for what is left anyway
+        return
+    if not known:
+        raise InvalidInput(f"no such run {run_id}: there is no stack run-{run_id} in {life.driver.backend} and "
+                           "the ledger has no record of it; `haymaker runs` lists runs, `haymaker cleanup "
+                           "--orphaned` what runs whose stack is gone left behind")
 
 
 def reap(dry_run: bool = typer.Option(False, "--dry-run", help="List what is due; change nothing."),
@@ -152,10 +185,10 @@ def reap(dry_run: bool = typer.Option(False, "--dry-run", help="List what is due
     """Destroy every expired run stack and prove nothing is left; exit 3 when something is."""
     from haymaker.runspec import parse_iso
 
-    cfg = load_cfg(environment)
+    cfg, env = cfg_and_environment(environment)
     when = parse_iso(now) if now else datetime.now(timezone.utc)
     progress = _progress(as_json or dry_run)
-    life = build_lifecycle(cfg, cfg.get("environment"), progress=progress)
+    life = build_lifecycle(cfg, env, progress=progress)
     with progress:
         results = life.reap(now=when, parallel=parallel or cfg.get("reap_parallel"), dry_run=dry_run)
     if not dry_run:
@@ -181,27 +214,61 @@ def _report_quota(life) -> None:
                       "create more (deleted groups stay 30 days)", markup=False, highlight=False)
 
 
-def status(run_id: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
+def status(run_id: Optional[str] = typer.Argument(None, help="One run (default: the live ones)."),
+           as_json: bool = typer.Option(False, "--json", help="Write the result as JSON.")) -> None:
     """Phase, agents, time left and cost so far of one run (default: the live ones)."""
     from haymaker.ledger import Ledger
 
-    ledger = Ledger.from_config(load_cfg())
+    cfg = load_cfg()
+    ledger = Ledger.from_config(cfg)
     ledger.flush_spool()
     now = datetime.now(timezone.utc)
     runs = [ledger.get_run(run_id)] if run_id else ledger.list_runs(status="running", limit=20)
-    if run_id and runs[0] is None:
-        raise InvalidInput(f"run {run_id} is not in the ledger: see `haymaker runs`")
-    docs = [status_of(r, ledger.list_agents(r.run_id), now) for r in runs]
+    docs = [status_of(r, ledger.list_agents(r.run_id), now) for r in runs if r is not None]
+    # Every other run stack too: one the ledger calls ended (a failed teardown keeps its stack), or one it
+    # has never heard of (deployed by hand with `pulumi up`, README: "Your own machine").
+    for stack in other_stacks(cfg, {d["run_id"] for d in docs}, run_id):
+        record = ledger.get_run(stack.name.removeprefix("run-"))
+        docs.append(status_of(record, ledger.list_agents(record.run_id), now) if record else stack_status(stack, now))
+    if run_id and not docs:
+        raise InvalidInput(f"no such run {run_id}: it is not in the ledger and there is no stack run-{run_id}; "
+                           "see `haymaker runs`")
     if as_json:
         emit_json(docs if not run_id else docs[0])
         return
     if not docs:
         out.print("no live runs")
     for d in docs:
-        out.print(f"[bold]{d['run_id']}[/bold] {d['status']}  {d['time_left']} left  "
-                  f"cost so far ~${d['cost_so_far_usd']:.2f} of ${d['cost_estimate_usd']:.2f}")
+        cost = (f"cost so far ~${d['cost_so_far_usd']:.2f} of ${d['cost_estimate_usd']:.2f}"
+                if d["cost_estimate_usd"] is not None else "no ledger record (a stack made by hand)")
+        out.print(f"[bold]{d['run_id']}[/bold] {d['status']}  {d['time_left']} left  {cost}")
         for a in d["agents"]:
             out.print(f"  {a['scenario']}: {a['status']}", markup=False)
+
+
+def other_stacks(cfg, shown: set[str], run_id: str | None) -> list:
+    """Run stacks in the state backend other than the runs ``shown`` (only ``run_id``'s when given).
+    Listing needs the Pulumi CLI; without it the ledger's answer stands, and a warning says so."""
+    from haymaker.driver import RunStackDriver
+
+    driver = RunStackDriver(backend=cfg.get("backend_url"), secrets_provider=cfg.get("secrets_provider"))
+    try:
+        stacks = driver.list_run_stacks()
+    except HayMakerError as e:
+        err.print(f"warning: stacks not listed, only the ledger's runs are shown: {e}", markup=False, highlight=False)
+        return []
+    wanted = {f"run-{run_id}"} if run_id else None
+    return [s for s in stacks if s.name.removeprefix("run-") not in shown and (wanted is None or s.name in wanted)]
+
+
+def stack_status(stack, now: datetime) -> dict:
+    from haymaker.lifecycle import expiry_of
+
+    expires = expiry_of(stack)
+    return {"run_id": stack.name.removeprefix("run-"), "status": "deployed" if expires > now else "expired",
+            "environment": (stack.tags or {}).get("haymaker:env"), "expires_at": expires.isoformat(),
+            "time_left": str(max(expires - now, timedelta(0))).split(".")[0], "cost_estimate_usd": None,
+            "cost_so_far_usd": None, "agents": [], "ledger": False}
 
 
 def resources(run_id: Optional[str] = typer.Option(None, help="One run (default: every live run)."),
@@ -212,8 +279,8 @@ def resources(run_id: Optional[str] = typer.Option(None, help="One run (default:
     """What runs hold now: from stack outputs for live runs; orphans from the tag query."""
     if group_by not in ("scenario", "type"):
         raise InvalidInput(f"--group-by {group_by!r}: use scenario or type")
-    cfg = load_cfg(environment)
-    life = build_lifecycle(cfg, cfg.get("environment"))
+    cfg, env = cfg_and_environment(environment)
+    life = build_lifecycle(cfg, env)
     with err.status("reading stacks and Azure…"):
         rows = orphan_rows(life) if orphaned else inventory_rows(life, run_id)
     groups: dict[str, list] = {}
@@ -222,12 +289,17 @@ def resources(run_id: Optional[str] = typer.Option(None, help="One run (default:
     if as_json:
         emit_json({"group_by": group_by, "groups": groups, "total": len(rows)})
         return
-    table = Table()
-    for col in (group_by, "count", "names"):
-        table.add_column(col, overflow="fold")
-    for key, items in sorted(groups.items()):
-        table.add_row(key, str(len(items)), ", ".join(i["name"] for i in items))
-    out.print(table)
+    if not out.is_terminal:  # one row per resource, tab-separated
+        from haymaker.tables import tsv
+
+        for text in tsv([group_by, "name", "type" if group_by == "scenario" else "scenario", "run", "id"],
+                        [i for _, items in sorted(groups.items()) for i in items]):
+            out.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    for key, items in sorted(groups.items()):  # a group, then each name whole on its own line
+        out.print(f"{key} ({len(items)})", markup=False, highlight=False, soft_wrap=True)
+        for i in items:
+            out.print(f"  {i['name']}", markup=False, highlight=False, soft_wrap=True)
 
 
 def cleanup(run_id: Optional[str] = typer.Option(None, help="Tear down this run."),
@@ -246,8 +318,8 @@ def cleanup(run_id: Optional[str] = typer.Option(None, help="Tear down this run.
         raise InvalidInput("give exactly one of --run-id ID or --orphaned")
     if run_id:
         check_run_id(run_id)
-    cfg = load_cfg(environment)
-    life = build_lifecycle(cfg, cfg.get("environment"))
+    cfg, env = cfg_and_environment(environment)
+    life = build_lifecycle(cfg, env)
     if run_id:
         live = {s.name: s for s in life.driver.list_run_stacks()}
         stack = live.get(f"run-{run_id}")
@@ -291,9 +363,9 @@ def _report_teardowns(results, as_json: bool) -> None:
                 line += f" ({len(r.leftovers_found)} leftover(s) found, {len(r.leftovers_remaining)} remain)"
             if r.suspicious:
                 line += f" ({len(r.suspicious)} suspicious item(s) left alone)"
-            if r.error:
-                line += f" — {r.error}"
             out.print(line, markup=False, highlight=False)
+            for reason in (r.error or "").splitlines():  # each error on its own line
+                out.print(f"  {reason}", markup=False, highlight=False)
             for x in r.suspicious:
                 out.print(f"  suspicious {x.kind} {x.name}: {x.reason}", markup=False, highlight=False)
     bad = [f"{r.run_id} ({r.outcome}{', suspicious' if r.suspicious else ''})" for r in results
@@ -310,7 +382,8 @@ def status_of(run, agents, now: datetime) -> dict:
             "expires_at": run.expires_at.isoformat(), "time_left": str(left).split(".")[0],
             "cost_estimate_usd": run.cost_estimate_usd,
             "cost_so_far_usd": round(run.cost_estimate_usd * elapsed / total, 2),
-            "agents": [{"scenario": a.scenario, "status": a.status, "job_name": a.job_name} for a in agents]}
+            "agents": [{"scenario": a.scenario, "status": a.status, "job_name": a.job_name} for a in agents],
+            "ledger": True}
 
 
 def inventory_rows(life, run_id: str | None) -> list[dict]:

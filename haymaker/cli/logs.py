@@ -11,6 +11,9 @@ import typer
 from haymaker.cli.common import err, load_cfg
 
 LIVE = ("deploying", "running", "destroying")  # a stack exists and its agents may be writing
+# A finished run's lines end with its agents: they stop at expiry (plus their cleanup) or when the run is torn
+# down; an hour more covers the lines still on their way to the workspace.
+TAIL = 1  # hours
 
 
 def logs(
@@ -36,6 +39,12 @@ def logs(
     now = datetime.now(timezone.utc)
     start = now - agentlogs.parse_duration(since) if since else target["start"]
 
+    def upto() -> datetime:  # a finished run is read to its end, never to now
+        t = datetime.now(timezone.utc)
+        return min(t, target["end"]) if target["end"] else t
+
+    end = upto()
+
     def read(low: datetime, high: datetime) -> list:
         got = la.rows(lambda a, b: agentlogs.console_query(a, b, jobs=target["jobs"], run_id=target["run_id"]),
                       low, high)
@@ -60,7 +69,7 @@ def logs(
         err.print(f"run {target['run_id']}: lines since {start:%Y-%m-%d %H:%M} UTC (times in UTC)", markup=False,
                   highlight=False)
     if not follow:
-        lines = read(start, now)
+        lines = read(start, end) if start < end else []
         if lines:
             emit(lines)
         elif not as_json:
@@ -68,15 +77,15 @@ def logs(
                       "minutes", markup=False, highlight=False)
         return
     try:
-        agentlogs.follow(read, emit, start=start, now=lambda: datetime.now(timezone.utc), sleep=time.sleep,
-                         poll_seconds=poll, overlap=timedelta(minutes=10),
+        agentlogs.follow(read, emit, start=start, now=upto, sleep=time.sleep, poll_seconds=poll, overlap=timedelta(minutes=10),
                          scenarios=[scenario] if scenario else target["scenarios"])
     except KeyboardInterrupt:
         pass
 
 
 def _target(cfg, run_id: str | None, scenario: str | None) -> dict:
-    """The run to read: its id, scenarios, job names and start, from the ledger when it knows the run."""
+    """The run to read: its id, scenarios, job names, start and (once it finished) end, from the ledger when it
+    knows the run."""
     from datetime import timedelta
 
     from haymaker.errors import InvalidInput
@@ -106,5 +115,8 @@ def _target(cfg, run_id: str | None, scenario: str | None) -> dict:
         raise InvalidInput(f"run {run_id} has no scenario {scenario!r}: its scenarios are {', '.join(scenarios)}")
     picked = [scenario] if scenario else scenarios
     started = record.started_at if record else check_run_id(run_id)
+    end = None
+    if record and record.status not in LIVE:
+        end = max(record.expires_at, record.ended_at or record.expires_at) + timedelta(hours=TAIL)
     return {"run_id": run_id, "scenarios": picked if scenario or scenarios else [],
-            "jobs": [job_name(run_id, s) for s in picked], "start": started - timedelta(minutes=5)}
+            "jobs": [job_name(run_id, s) for s in picked], "start": started - timedelta(minutes=5), "end": end}

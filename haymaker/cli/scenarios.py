@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from haymaker.cli.common import emit_json, out
+from haymaker.cli.common import emit_json, err, out
 
 app = typer.Typer(help="The scenario catalog.", no_args_is_help=True)
 
@@ -28,14 +28,12 @@ def scenarios_list(
         emit_json([{"name": s.name, "area": s.area, "title": s.title,
                     "estimated_hourly_cost_usd": s.estimated_hourly_cost_usd} for s in items])
         return
-    from rich.table import Table
+    from haymaker.tables import print_table
 
-    table = Table()
-    for col in ("name", "area", "title", "USD/h", "roles"):
-        table.add_column(col)
-    for s in items:
-        table.add_row(s.name, s.area, s.title, f"{s.estimated_hourly_cost_usd:.2f}", ", ".join(s.azure_roles))
-    out.print(table)
+    rows = [{"name": s.name, "area": s.area, "USD/h": f"{s.estimated_hourly_cost_usd:.2f}", "title": s.title,
+             "roles": ", ".join(s.azure_roles)} for s in items]
+    print_table(out, ["name", "area", "USD/h", "title", "roles"], rows, right=("USD/h",),
+                give_way=[("roles", 0), ("title", 12), ("title", 0)])
 
 
 @app.command("show")
@@ -70,16 +68,45 @@ def scenarios_show(name: str, as_json: bool = typer.Option(False, "--json", help
 
 
 @app.command("validate")
-def scenarios_validate(paths: List[Path] = typer.Argument(None, help="Files to check (default: the catalog).")) -> None:
-    """Check scenario files; exit 1 listing every problem when any file is bad."""
-    from haymaker.errors import CatalogError
-    from scenarios.catalog import check_files, scenario_files
+def scenarios_validate(
+    paths: List[Path] = typer.Argument(None, help="Files to check (default: the catalog)."),
+    selection: Optional[Path] = typer.Option(None, help="Selection file (default: scenarios/selection.yaml)."),
+) -> None:
+    """Check what a pull request can change: the scenario files, selection.yaml, every scenario against every
+    environment's policies and locations, each size's dearest run against the budget, and, with the local
+    Azure CLI (.azcli), every az command. Exit 1 listing every problem."""
+    from haymaker import azparse
+    from haymaker.draws import check, read_tree
+    from haymaker.errors import CatalogError, InvalidInput
+    from scenarios.catalog import Catalog, check_files, display_path, scenario_files
 
+    if paths and selection:
+        raise InvalidInput("--selection checks a selection against the catalog: name no files with it")
     files = list(paths) if paths else scenario_files()
     scenarios, errors = check_files(files)
+    shown = {p.stem: display_path(p) for p in files}
+    skipped = azparse.skipped_because()
+    if skipped is None:
+        refused = azparse.refused(scenarios.values())
+        errors += [f"{shown[name]}: phases.{phase}[{i}].run: az refuses it: {why}"
+                   for (name, phase, i), why in sorted(refused.items())]
+    if skipped:
+        err.print(f"az commands not checked: {skipped}", markup=False, highlight=False)
     if errors:
         raise CatalogError(errors)
-    out.print(f"{len(scenarios)} scenario files valid")
+    # Only the catalog has a selection; files named on the command line are judged on their own.
+    tree = read_tree(catalog=Catalog(scenarios) if paths else None, selection=selection, with_selection=not paths)
+    judged, problems = check(tree)
+    if problems:
+        raise CatalogError([p.line() for p in problems])
+    out.print(f"{len(scenarios)} scenario files valid", highlight=False, soft_wrap=True)
+    if tree.selection is not None:
+        out.print(f"{selection or 'scenarios/selection.yaml'} valid: every size can be drawn within the budget of "
+                  f"${tree.selection.budget_usd:,.2f} in {', '.join(tree.environments)}", highlight=False, soft_wrap=True)
+    out.print(f"every scenario passes every mandatory policy in {', '.join(sorted(judged))}", highlight=False,
+              soft_wrap=True)
+    if not skipped:
+        out.print("az commands: every step parsed by the local Azure CLI", highlight=False, soft_wrap=True)
 
 
 @app.command("diff")
@@ -89,14 +116,17 @@ def scenarios_diff(
     as_json: bool = typer.Option(False, "--json", help="Write JSON to stdout."),
 ) -> None:
     """What a catalog change does to the Activity Log: each changed scenario's expected operations."""
-    from haymaker.catalogdiff import base_documents, compare, head_documents, markdown
+    from haymaker.catalogdiff import base_documents, compare, head_documents, markdown, trust_changes
 
-    changes = compare(base_documents(base), head_documents())
+    before, after = base_documents(base), head_documents()
+    changes, asks = compare(before, after), trust_changes(before, after)
     if markdown_file is not None:
-        markdown_file.write_text(markdown(changes, base))
+        markdown_file.write_text(markdown(changes, base, asks))
     if as_json:
-        emit_json({"base": base, "changes": [c.as_dict() for c in changes]})
+        emit_json({"base": base, "changes": [c.as_dict() for c in changes], "one_time_steps": asks})
         return
+    for line in asks:
+        out.print(line.replace("**", ""), markup=False, highlight=False)
     if not changes:
         out.print(f"no scenario file differs from {base}")
     for c in changes:

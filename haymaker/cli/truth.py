@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from haymaker.cli.common import emit_json, err, load_cfg, out
+from haymaker.cli.common import emit_json, err, load_cfg, out, write_file
 from haymaker.errors import InvalidInput
 
 
@@ -80,7 +80,7 @@ def _one(run_id: str, fmt: str, output: Optional[Path]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8")
+        write_file(output, text, "--output")
 
     try:
         stored = keep(run_id, recs, doc, store=store, ledger=ledger)
@@ -89,9 +89,13 @@ def _one(run_id: str, fmt: str, output: Optional[Path]) -> None:
         raise ReportStoreError(f"{e}; the report was {where} but neither stored nor summarised in the ledger: run "
                                f"`haymaker truth {run_id}` again once the container is reachable") from None
 
+    from haymaker.truthreport import PLANE_NAMES, plane_text
+
     coverage = "—" if doc["coverage"] is None else f"{doc['coverage']:.0%}"
     say = [f"run {run_id}: coverage {coverage} ({doc['matched']} of {doc['expected']} expected operations), "
            f"{doc['events']} Activity Log records by its agents, {doc['platform_activity']['events']} platform"]
+    say += [f"  {PLANE_NAMES[plane][0]}: {plane_text(p, PLANE_NAMES[plane][1])}" for plane, p in doc["planes"].items()
+            if p["observed"] is not None]
     if not doc["complete"]:
         say.append(f"not final: {doc['steps_in_delivery_window']} step(s) ended less than "
                    f"{doc['delivery_window_minutes']} minutes ago; run it again after {doc['final_after']}")

@@ -38,15 +38,35 @@ def main() -> None:
     cli.raise_event(EVENT_INVOKER_CMD_TBL_LOADED, cmd_tbl=loader.command_table, parser=invoker.parser)
 
     results = []
+    find = command_of(loader.command_table)
     for argv in argvs:
         err = io.StringIO()
         try:
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                invoker.parser.parse_args(list(argv))
-            results.append({"ok": True, "error": ""})
+                namespace = invoker.parser.parse_args(list(argv))
+            results.append({"ok": True, "error": "", "inexact": inexact_options(invoker.parser, find(argv), argv),
+                            "values": {k: getattr(namespace, k) for k in SHOWN if isinstance(getattr(namespace, k, None), str)}})
         except SystemExit:  # argparse's way of refusing: the reason went to stderr
-            results.append({"ok": False, "error": first_lines(err.getvalue())})
+            results.append({"ok": False, "error": first_lines(err.getvalue()), "inexact": [], "values": {}})
     json.dump(results, sys.stdout)
+
+
+# Parsed values a test may ask about: where the command acts.
+SHOWN = ("resource_group_name", "_subscription", "scope", "url", "resource")
+
+
+def inexact_options(parser, command: str | None, argv: list[str]) -> list[str]:
+    """Options of ``argv`` that are not, letter for letter, an option string of the command (argparse
+    also reads prefixes, ``--opt=value`` and ``-xVALUE``)."""
+    if not command:
+        return []
+    words = command.split()
+    group = parser.subparsers.get(tuple(words[:-1]))
+    command_parser = group.choices.get(words[-1]) if group is not None else None
+    if command_parser is None:
+        return []
+    exact = command_parser._option_string_actions  # noqa: SLF001 - argparse keeps the option strings here
+    return [a for a in argv if a.startswith("-") and a not in exact and not a.lstrip("-").replace(".", "").isdigit()]
 
 
 def load_arguments(loader, wanted: set[str]) -> None:

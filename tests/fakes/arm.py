@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from tests.fakes.armroles import RoleDefinitions
 from tests.fakes.server import Reply, Request, Service, error
 
 GROUP_TYPE = "Microsoft.Resources/resourceGroups"
@@ -111,7 +112,7 @@ class Deleted:
     tags: dict = field(default_factory=dict)
 
 
-class FakeArm(Service):
+class FakeArm(RoleDefinitions, Service):
     name = "arm"
 
     def __init__(self, subscription_id: str, tenant_id: str):
@@ -149,11 +150,13 @@ class FakeArm(Service):
         s("GET", deleted_account, self._get_deleted_account)
         s("DELETE", deleted_account, self._purge_account)
         s("GET", SUB + r"/providers/Microsoft\.Authorization/roleAssignments", self._role_assignments)
+        self.route_role_definitions()  # read-only (tests/fakes/armroles.py)
         s("GET", RG + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)/(?P<rest>.+)", self._get_resource)
         s("DELETE", RG + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)/(?P<rest>.+)", self._delete_resource)
 
     # state ------------------------------------------------------------------------------------------
     def reset_state(self) -> None:
+        self.reset_role_definitions()
         self.groups: dict[str, Resource] = {}
         self.resources: dict[str, Resource] = {}
         self.deleted: list[Deleted] = []
@@ -501,8 +504,10 @@ class FakeArm(Service):
             {"id": f"{sub}/providers/Microsoft.Authorization/roleAssignments/{i:08d}-0000-4000-8000-000000000000",
              "name": f"{i:08d}-0000-4000-8000-000000000000", "type": "Microsoft.Authorization/roleAssignments",
              "properties": {"roleDefinitionId": f"{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}",
-                            "principalId": principal, "principalType": "ServicePrincipal", "scope": sub}}
-            for i, (principal, role) in enumerate(self.role_assignments) if not match or principal == match.group(1)])
+                            "principalId": principal, "principalType": "ServicePrincipal", "scope": sub,
+                            **({"condition": extra[0], "conditionVersion": "2.0"} if extra else {})}}
+            for i, (principal, role, *extra) in enumerate(self.role_assignments)
+            if not match or principal == match.group(1)])
 
     # Container Apps jobs ---------------------------------------------------------------------------------
     def _executions(self, r: Request) -> Reply:

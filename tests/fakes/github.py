@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.fakes.githubenvs import Environments
+from tests.fakes.github_limits import RateLimits
 from tests.fakes.server import Reply, Request, Service
 
 DOCS = "https://docs.github.com/rest"
@@ -94,7 +96,7 @@ class Repo:
     workflows: dict[str, dict | None] = field(default_factory=dict)  # file name -> inputs (None: no dispatch)
 
 
-class FakeGitHub(Service):
+class FakeGitHub(Environments, Service):
     name = "github"
     host = "github.com"  # the web host of html_url
 
@@ -108,8 +110,10 @@ class FakeGitHub(Service):
         s("POST", REPO + r"/actions/workflows/(?P<wf>[^/]+)/dispatches", self._dispatch)
         s("GET", REPO + r"/actions/workflows/(?P<wf>[^/]+)/runs", self._list_runs)
         s("GET", REPO + r"/actions/runs/(?P<id>[0-9]+)", self._get_run)
+        self.route_environments()  # doctor --github (tests/fakes/githubenvs.py)
 
     def reset_state(self) -> None:
+        self.limits = RateLimits()  # primary and secondary rate limits, as documented (github_limits.py)
         self.users: dict[str, User] = {}  # token -> user
         self.repos: dict[str, Repo] = {}
         self.runs: list[Run] = []
@@ -118,10 +122,23 @@ class FakeGitHub(Service):
         self.run_steps: list[tuple[str, str | None]] = [("queued", None), ("in_progress", None),
                                                         ("completed", "success")]
         self.listed_after = 0
+        self.reset_environments()
 
     def reset(self) -> None:
         super().reset()
         self.reset_state()
+
+    # --- rate limits: every authenticated request is counted and answered with its x-ratelimit-* headers ---
+    def _handle(self, request: Request) -> Reply:
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        user = self.users.get(token)
+        if user is None:
+            return super()._handle(request)  # refused before any limit applies
+        limited = self.limits.check(token, user.id, request.method, request.path)
+        if limited:
+            return Reply(limited.status, limited.body, limited.headers)
+        reply = super()._handle(request)
+        return Reply(reply.status, reply.body, {**self.limits.headers(token), **reply.headers})
 
     # --- what a test sets up ----------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ import re
 import time
 import uuid
 
+from tests.fakes.graphgrants import DirectoryGrants
 from tests.fakes.login import claims_of
 from tests.fakes.server import Reply, Request, Service
 
@@ -69,7 +70,7 @@ def owner_body(owner: str) -> dict:
     return {"@odata.type": "#microsoft.graph.servicePrincipal", "id": f"oid-of-{owner}", "appId": owner}
 
 
-class FakeGraph(Service):
+class FakeGraph(DirectoryGrants, Service):
     name = "graph"
 
     def __init__(self):
@@ -87,6 +88,7 @@ class FakeGraph(Service):
         self.route("GET", r"/v1\.0/directory/deletedItems/(?P<id>[0-9a-f-]+)", self._get_deleted)
         self.route("DELETE", r"/v1\.0/directory/deletedItems/(?P<id>[^/]+)", self._purge)
         self.route("POST", r"/v1\.0/directory/administrativeUnits/(?P<unit>[^/]+)/members", self._create_in_unit)
+        self.route_grants()  # read-only: what a person granted (tests/fakes/graphgrants.py)
 
     def authorize(self, request: Request) -> Reply | None:
         if not request.headers.get("authorization", "").startswith("Bearer "):
@@ -103,6 +105,7 @@ class FakeGraph(Service):
         self.read_lag, self.deleted_items_lag = 2.0, 30.0  # seconds of stand-in time
         self.units: dict[str, set[str]] = {}  # administrative unit id -> its member object ids
         self.unit_roles: dict[str, set[str]] = {}  # client id -> units where it is Groups Administrator
+        self.reset_grants()
 
     def reset(self) -> None:
         super().reset()

@@ -4,23 +4,38 @@
 (``query_resource``, here the workspace's ARM id), body ``{"query", "timespan"}``. The answer is the
 documented shape (azure-rest-api-specs, operationalinsights data-plane v1 examples):
 ``{"tables": [{"name": "PrimaryResult", "columns": [{"name", "type"}], "rows": [[…]]}]}``; with an
-``error`` object next to the tables when the result is partial (``PartialError``, as when a result
-passes the row limit: the client turns it into a ``LogsQueryPartialResult``); 403
-``InsufficientAccessError`` for a caller without access; 400 ``BadArgumentError`` with an inner
-``SyntaxError``/``SemanticError`` for a query it cannot evaluate (tests/fakes/kql.py is the subset it
-understands); 404 ``PathNotFoundError`` for another workspace.
+``error`` object next to the tables when the result is partial (``PartialError``: the client turns it into
+a ``LogsQueryPartialResult``); 403 ``InsufficientAccessError`` for a caller without access; 400
+``BadArgumentError`` with an inner ``SyntaxError``/``SemanticError`` for a query it cannot evaluate
+(tests/fakes/kql.py is the subset it understands), including a table the workspace does not have; 404
+``PathNotFoundError`` for another workspace.
 
-Two tables, with the columns the real ones have: ``ContainerAppConsoleLogs_CL`` as a Container Apps
+The limits of https://learn.microsoft.com/azure/azure-monitor/service-limits ("Log Analytics workspaces:
+Query API", and "User query throttling" from azure-docs includes/azure-monitor-limits-log-queries.md):
+
+- a result is cut at 500,000 records or about 100 MiB, and the answer is partial (a narrower window cures it);
+- ``partial_failure``: a partial answer that no narrower window cures (the service can also fail part of
+  a query for reasons of its own; the exact wording of such failures is not documented, so the message
+  here is this stand-in's and the client must not depend on it);
+- 200 queries per 30 s per user (by the token's object id), over all workspaces; past it a 429
+  ``ThrottledError``. Whether the real 429 carries Retry-After is not documented: ``retry_after`` picks.
+  The 5-queries-at-once limit and its queue are not modelled (this stand-in answers one at a time).
+
+Three tables, with the columns the real ones have: ``ContainerAppConsoleLogs_CL`` as a Container Apps
 environment with the ``log-analytics`` destination writes it (custom-log columns with ``_s`` suffixes;
 a job's lines carry ``ContainerJobName_s``; JSON lines stay whole in ``Log_s`` because
-``dynamicJsonColumns`` is off), and ``AzureActivity`` as the subscription diagnostic setting fills it.
+``dynamicJsonColumns`` is off), ``AzureActivity`` as the subscription diagnostic setting fills it, and
+``AuditLogs`` as the tenant's Entra diagnostic setting fills it (present only while that setting sends
+it: ``audit_logs`` False models a tenant where nobody did the one-time step).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
+from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from tests.fakes.kql import KqlError, Table, run
@@ -29,7 +44,10 @@ from tests.fakes.server import Reply, Request, Service
 
 CONSOLE_LOGS = "ContainerAppConsoleLogs_CL"
 ACTIVITY = "AzureActivity"
+AUDIT = "AuditLogs"
 ROW_LIMIT = 500_000  # what one query returns at most before the result is cut (the API's documented limit)
+BYTE_LIMIT = 100 * 1024 * 1024  # "~104 MB (~100 MiB)" of data returned per query
+QUERY_RATE = (200, 30.0)  # queries per seconds, per user
 
 CONSOLE_COLUMNS = {
     "TenantId": "string", "SourceSystem": "string", "TimeGenerated": "datetime", "ContainerAppName_s": "string",
@@ -49,6 +67,17 @@ ACTIVITY_COLUMNS = {
     "TimeGenerated": "datetime", "SubscriptionId": "string", "OperationName": "string", "ActivityStatus": "string",
     "ActivitySubstatus": "string", "Category": "string", "ResourceId": "string", "ResourceProvider": "string",
     "Resource": "string", "Type": "string", "_ResourceId": "string",
+}
+# azure-reference-other, azure-monitor-ref/tables/includes/auditlogs-include.md
+AUDIT_COLUMNS = {
+    "AADOperationType": "string", "AADTenantId": "string", "ActivityDateTime": "datetime",
+    "ActivityDisplayName": "string", "AdditionalDetails": "dynamic", "Category": "string", "CorrelationId": "string",
+    "DurationMs": "long", "Id": "string", "Identity": "string", "InitiatedBy": "dynamic", "Level": "string",
+    "Location": "string", "LoggedByService": "string", "OperationName": "string", "OperationVersion": "string",
+    "Resource": "string", "ResourceGroup": "string", "ResourceId": "string", "ResourceProvider": "string",
+    "Result": "string", "ResultDescription": "string", "ResultReason": "string", "ResultSignature": "string",
+    "ResultType": "string", "SourceSystem": "string", "TargetResources": "dynamic", "TimeGenerated": "datetime",
+    "Type": "string",
 }
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _SUBSTATUS = {"Start": "", "Accept": "Accepted (HTTP Status Code: 202)", "Success": "OK (HTTP Status Code: 200)",
@@ -110,11 +139,24 @@ class FakeLogAnalytics(Service):
         self.route("POST", r"/v1/+(?P<resource>subscriptions/.+)/query", self._query_resource)
 
     def reset_state(self) -> None:
-        self.tables = {CONSOLE_LOGS: Table(CONSOLE_COLUMNS, []), ACTIVITY: Table(ACTIVITY_COLUMNS, [])}
+        self.tables = {CONSOLE_LOGS: Table(CONSOLE_COLUMNS, []), ACTIVITY: Table(ACTIVITY_COLUMNS, []),
+                       AUDIT: Table(AUDIT_COLUMNS, [])}
         self.row_limit = ROW_LIMIT
+        self.byte_limit = BYTE_LIMIT
+        self.partial_failure: str | None = None  # a partial answer no narrower window cures
+        self.audit_logs = True  # the tenant's Entra diagnostic setting sends AuditLogs here
+        self.rate = QUERY_RATE
+        self.retry_after = True  # a 429 says how long to wait
+        self.clock = time.monotonic  # the rate limit's clock (seconds)
+        self._sent: dict[str, deque] = {}  # per user: when its recent queries were accepted
+        self.throttled = 0  # 429s answered
         self.denied: set[str] = set()  # application ids refused with 403 InsufficientAccessError
         self.queries: list[dict] = []  # {"query", "timespan"} as received
         self.now = lambda: datetime.now(timezone.utc)
+        # A configured tenant has audit records already: the Privileged Role Administrator's grants of the
+        # Graph identities' app roles, made after the diagnostic setting (docs/operations.md orders them so).
+        self.add_audit(at=self.now() - timedelta(days=1), activity="Add app role assignment to service principal",
+                       user="admin@contoso.example", target_type="ServicePrincipal", target_name="haymaker-graph")
 
     def reset(self) -> None:
         super().reset()
@@ -142,6 +184,11 @@ class FakeLogAnalytics(Service):
         self.tables[ACTIVITY].rows.append(row)
         return row
 
+    def add_audit(self, **fields) -> dict:
+        row = audit_event(**fields)
+        self.tables[AUDIT].rows.append(row)
+        return row
+
     # --- the API --------------------------------------------------------------------------------------
 
     def _query_workspace(self, r: Request) -> Reply:
@@ -162,6 +209,9 @@ class FakeLogAnalytics(Service):
         if claims.get("appid") in self.denied:
             return query_error(403, "InsufficientAccessError",
                                "The provided credentials have insufficient access to perform the requested operation")
+        busy = self._over_rate(claims.get("oid") or claims.get("appid") or "")
+        if busy is not None:
+            return busy
         body = r.json() or {}
         self.queries.append({"query": body.get("query", ""), "timespan": body.get("timespan")})
         try:
@@ -173,24 +223,56 @@ class FakeLogAnalytics(Service):
         def in_window(_table: str, row: dict) -> bool:
             return window is None or window[0] <= row["TimeGenerated"] <= window[1]
 
+        tables = {k: v for k, v in self.tables.items() if k != AUDIT or self.audit_logs}
         try:
-            columns, rows = run(body.get("query", ""), self.tables, in_window)
+            columns, rows = run(body.get("query", ""), tables, in_window)
         except KqlError as e:
             inner_code = "SEM0100" if e.code == "SemanticError" else "SYN0002"
             return query_error(400, "BadArgumentError", "The request had some invalid properties",
                                {"code": e.code, "message": e.message,
                                 "innererror": {"code": inner_code, "message": e.detail}})
+        cells = [[_cell(v, t) for v, (_, t) in zip(row, columns)] for row in rows]
+        cut = None
+        if len(cells) > self.row_limit:
+            cells, cut = cells[:self.row_limit], f"record count limit {self.row_limit} records"
+        size = 0
+        for n, row in enumerate(cells):
+            size += len(json.dumps(row))
+            if size > self.byte_limit:
+                cells, cut = cells[:n], f"data size limit {self.byte_limit} bytes"
+                break
         answer = {"tables": [{"name": "PrimaryResult", "columns": [{"name": n, "type": t} for n, t in columns],
-                              "rows": [[_cell(v, t) for v, (_, t) in zip(row, columns)]
-                                       for row in rows[:self.row_limit]]}]}
-        if len(rows) > self.row_limit:
-            answer["error"] = {
-                "code": "PartialError", "message": "There were some errors when processing your query.",
-                "details": [{"code": "EngineError", "message": "Something went wrong processing your query on the "
-                             "server.", "innererror": {"code": "-2133196797", "message": "Query result set has "
-                             f"exceeded the internal record count limit {self.row_limit} records",
-                             "severity": 2, "severityName": "Error"}}]}
+                              "rows": cells}]}
+        if cut:
+            answer["error"] = partial_error(f"Query result set has exceeded the internal {cut}")
+        elif self.partial_failure:
+            answer["tables"][0]["rows"] = cells[:len(cells) // 2]  # the part that did arrive
+            answer["error"] = partial_error(self.partial_failure)
         return Reply(200, answer)
+
+    def _over_rate(self, user: str) -> Reply | None:
+        """A 429 when ``user`` sent ``rate`` queries in the last window; a throttled query does not count."""
+        limit, window = self.rate
+        now = self.clock()
+        sent = self._sent.setdefault(user, deque())
+        while sent and sent[0] <= now - window:
+            sent.popleft()
+        if len(sent) < limit:
+            sent.append(now)
+            return None
+        self.throttled += 1
+        reply = query_error(429, "ThrottledError", f"Your request was throttled: more than {limit} queries in "
+                                                   f"{window:.0f} seconds by this user")
+        if self.retry_after:
+            reply.headers["Retry-After"] = str(max(1, round(sent[0] + window - now + 0.5)))
+        return reply
+
+
+def partial_error(message: str) -> dict:
+    return {"code": "PartialError", "message": "There were some errors when processing your query.",
+            "details": [{"code": "EngineError", "message": "Something went wrong processing your query on the server.",
+                         "innererror": {"code": "-2133196797", "message": message, "severity": 2,
+                                        "severityName": "Error"}}]}
 
 
 def activity_event(*, at: datetime, operation: str, status: str, caller: str, app_id: str = "", resource_id: str,
@@ -231,3 +313,44 @@ def activity_event(*, at: datetime, operation: str, status: str, caller: str, ap
         "Resource": parts[-1] if parts else "", "Type": ACTIVITY, "_ResourceId": resource_id.lower(),
     }
 
+
+
+AUDIT_OPERATION_TYPES = (("Add", "Add"), ("Update", "Update"), ("Delete", "Delete"), ("Remove", "Delete"),
+                         ("Restore", "Restore"), ("Hard", "Delete"))
+AUDIT_CATEGORIES = (("application", "ApplicationManagement"), ("service principal", "ApplicationManagement"),
+                    ("group", "GroupManagement"), ("user", "UserManagement"), ("role", "RoleManagement"))
+
+
+def audit_event(*, at: datetime, activity: str, app_id: str = "", service_principal_id: str = "",
+                app_name: str = "", user: str = "", target_type: str = "", target_name: str = "",
+                target_id: str | None = None, result: str = "success", correlation_id: str | None = None,
+                delay: timedelta = timedelta(minutes=2)) -> dict:
+    """One Entra audit record the way the tenant's diagnostic setting writes it into ``AuditLogs``: the
+    activity in ``ActivityDisplayName`` (and ``OperationName``), who did it in ``InitiatedBy`` (``app``:
+    appId, displayName, servicePrincipalId, as Graph's directoryAudit initiatedBy holds it; or ``user``),
+    what it changed in ``TargetResources``; logged by Core Directory. ``TimeGenerated`` follows
+    ``ActivityDateTime`` by ``delay``."""
+    kind = next((t for word, t in AUDIT_OPERATION_TYPES if activity.startswith(word)), "Other")
+    category = next((c for word, c in AUDIT_CATEGORIES if word in activity.lower()), "Other")
+    if user:
+        initiated = {"user": {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, user)), "displayName": None,
+                              "userPrincipalName": user, "ipAddress": "20.105.0.17", "roles": []}}
+    else:
+        initiated = {"app": {"appId": app_id, "displayName": app_name or None,
+                             "servicePrincipalId": service_principal_id, "servicePrincipalName": None}}
+    targets = [{"id": target_id or str(uuid.uuid4()), "displayName": target_name or None, "type": target_type,
+                "modifiedProperties": [], "administrativeUnits": []}]
+    correlation = correlation_id or str(uuid.uuid4())
+    return {
+        "AADOperationType": kind, "AADTenantId": "72f988bf-0000-4000-8000-000000000001", "ActivityDateTime": at,
+        "ActivityDisplayName": activity, "AdditionalDetails": [{"key": "User-Agent", "value": "python/3.11 "
+                                                                "(azure-cli)"}],
+        "Category": category, "CorrelationId": correlation, "DurationMs": 0,
+        "Id": f"Directory_{correlation}_{uuid.uuid4().hex[:5].upper()}_{uuid.uuid4().int % 10**9}",
+        "Identity": user or app_name or app_id, "InitiatedBy": initiated, "Level": "4", "Location": "",
+        "LoggedByService": "Core Directory", "OperationName": activity, "OperationVersion": "1.0", "Resource":
+        "Microsoft.aadiam", "ResourceGroup": "Microsoft.aadiam", "ResourceId": "/tenants/72f988bf-0000-4000-8000-"
+        "000000000001/providers/Microsoft.aadiam", "ResourceProvider": "", "Result": result,
+        "ResultDescription": "", "ResultReason": "", "ResultSignature": "None", "ResultType": "",
+        "SourceSystem": "Azure AD", "TargetResources": targets, "TimeGenerated": at + delay, "Type": AUDIT,
+    }

@@ -428,14 +428,9 @@ class FakePulumi:
 
     @classmethod
     def install(cls, directory: Path, monkeypatch, version: str = "3.215.0") -> "FakePulumi":
-        bin_dir = directory / "bin"
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        exe = bin_dir / "pulumi"
-        exe.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
-                       "from tests.fakes.pulumi_cli import main\nsys.exit(main(sys.argv[1:]))\n")
-        exe.chmod(0o755)
-        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv(STATE_ENV, str(directory))
+        from tests.fakes import install_command
+
+        install_command(directory, "pulumi", "tests.fakes.pulumi_cli", monkeypatch, STATE_ENV)
         monkeypatch.setenv(VERSION_ENV, version)
         return cls(directory)
 

@@ -1,6 +1,7 @@
 """What a run leaves in the workspace, written into the Log Analytics stand-in: the agents' event lines
-(as haymaker/agent/runner.py writes them) and the Activity Log records their requests cause (one
-``Start`` and one final record per request, sharing a correlation id, as ARM writes them).
+(as haymaker/agent/runner.py writes them), the Activity Log records their requests cause (one
+``Start`` and one final record per request, sharing a correlation id, as ARM writes them) and the Entra
+audit records their directory steps cause (one per activity, initiated by the agent's identity).
 
 ``synthetic_run`` lays out a whole run of catalog scenarios for the benchmark; tests write the few
 lines and records each case needs with ``RunLog``.
@@ -101,12 +102,14 @@ class RunLog:
 
 
 def synthetic_run(la: FakeLogAnalytics, run_id: str, scenarios: list, start: datetime, *, hours: float = 8,
-                  operate_steps: int = 18, audits: int = 2, write_share: float = 0.0, seed: int = 7) -> dict:
+                  operate_steps: int = 18, audits: int = 2, write_share: float = 0.0, seed: int = 7,
+                  entra: bool = True) -> dict:
     """A run of ``scenarios`` (catalog Scenario objects) over ``hours``: per agent its start line, deploy
     steps back to back, ``operate_steps`` operate steps through the day (a ``write_share`` of them drawn
     from the steps that change something, the rest from all), cleanup, its end line; each
     expected operation as a request (Start, Accept for writes and deletes, Success, and ``audits`` Azure
-    Policy records per write) and each agent's group created by the deployer. Returns counts of what it wrote."""
+    Policy records per write) and each agent's group created by the deployer; with ``entra``, each directory
+    step's declared audit activities as Entra records of the agent's identity. Returns counts of what it wrote."""
     rng = random.Random(seed)
     log = RunLog(la, run_id)
     steps = requests = 0
@@ -137,10 +140,15 @@ def synthetic_run(la: FakeLogAnalytics, run_id: str, scenarios: list, start: dat
                 log.request(who, t + timedelta(seconds=1 + n), op, took=timedelta(seconds=min(seconds - 1.5, 15)),
                             accepted=long_running, audits=audits if op.lower().endswith("/write") else 0)
                 requests += 1
+            for n, activity in enumerate(step.audit if entra else ()):
+                la.add_audit(at=t + timedelta(seconds=1 + n), activity=activity, app_id=who.client_id,
+                             service_principal_id=who.object_id, target_type="Directory",
+                             target_name=f"haymaker-{run_id}-{scenario.name}")
             log.step(who, phase, step.name, t, seconds, ok=not step.expect_failure,
                      expected_failure=step.expect_failure or None)
             steps += 1
             t += timedelta(seconds=seconds) + (gap if phase == "operate" else timedelta(seconds=2))
         log.line(who, t, "agent-end", exit_code=0, outcome="completed")
     return {"steps": steps, "requests": requests, "activity_rows": len(la.tables["AzureActivity"].rows),
-            "console_rows": len(la.tables["ContainerAppConsoleLogs_CL"].rows)}
+            "console_rows": len(la.tables["ContainerAppConsoleLogs_CL"].rows),
+            "audit_rows": len(la.tables["AuditLogs"].rows)}
