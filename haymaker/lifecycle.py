@@ -41,8 +41,9 @@ WATCH_SECONDS = 0.1  # how often a running `pulumi destroy` is looked at against
 UNPURGEABLE = ("deleted_group",)  # Graph lets no application permanently delete a group
 LEASE_ROUNDS = 8  # looks at the stacks before a contended Graph identity lease gives up
 LEASE_PATIENCE = 3  # of them, how many wait for a younger rival to move before moving itself
-# The platform stack's outputs that name the deployer's client id (what it creates records it as creator).
-DEPLOYER_OUTPUTS = ("deployerClientId", "runDeployerClientId")
+# The platform stack's outputs that name an identity whose objects a run may hold (it co-owns the agents'
+# applications, or created the groups); the run stack's own `deployer` output names who deployed it.
+DEPLOYER_OUTPUTS = ("deployerClientId", "runDeployerClientId", "reaperObjectId")
 
 
 class BudgetSpent(HayMakerError):
@@ -295,7 +296,7 @@ class Lifecycle:
                                resources_created=created)
         self.ledger.upsert_agents([_agent_record(spec.run_id, entry, jobs.get(entry["scenario"], ""))
                                    for entry in inventory])
-        path = self._audit(spec, "running", inventory, seconds, jobs=jobs)
+        path = self._audit(spec, "running", inventory, seconds, jobs=jobs, deployer=outputs.get("deployer") or {})
         return UpResult(spec, inventory, jobs, seconds, path)
 
     def _hold_leases(self, spec: RunSpec, settings, stack, pools: dict[str, int]):
@@ -451,9 +452,13 @@ class Lifecycle:
 
         expect = [(f"deleted_{x.kind}", x.id) for x in found if x.kind in ("application", "service_principal")]
         if destroyed:  # the stack's inventory names what its destroy deleted (the ledger's agents may not all exist)
+            borrowed = {b.client_id.lower() for b in proof.borrowed} | {b.scenario for b in proof.borrowed}
             for e in (outputs or {}).get("inventory") or []:
-                if e.get("scenario") and e.get("client_id"):
-                    expect.append(("deleted_application", naming.app_display_name(proof.run_id, e["scenario"])))
+                # Only an agent's own application and its service principal: a borrowed identity is the
+                # platform's, and a try's agent is the operator, so the destroy deleted neither.
+                if not (e.get("scenario") and e.get("client_id")) or {e["scenario"], e["client_id"].lower()} & borrowed:
+                    continue
+                expect.append(("deleted_application", naming.app_display_name(proof.run_id, e["scenario"])))
                 if e.get("service_principal_object_id"):
                     expect.append(("deleted_service_principal", e["service_principal_object_id"]))
         return list(dict.fromkeys(expect))
@@ -481,8 +486,9 @@ class Lifecycle:
             from scenarios.catalog import load_catalog
 
             scenarios = set(load_catalog().scenarios)
-        platform = self._platform_quiet()
-        deployer = self.azure.caller_ids() | ids_of(*(platform.get(k) for k in DEPLOYER_OUTPUTS))
+        platform, who = self._platform_quiet(), (outputs or {}).get("deployer") or self._deployer_of(run_id)
+        deployer = (self.azure.caller_ids() | ids_of(*(platform.get(k) for k in DEPLOYER_OUTPUTS))
+                    | ids_of(who.get("client_id"), who.get("object_id")))
         return RunProof(run_id, self.environment, frozenset(scenarios), frozenset(deployer), frozenset(agent_ids),
                         tuple(borrowed))
 
@@ -538,6 +544,14 @@ class Lifecycle:
                     f"haymaker-run={run!r} is not a run id: what carries it is not a run's and was left alone")))
                 result.suspicious.append(replace(leftover_of_row(row), reason="its haymaker-run tag is not a run id"))
         return sorted(runs), list(refused.values())
+
+    def _deployer_of(self, run_id: str) -> dict:
+        """Who deployed the run, as its audit record in the ledger says (the stack, and its outputs, may be gone)."""
+        try:
+            audits = [e["data"] for e in self.ledger.list_events(run_id) if e.get("kind") == "audit"]
+        except Exception:  # noqa: BLE001 - the caller and the platform's identities still count
+            return {}
+        return next((a["deployer"] for a in reversed(audits) if isinstance(a.get("deployer"), dict)), {})
 
     def survey(self, run_id: str):
         """What a teardown of the run would delete and what it would only report (a dry run)."""

@@ -25,6 +25,19 @@ STACK_TAGS = {"haymaker:kind": "run", "haymaker:env": "dev", "haymaker:expires":
 MALLORY = "user:5e11a000-0000-4000-8000-00000000ba0d"  # someone with Tag Contributor and an Entra account
 
 
+def known(run_id: str = RUN) -> None:
+    """The run as the ledger recorded it (`down` of a run with neither stack nor record is "no such run")."""
+    from datetime import timedelta
+
+    from haymaker.config import load_config
+    from haymaker.ledger import Ledger, RunRecord
+    from haymaker.runspec import check_run_id
+
+    started = check_run_id(run_id)
+    Ledger.from_config(load_config()).upsert_run(RunRecord(run_id, "dev", "schedule", "running", started,
+                                                           started + timedelta(hours=2), [VM], 2))
+
+
 def forge(cloud) -> None:
     """The run's own group, and four things that only look like the run's."""
     cloud.arm.add_group(f"{PREFIX}{VM}", TAGS)  # the run's: exact name, tags, created by the deployer
@@ -93,6 +106,7 @@ def test_the_dry_run_of_cleanup_names_what_would_go_and_what_would_only_be_repor
 ], ids=["someone-else", "deployer-app-id", "deployer-object-id", "no-system-data"])
 def test_the_creator_arm_records_decides_a_group_with_the_runs_exact_name(online, capsys, creator, creator_type, kept):
     cloud, _, _ = online
+    known()
     cloud.arm.add_group(f"{PREFIX}{VM}", TAGS, created_by=creator, created_by_type=creator_type)
     code, out, _ = run(capsys, "down", RUN, "--yes", "--json")
     (result,) = json.loads(out)
@@ -109,8 +123,36 @@ def test_the_creator_arm_records_decides_a_group_with_the_runs_exact_name(online
 ])
 def test_a_group_of_another_environment_is_not_this_ones_to_delete(online, capsys, tags, why):
     cloud, _, _ = online
+    known()
     cloud.arm.add_group(f"{PREFIX}{VM}", tags)
     code, out, _ = run(capsys, "down", RUN, "--yes", "--json")
     (result,) = json.loads(out)
     assert code == 3 and [x["reason"] for x in result["suspicious"]] == [why]
     assert f"{PREFIX}{VM}".lower() in cloud.arm.groups
+
+
+@pytest.mark.parametrize("still_there", [False, True], ids=["gone", "still-there"])
+def test_an_object_whose_owners_graph_cannot_find_never_fails_the_teardown(online, capsys, still_there):
+    """Entra is eventually consistent (learn.microsoft.com/graph/best-practices-concept): a list answered by a
+    replica that had not seen a delete names an object whose owners then answer 404. Gone when a direct read
+    agrees; otherwise not provably the run's, so reported and left alone."""
+    from tests.fakes.graph import graph_error
+
+    cloud, _, _ = online
+    known()
+    app = cloud.graph.add("applications", f"{PREFIX}{VM}")  # the run's agent application, the deployer's
+    cloud.graph.fail("GET", rf"/applications/{app['id']}/owners", graph_error(
+        404, "Request_ResourceNotFound", f"Resource '{app['id']}' does not exist."), times=1 if not still_there else 9)
+    if not still_there:
+        cloud.graph.read_lag = 0
+        # the listing replica had not seen the delete that the one answering the owners had
+        cloud.graph.when("GET", rf"/applications/{app['id']}/owners", lambda: cloud.graph.remove("applications", app["id"]))
+    code, out, err = run(capsys, "down", RUN, "--yes", "--json")
+    (result,) = json.loads(out)
+    assert result["outcome"] == "verified" if not still_there else result["outcome"] in ("verified", "forced"), err
+    odd = [(x["name"], x["reason"]) for x in result["suspicious"]]
+    if still_there:
+        assert odd == [(f"{PREFIX}{VM}", "its owners could not be read (Graph 404): not deleted")]
+        assert cloud.graph.live_names() == [f"{PREFIX}{VM}"]
+    else:
+        assert odd == [] and cloud.graph.live_names() == []

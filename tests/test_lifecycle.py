@@ -226,6 +226,9 @@ class FakeLedger:
     def get_run(self, run_id):
         return self.runs.get(run_id)
 
+    def list_events(self, run_id):
+        return [{"kind": kind, "data": data} for r, kind, data in self.events if r == run_id]
+
     where = "memory"
 
     def list_runs(self, **kw):
@@ -233,6 +236,9 @@ class FakeLedger:
 
     def get_run(self, run_id):
         return self.runs.get(run_id)
+
+    def list_events(self, run_id):
+        return [{"kind": kind, "data": data} for r, kind, data in self.events if r == run_id]
 
 
 class Settings:
