@@ -150,8 +150,8 @@ def down(run_id: str = typer.Argument(..., help="The run, such as 20261121t0600z
     check_run_id(run_id)
     cfg, env = cfg_and_environment(environment)
     # Every missing prerequisite at once, as `up` does, before anything is asked or read (a teardown needs
-    # no agent image: the config's placeholders do not stop it).
-    refuse_unless_ready(build_doctor(cfg, env).run())
+    # no agent image and no platform: neither stops it).
+    refuse_unless_ready(build_doctor(cfg, env).teardown())
     progress = _progress(as_json)
     life = build_lifecycle(cfg, env, progress=progress)
     refuse_unknown_run(life, run_id)
