@@ -176,12 +176,15 @@ class GraphClient:
         return kind(f"cannot {doing}: Graph {response.status_code} {body.get('code', '')}: "
                     f"{body.get('message', response.text()[:300])}{throttled}")
 
-    def list(self, path: str, params: dict[str, str] | None = None) -> list[dict]:
+    def list(self, path: str, params: dict[str, str] | None = None, *, missing_ok: bool = False) -> list[dict] | None:
+        """Every page of a collection; None when ``missing_ok`` and Graph answers 404 (its parent is gone)."""
         from urllib.parse import urlencode
 
         url, items = f"{self.base}{path}" + (f"?{urlencode(params)}" if params else ""), []
         while url:
             response = self._send("GET", url)
+            if response.status_code == 404 and missing_ok:
+                return None
             if response.status_code != 200:
                 raise self._error(response, f"list {path}")
             page = response.json()
@@ -448,10 +451,11 @@ class Azure:
                 out.append(Leftover(kind, o["id"], o["displayName"], via=via))
         return out
 
-    def owners(self, item: Leftover) -> list[str]:
-        """The ids (object and application ids) of a directory object's owners, read as ``item.via``."""
-        rows = self._graph(item.via).list(f"/{ENTRA_KINDS[item.kind]}/{item.id}/owners")
-        return [v for o in rows for v in (o.get("id"), o.get("appId")) if v]
+    def owners(self, item: Leftover) -> list[str] | None:
+        """The ids (object and application ids) of a directory object's owners, read as ``item.via``; None
+        when Graph no longer finds the object (a list answered by a replica that had not seen its delete)."""
+        rows = self._graph(item.via).list(f"/{ENTRA_KINDS[item.kind]}/{item.id}/owners", missing_ok=True)
+        return None if rows is None else [v for o in rows for v in (o.get("id"), o.get("appId")) if v]
 
     def _owned_directory(self, proof) -> tuple[list[Leftover], list[Leftover]]:
         """Directory objects named for the run, each listed by the deployer or a borrowed identity: the
@@ -465,6 +469,12 @@ class Azure:
                     continue
                 seen.add(item.id)
                 owners = self.owners(item)
+                if owners is None:
+                    # Entra is eventually consistent (learn.microsoft.com/graph/best-practices-concept): gone
+                    # when a direct read agrees; otherwise not provably the run's, so reported, not deleted.
+                    if self._graph(item.via).exists(f"/{ENTRA_KINDS[item.kind]}/{item.id}"):
+                        odd.append(replace(item, reason="its owners could not be read (Graph 404): not deleted"))
+                    continue
                 owner = proof.owner_of(item.name, owners, item.kind)
                 if owner is None:
                     odd.append(replace(item, reason=f"named for run {proof.run_id} but owned by none of its "
