@@ -159,8 +159,10 @@ def run_cli(*argv: str) -> tuple[int, list, str]:
     return code, json.loads(out.getvalue() or "[]"), err.getvalue()
 
 
-def show(title: str, cloud: FakeCloud, code: int, results: list, real: float, standin: float) -> None:
+def show(title: str, cloud: FakeCloud, code: int, results: list, real: float, standin: float, err: str = "") -> None:
     print(f"\n== {title}: exit {code}, {real:.1f} s real, {standin / 60:.1f} min on the stand-ins' clock")
+    if not results:
+        print("  " + "\n  ".join(err.strip().splitlines()[-5:]))
     book = ledger()
     for r in results:
         kinds = {k: {n: c for n, c in v.items() if c} for k, v in r.get("by_kind", {}).items()}
@@ -198,7 +200,7 @@ def main() -> int:
             t0, s0 = time.monotonic(), cloud.time.monotonic()
             code, results, err = run_cli("down", down_run, "--yes", "--json")
             show("down (leftovers of every kind)", cloud, code, results, time.monotonic() - t0,
-                 cloud.time.monotonic() - s0)
+                 cloud.time.monotonic() - s0, err)
 
             reap_runs = {"20261121t0600z-4e01": "stale lock", "20261121t0600z-4e02": "young lock",
                          "20261121t0600z-4e03": "interrupted update"}
