@@ -61,6 +61,8 @@ class ScenarioAgentArgs:
     credential_grace_minutes: int = 60
     # The scenario's own need (catalog: cleanup_buffer_minutes, at least its cleanup steps' limits).
     scenario_cleanup_minutes: int = 0
+    # HayMaker's administrative unit, where Graph scenarios create their groups (${ADMIN_UNIT_ID}).
+    admin_unit_id: str | None = None
 
     def validate(self) -> None:
         """Refuse bad args before any resource is declared."""
@@ -186,6 +188,8 @@ class ScenarioAgent(pulumi.ComponentResource):
             app.EnvironmentVarArgs(name="AZURE_CLIENT_ID", value=self.client_id),
             app.EnvironmentVarArgs(name="HAYMAKER_AGENT_OBJECT_ID", value=self.principal_id),
         ]
+        if args.admin_unit_id and borrowed is not None:
+            env.append(app.EnvironmentVarArgs(name="HAYMAKER_ADMIN_UNIT_ID", value=args.admin_unit_id))
         if borrowed is None:
             env += [app.EnvironmentVarArgs(name="HAYMAKER_LOGIN", value=LOGIN_SERVICE_PRINCIPAL),
                     app.EnvironmentVarArgs(name="AZURE_CLIENT_SECRET", secret_ref=SECRET_NAME)]

@@ -110,6 +110,8 @@ GRAPH_APP_ROLES: dict[str, str] = {
     "User.ReadWrite.All": "741f803b-c850-494e-b5df-cde7c675a1ca",
     "Policy.Read.All": "246dd0d5-5bd0-4def-940b-0421030a5b68",
     "AuditLog.Read.All": "b0afded3-3588-46d8-8b3d-9842eff778da",
+    # Creating a group in an administrative unit takes it beside Group.Create (administrativeunit-post-members).
+    "AdministrativeUnit.Read.All": "134fd756-38ce-4afd-ba33-e9623dbe66c2",
 }
 # Permissions that let a holder grant itself (or anyone) more: never for any HayMaker identity. The
 # platform's Graph identities can be borrowed by the run deployer, so their grants count as its own.

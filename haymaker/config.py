@@ -116,6 +116,12 @@ KEYS = [
         check=_not_blank),
     Key("reap_parallel", "HAYMAKER_REAP_PARALLEL", 4, int, help="stacks the reaper destroys at once",
         check=_between(1, 16)),
+    Key("stale_lock_minutes", "HAYMAKER_STALE_LOCK_MINUTES", 150, int,
+        help="a run stack's lock older than this outlived every job that may hold one: the reaper clears it",
+        check=_between(30, 24 * 60)),
+    Key("teardown_budget_minutes", "HAYMAKER_TEARDOWN_BUDGET_MINUTES", 20, int,
+        help="a down, reap or cleanup ends (failed, with what is still in progress) after this long",
+        check=_between(2, 24 * 60)),
     Key("platform_stack", "HAYMAKER_PLATFORM_STACK", help="platform stack reference; default <org>/haymaker/<env>",
         check=_stack),
     # The cloud's endpoints: public Azure by default; set them for a sovereign cloud.

@@ -88,6 +88,14 @@ class Doctor:
                 checks.append(_failure("github", e))
         return checks
 
+    def teardown(self) -> list[Check]:
+        """What a teardown needs: the CLI, the state, a credential for the subscription and the ledger. Not
+        the platform's outputs, grants or role (a teardown must work with the platform gone, and as the
+        reaper); missing rights show in the teardown's own report."""
+        return run_checks((
+            ("pulumi cli", self.pulumi_cli), ("state backend", self.state_backend),
+            ("azure credential", self.credential), ("subscription", self.subscription), ("ledger", self.ledger)))
+
     def answer_key(self) -> list[Check]:
         """What `up` and `doctor` check beyond the teardown's prerequisites: that the answer key can be read."""
         return [self._guard("entra audit logs", self.entra_audit_logs)]

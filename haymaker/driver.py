@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -27,6 +29,10 @@ INSTALL_HINT = ("install the Pulumi CLI (https://www.pulumi.com/docs/iac/downloa
 # their tags (haymaker:expires), so an older CLI would fail every `up`.
 MIN_CLI_VERSION = (3, 211, 0)
 PLUGINS = {"azure-native": "pulumi-azure-native", "azuread": "pulumi-azuread"}
+PROJECT = "haymaker"  # Pulumi.yaml's name: a backend may hold other projects' stacks, never ours to touch
+# A file or blob backend names each lock: "<url>: created by <user>@<host> (pid N) at <RFC 3339 time>"
+# (pkg/backend/diy/lock.go). Pulumi Cloud's 409 names none: its age is unknown.
+LOCK_LINE = re.compile(r"created by \S+ \(pid \d+\) at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))")
 
 
 class PulumiCliMissing(HayMakerError):
@@ -57,7 +63,18 @@ class StackError(HayMakerError):
 
 
 class StackLocked(StackError):
-    """Another update holds the stack's lock (possibly a CI run that died)."""
+    """Another update holds the stack's lock (possibly a CI run that died). ``locked_at``: when each lock was
+    taken, as a file or blob backend says; empty when the backend does not say (Pulumi Cloud)."""
+
+    def __init__(self, message: str, text: str = ""):
+        super().__init__(message, text)
+        self.locked_at = lock_times(self.text)
+
+
+def lock_times(text: str) -> list[datetime]:
+    from haymaker.runspec import parse_iso
+
+    return [parse_iso(t) for t in LOCK_LINE.findall(text)]
 
 
 class StackMissing(StackError):
@@ -68,6 +85,13 @@ class StackMissing(StackError):
 class RunStack:
     name: str
     tags: dict
+    project: str = field(default=PROJECT, compare=False)
+
+
+def project_and_name(listed: str) -> tuple[str, str]:
+    """``organization/haymaker/run-x`` (``stack ls --all``) -> (haymaker, run-x); a bare name is this project's."""
+    parts = listed.split("/")
+    return (parts[-2] if len(parts) >= 2 else PROJECT), parts[-1]
 
 
 def _translate(e: Exception, doing: str) -> HayMakerError:
@@ -225,9 +249,30 @@ class RunStackDriver:
             raise _translate(e, f"remove {stack_name}") from e
 
     def list_run_stacks(self) -> list[RunStack]:
+        """This project's ``run-*`` stacks with their tags; other projects' stacks in the backend are left out,
+        and so is a stack removed between the listing and the read of its tags."""
+        from pulumi import automation as auto
+
         ws = self._workspace()
         try:
-            return [RunStack(s.name.rsplit("/", 1)[-1], dict(ws.list_tags(s.name)))
-                    for s in ws.list_stacks(include_all=True) if s.name.rsplit("/", 1)[-1].startswith("run-")]
+            out = []
+            for s in ws.list_stacks(include_all=True):
+                project, name = project_and_name(s.name)
+                if project == PROJECT and name.startswith("run-"):
+                    try:
+                        out.append(RunStack(name, dict(ws.list_tags(s.name)), project))
+                    except auto.StackNotFoundError:
+                        continue
+            return out
         except Exception as e:  # noqa: BLE001 - translated
             raise _translate(e, "list run stacks") from e
+
+    def cancel(self, stack_name: str) -> None:
+        """Clear the stack's lock (`pulumi cancel`): a file or blob backend deletes every lock file."""
+        from pulumi import automation as auto
+
+        ws = self._workspace()
+        try:
+            auto.Stack.select(stack_name, ws).cancel()
+        except Exception as e:  # noqa: BLE001 - translated
+            raise _translate(e, f"cancel the update holding {stack_name}") from e

@@ -206,7 +206,8 @@ def rate_limit(answer: Answer, now: datetime) -> RateLimit | None:
     if primary:
         at = datetime.fromtimestamp(int(reset), timezone.utc) if reset.isdigit() else None
         clock = answer.date or now  # GitHub's clock, when it says, against its own reset time
-        return RateLimit("primary", max(0.0, (at - clock).total_seconds()) if at else None, at)
+        # Both are whole seconds, cut down: one more second makes sure the reset has passed when we ask again.
+        return RateLimit("primary", max(0.0, (at - clock).total_seconds()) + 1.0 if at else None, at)
     if answer.status == 429 or _SAYS_RATE_LIMIT.search(answer.message):
         return RateLimit("secondary", None)
     return None

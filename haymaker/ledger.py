@@ -55,6 +55,8 @@ STATUSES = {
     "verified": "destroyed, and verified that nothing tagged with the run remains",
     "forced": "nothing remains, but leftovers had to be force-deleted or the stack could not be destroyed",
     "teardown_failed": "teardown or its verification failed: resources may remain (the reaper tries again)",
+    "locked": "teardown found the stack locked by an update that may still run: nothing was deleted (the reaper "
+              "looks again)",
 }
 FINISHED = ("failed", "verified", "forced", "teardown_failed")
 SUCCEEDED = ("verified",)

@@ -23,6 +23,10 @@ REAPER = "reaper"  # the reaper: the answer keys of ended runs (its teardowns ar
 PUBLISHER = "image-publisher"
 GRAPH_IDENTITY = "graph-identity"  # the platform identity a Graph scenario borrows (components/graphidentity.py)
 ACTION, DATA_ACTION, GRAPH, FEDERATION = "action", "dataAction", "graph", "federation"
+# A Microsoft Entra role scoped to HayMaker's administrative unit: assigned once by a person (no identity a
+# workflow can obtain may assign roles), so it is a human step of the bootstrap, never a platform grant.
+DIRECTORY_ROLE = "directoryRole"
+GROUPS_ADMINISTRATOR = "Groups Administrator"
 
 
 # --- built-in role definitions ------------------------------------------------------------------------
@@ -296,10 +300,14 @@ ADAPTER_CALLS: tuple[Operation, ...] = (
               method="GET", path="/applications/{id}"),
     Operation("application.delete", "delete an agent application", (_graph(OWNED_BY),), api="graph",
               method="DELETE", path="/applications/{id}"),
+    Operation("application.owners", "is an application named for the run the deployer's (its owners)",
+              (_graph(READ_APPS),), api="graph", method="GET", path="/applications/{id}/owners"),
     Operation("service-principals.list", "the run's agent service principals", (_graph(OWNED_BY),), api="graph",
               method="GET", path="/servicePrincipals"),
     Operation("service-principal.get", "direct read: is the service principal gone", (_graph(OWNED_BY),),
               api="graph", method="GET", path="/servicePrincipals/{id}"),
+    Operation("service-principal.owners", "is a service principal named for the run the deployer's (its owners)",
+              (_graph(READ_APPS),), api="graph", method="GET", path="/servicePrincipals/{id}/owners"),
     Operation("service-principal.delete", "delete an agent service principal", (_graph(OWNED_BY),), api="graph",
               method="DELETE", path="/servicePrincipals/{id}"),
     Operation("deleted-applications.list", "the run's applications in deleted items", (_graph(READ_APPS),),
@@ -321,10 +329,17 @@ IDENTITY_CALLS: tuple[Operation, ...] = (
               principal=GRAPH_IDENTITY, objects="group", api="graph", method="GET", path="/groups"),
     Operation("identity.group.get", "direct read: is the group gone", (_BORROW, _graph("Group.Read.All")),
               principal=GRAPH_IDENTITY, objects="group", api="graph", method="GET", path="/groups/{id}"),
-    Operation("identity.group.delete", "delete a group the agent created", (_BORROW, _graph("Group.Create")),
+    Operation("identity.group.owners", "is a group named for the run the identity's (its owners)",
+              (_BORROW, _graph("Group.Read.All")), principal=GRAPH_IDENTITY, objects="group", api="graph",
+              method="GET", path="/groups/{id}/owners"),
+    Operation("identity.group.delete", "delete a group the agent created",
+              (_BORROW, Need(GROUPS_ADMINISTRATOR, DIRECTORY_ROLE, "haymaker-admin-unit")),
               principal=GRAPH_IDENTITY, objects="group", api="graph", method="DELETE", path="/groups/{id}",
-              note="Group.Create deletes only groups the identity owns: the scenario creates each group with "
-                   "owners@odata.bind = itself (a group created with Group.Create and no owner cannot be modified)"),
+              note="deleting a group takes Group.ReadWrite.All (Group.Create cannot delete, Graph permissions "
+                   "reference), which no HayMaker identity holds: the scenario creates its groups in HayMaker's "
+                   "administrative unit (POST /directory/administrativeUnits/{id}/members, Group.Create and "
+                   "AdministrativeUnit.Read.All) and the identity, Groups Administrator of that unit only, deletes "
+                   "them; the teardown deletes only those it owns (owners@odata.bind = the agent)"),
     Operation("identity.deleted-groups.list", "the run's groups in deleted items", (_BORROW, _graph("Group.Read.All")),
               principal=GRAPH_IDENTITY, objects="group", api="graph", method="GET",
               path="/directory/deletedItems/microsoft.graph.group"),
@@ -338,6 +353,9 @@ IDENTITY_CALLS: tuple[Operation, ...] = (
               api="graph", method="GET", path="/applications"),
     Operation("identity.application.get", "direct read: is the application gone", (_BORROW, _graph(READ_APPS)),
               principal=GRAPH_IDENTITY, objects="application", api="graph", method="GET", path="/applications/{id}"),
+    Operation("identity.application.owners", "is an application named for the run the identity's (its owners)",
+              (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application", api="graph",
+              method="GET", path="/applications/{id}/owners"),
     Operation("identity.application.delete", "delete an application the agent created", (_BORROW, _graph(OWNED_BY)),
               principal=GRAPH_IDENTITY, objects="application", api="graph", method="DELETE",
               path="/applications/{id}", note="the creator owns it"),
@@ -347,6 +365,9 @@ IDENTITY_CALLS: tuple[Operation, ...] = (
     Operation("identity.service-principal.get", "direct read: is the service principal gone",
               (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application", api="graph",
               method="GET", path="/servicePrincipals/{id}"),
+    Operation("identity.service-principal.owners", "is a service principal named for the run the identity's",
+              (_BORROW, _graph(READ_APPS)), principal=GRAPH_IDENTITY, objects="application", api="graph",
+              method="GET", path="/servicePrincipals/{id}/owners"),
     Operation("identity.service-principal.delete", "delete a service principal the agent created",
               (_BORROW, _graph(OWNED_BY)), principal=GRAPH_IDENTITY, objects="application", api="graph",
               method="DELETE", path="/servicePrincipals/{id}", note="the creator owns it"),
@@ -578,6 +599,7 @@ class Report:
     missing: list[str] = field(default_factory=list)  # needed, not granted
     unused: list[str] = field(default_factory=list)  # granted to the deployer, needed by nothing
     unsupported: list[str] = field(default_factory=list)  # no application permission exists for it
+    human: list[str] = field(default_factory=list)  # one-time steps a person does (a role scoped to the unit)
 
 
 def check(operations: list[Operation], grants: list[Grant], scopes: Scopes, *, subjects: set[str],
@@ -599,6 +621,9 @@ def check(operations: list[Operation], grants: list[Grant], scopes: Scopes, *, s
                     holders[g.principal].append(g)
         for principal, held in sorted(holders.items()):
             for need in op.needs:
+                if need.kind == DIRECTORY_ROLE:  # a person's one-time step: printed and verified, not granted
+                    report.human.append(f"{op.key} ({principal}): {need.permission} of {need.scope}")
+                    continue
                 targets = (scopes.ids.get(need.scope, []) if need.kind in (ACTION, DATA_ACTION)
                            else sorted(subjects) if need.kind == FEDERATION else [""])
                 if not targets:
@@ -620,8 +645,9 @@ def created_directory_objects(scenario) -> set[str]:
     for steps in scenario.phases.values():
         for step in steps:
             words = step.run.split()
-            if words[1:4] == ["ad", "group", "create"] or ("rest" in words[1:2] and "/v1.0/groups" in step.run
-                                                           and "post" in step.run.lower()):
+            in_unit = "/administrativeUnits/" in step.run and "#microsoft.graph.group" in step.run
+            if words[1:4] == ["ad", "group", "create"] or ("rest" in words[1:2] and "post" in step.run.lower()
+                                                           and ("/v1.0/groups" in step.run or in_unit)):
                 kinds.add("group")
             if words[1:4] in (["ad", "app", "create"], ["ad", "sp", "create"]):
                 kinds.add("application")

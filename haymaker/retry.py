@@ -67,15 +67,16 @@ class GaveUp(Exception):
 def with_retries(operation: Callable[[], T], *, backoff: Backoff = Backoff(),
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
                  on_retry: Callable[[int, Exception, float], None] = lambda *_: None,
-                 message_of: Callable[[Exception], str] = str) -> T:
-    """Run ``operation``; retry transient failures with backoff; raise GaveUp otherwise."""
+                 message_of: Callable[[Exception], str] = str, give_up_on: tuple[type, ...] = ()) -> T:
+    """Run ``operation``; retry transient failures with backoff; raise GaveUp otherwise. ``give_up_on``:
+    errors the caller looks at itself rather than waits out (a stack lock)."""
     rng = rng or random.Random()
     for attempt in range(backoff.attempts):
         try:
             return operation()
         except Exception as e:  # noqa: BLE001 - classified below, re-raised as GaveUp
             kind = classify(message_of(e))
-            if kind == "logic" or attempt == backoff.attempts - 1:
+            if kind == "logic" or isinstance(e, give_up_on) or attempt == backoff.attempts - 1:
                 raise GaveUp(e, attempt + 1, kind) from e
             wait = backoff.delay(attempt, rng)
             on_retry(attempt + 1, e, wait)

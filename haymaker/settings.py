@@ -93,6 +93,9 @@ class EnvironmentSettings:
     credential_grace_minutes: int = 60
     platform_stack: str | None = None  # default: <org>/haymaker/<environment>
     subscription_id: str | None = None  # when set, `haymaker up` refuses any other subscription
+    # HayMaker's administrative unit (created once by a person): Graph scenarios create their groups in it, and
+    # their identities, Groups Administrator of it, delete them (Group.Create cannot delete a group).
+    groups_admin_unit_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.location not in self.allowed_locations:
@@ -117,6 +120,8 @@ class EnvironmentSettings:
             keys["platformStack"] = self.platform_stack
         if self.subscription_id:
             keys["subscriptionId"] = self.subscription_id
+        if self.groups_admin_unit_id:
+            keys["groupsAdministrativeUnitId"] = self.groups_admin_unit_id
         return {f"{NAMESPACE}:{k}": v for k, v in keys.items()}
 
     @classmethod
@@ -133,7 +138,8 @@ class EnvironmentSettings:
                                            ("cleanup_buffer_minutes", "cleanupBufferMinutes"),
                                            ("credential_grace_minutes", "credentialGraceMinutes"),
                                            ("platform_stack", "platformStack"),
-                                           ("subscription_id", "subscriptionId"))}
+                                           ("subscription_id", "subscriptionId"),
+                                           ("groups_admin_unit_id", "groupsAdministrativeUnitId"))}
         return cls(environment=environment, location=need("location"),
                    allowed_locations=tuple(need("allowedLocations")), agent_image=need("agentImage"),
                    allowed_registries=tuple(need("allowedRegistries")),

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 PLACEHOLDERS = frozenset(
     {"RESOURCE_GROUP", "LOCATION", "RUN_ID", "UNIQUE", "SCENARIO", "SUBSCRIPTION_ID", "TENANT_ID",
-     "CLIENT_ID", "AGENT_OBJECT_ID", "PASSWORD"}
+     "CLIENT_ID", "AGENT_OBJECT_ID", "PASSWORD", "ADMIN_UNIT_ID"}
 )
 PLACEHOLDER_RE = re.compile(r"\$\{([^}]*)\}")
 RG_SCOPE = "/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RESOURCE_GROUP}"
@@ -63,7 +63,9 @@ _FORBIDDEN_COMMANDS = {
                                "\"owners@odata.bind\": [\"https://graph.microsoft.com/v1.0/directoryObjects/"
                                "${AGENT_OBJECT_ID}\"] in --body",
 }
-_GRAPH_CREATE_RE = re.compile(r"^https://graph\.microsoft\.com/v1\.0/(groups|applications)/?$", re.I)
+# Groups are created in HayMaker's administrative unit (its members endpoint), applications directly.
+_GRAPH_CREATE_RE = re.compile(r"^https://graph\.microsoft\.com/v1\.0/(groups|applications|directory/"
+                              r"administrativeUnits/[^/]+/members)/?$", re.I)
 # az rest sends the agent's token to the URL it is given: Resource Manager and Microsoft Graph only,
 # with the token az picks for that host (no --resource), and no header but these.
 REST_HOSTS = ("management.azure.com", "graph.microsoft.com")

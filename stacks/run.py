@@ -62,13 +62,15 @@ def _begin(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None
     return [catalog[n] for n in spec.scenarios]
 
 
-def _export(spec: RunSpec, inventory, run_resource_group) -> dict:
+def _export(spec: RunSpec, inventory, run_resource_group, client=None) -> dict:
     run = {"run_id": spec.run_id, "environment": spec.environment, "trigger": spec.trigger,
            "started_at": iso(spec.started_at), "expires_at": iso(spec.expires_at),
            "duration_hours": spec.duration_hours, "git_sha": spec.git_sha, "run_resource_group": run_resource_group}
     if spec.variant != "run":
         run["variant"] = spec.variant
     outputs = {"run": run, "inventory": inventory}
+    if client is not None:  # who deployed: ARM records it as the groups' creator, which teardown checks
+        outputs["deployer"] = {"client_id": client.client_id, "object_id": client.object_id}
     for key, value in outputs.items():
         pulumi.export(key, value)
     return outputs
@@ -107,6 +109,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             cleanup_buffer_minutes=settings.cleanup_buffer_minutes, scenario_cleanup_minutes=s.cleanup_minutes,
             pull_identity_id=pull_identity_id, registry_server=registry_server,
             credential_grace_minutes=settings.credential_grace_minutes,
+            admin_unit_id=settings.groups_admin_unit_id,
         ))
         for s in scenarios
     }
@@ -115,7 +118,7 @@ def run_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
             lambda v, name=name: {"scenario": name, **v})
         for name, agent in agents.items()
     ])
-    return _export(spec, inventory, run_group.name)
+    return _export(spec, inventory, run_group.name, client)
 
 
 def try_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog | None = None) -> dict:
@@ -132,4 +135,4 @@ def try_program(spec: RunSpec, settings: EnvironmentSettings, catalog: Catalog |
                                   "client_id": "", "service_principal_object_id": v[2], "job_name": "", "job_id": ""})
         for name, box in sandboxes.items()
     ])
-    return _export(spec, inventory, "")
+    return _export(spec, inventory, "", client)

@@ -174,7 +174,7 @@ def test_an_offline_plan_borrows_slot_zero(declare, make_spec):
 @pytest.mark.parametrize("pools, lease, message", [
     ({}, 0, "the platform provides no Graph identity for it: release the platform"),
     ({GROUPS: {"permissions": ["Group.Create"], "identities": [{"id": "i", "clientId": "c", "principalId": "p"}]}},
-     0, "its platform identity lacks Group.Read.All, User.Read.All: release the platform"),
+     0, "its platform identity lacks AdministrativeUnit.Read.All, Group.Read.All, User.Read.All: release the platform"),
     (None, 3, "leased slot 3 but the platform has 3 identities"),
 ])
 def test_a_platform_that_cannot_lend_the_identity_is_refused_with_what_to_do(

@@ -36,8 +36,10 @@ def cloud(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
     def build(cfg, environment, progress=None):
+        slept = []
         return Lifecycle(driver=state["driver"], azure=state["azure"], ledger=state.setdefault("ledger", FakeLedger()),
-                         clock=Clock(sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
+                         clock=Clock(sleep=slept.append, monotonic=lambda: sum(slept)),
+                         backoff=Backoff(attempts=2, base_seconds=0),
                          audit_dir=tmp_path / "audit", rng=random.Random(0), echo=lambda *_: None,
                          progress=progress)
 
@@ -121,15 +123,23 @@ def test_down_of_a_run_whose_stack_is_gone_but_the_ledger_knows_verifies_what_is
 
 
 def test_down_lists_every_missing_prerequisite_first(cloud, capsys, monkeypatch):
-    """No Pulumi passphrase, a subscription of another tenant, no platform: all said at once, nothing read."""
+    """No Pulumi passphrase, a subscription of another tenant: both said at once, nothing read. The platform
+    being gone is not among them: a teardown does not need it."""
     cloud["azure"].tenant = "tenant-b"
     cloud["driver"].outputs = lambda name: {}
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
     code, out, err = run(capsys, "down", "20261120t0100z-0001", "--yes")
-    assert code == 1 and out == "" and "3 prerequisite(s) missing; nothing was changed" in err
-    assert [line.split(":")[0] for line in err.splitlines()[1:]] == ["  - state backend", "  - subscription",
-                                                                     "  - platform stack"]
+    assert code == 1 and out == "" and "2 prerequisite(s) missing; nothing was changed" in err
+    assert [line.split(":")[0] for line in err.splitlines()[1:]] == ["  - state backend", "  - subscription"]
     assert cloud["driver"].calls == []
+
+
+def test_down_works_with_the_platform_gone(cloud, capsys):
+    cloud["driver"].stacks = [stack("20261120t0100z-0001", "2026-11-20T09:00:00Z")]
+    cloud["driver"].outputs = lambda name: {}
+    code, out, err = run(capsys, "down", "20261120t0100z-0001", "--yes")
+    assert code == 0, err and "20261120t0100z-0001: verified" in out
+    assert ("destroy", "run-20261120t0100z-0001") in cloud["driver"].calls
 
 
 def test_down_names_the_run_in_its_progress_and_each_error_on_its_own_line(cloud, capsys, monkeypatch):
@@ -138,10 +148,10 @@ def test_down_names_the_run_in_its_progress_and_each_error_on_its_own_line(cloud
     cloud["driver"].stacks = [stack("20261120t0100z-0003", "2026-11-20T09:00:00Z")]
     cloud["driver"].destroy_errors = {"run-20261120t0100z-0003": StackError("cannot destroy: provider said no")}
 
-    def unreadable(run_id, borrowed=()):
+    def unreadable(proof):
         raise InvalidInput("cannot list what is left: ARM said no")
 
-    monkeypatch.setattr(cloud["azure"], "run_leftovers", unreadable)
+    monkeypatch.setattr(cloud["azure"], "survey", unreadable)
     code, out, _ = run(capsys, "down", "20261120t0100z-0003", "--yes")
     lines = out.splitlines()
     assert code == 3

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from haymaker.azure import Leftover
+from haymaker.azure import Leftover, Survey
 from haymaker.driver import RunStack, StackError, StackLocked
 from haymaker.errors import InvalidInput, Refused
 from haymaker.lifecycle import (
@@ -27,8 +27,8 @@ from haymaker.runspec import RunSpec
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 
 
-def stack(run_id, expires=None, trigger="schedule"):
-    tags = {"haymaker:trigger": trigger}
+def stack(run_id, expires=None, trigger="schedule", env="dev"):
+    tags = {"haymaker:trigger": trigger, "haymaker:env": env}
     if expires is not None:
         tags["haymaker:expires"] = expires
     return RunStack(f"run-{run_id}", tags)
@@ -88,10 +88,11 @@ class FakeAzure:
     """The lifecycle's view of Azure, in memory: for the decisions above the adapter. The adapter itself
     is tested with the real SDKs against local stand-ins (tests/test_azure_boundary.py)."""
 
-    def __init__(self, tenant="tenant-a", leftovers=None, undeletable=(), executions=None, soft=None):
+    def __init__(self, tenant="tenant-a", leftovers=None, undeletable=(), executions=None, soft=None, suspicious=()):
         self.tenant = tenant
         self.leftovers = list(leftovers or [])
         self.soft = list(soft or [])
+        self.suspicious = list(suspicious)
         self.undeletable = set(undeletable)
         self.executions = executions or {}
         self.calls = []
@@ -100,21 +101,30 @@ class FakeAzure:
         self.calls.append("subscription_tenant")
         return self.tenant
 
-    def run_leftovers(self, run_id, borrowed=()):
-        return [x for x in self.leftovers if run_id in x.name]
+    def caller_ids(self):
+        return frozenset({"deployer"})
 
-    def soft_deleted(self, run_id, borrowed=()):
-        return [x for x in self.soft if run_id in x.name]
+    def survey(self, proof):
+        return Survey([x for x in self.leftovers if proof.run_id in x.name],
+                      [x for x in self.suspicious if proof.run_id in x.name])
+
+    def soft_deleted(self, proof):
+        return Survey([x for x in self.soft if proof.run_id in x.name])
 
     def exists(self, item):
         return item in self.leftovers or item in self.soft
+
+    def operation(self, item):
+        return "", ""
 
     def delete(self, item):
         self.calls.append(("delete", item.id))
         if item.id in self.undeletable:
             raise StackError("Code=\"Conflict\" Message=\"resource is being deleted\" in progress")
+        if item.kind in ("application", "service_principal", "group"):  # the directory keeps it, deleted
+            self.soft.append(Leftover(f"deleted_{item.kind}", item.id, item.name))
         self.leftovers = [x for x in self.leftovers if x.id != item.id and not x.id.startswith(item.id + "/")]
-        self.soft = [x for x in self.soft if x.id != item.id]
+        self.soft = [x for x in self.soft if x.id != item.id or x.kind != item.kind]
 
     def role_definitions_of(self, object_id):
         return ["/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
@@ -157,8 +167,12 @@ class FakeDriver:
         self.stacks = list(stacks)
         self.up_errors = list(up_errors)
         self.destroy_errors = destroy_errors or {}
-        self.outputs = outputs or {}
+        self.up_outputs = outputs or {}
         self.calls = []
+        self.azure = None  # a FakeAzure whose directory a destroy changes (make() wires it)
+
+    def outputs(self, name):
+        return self.up_outputs if name.startswith("run-") else {}
 
     def list_run_stacks(self):
         return list(self.stacks)
@@ -171,13 +185,20 @@ class FakeDriver:
         self.calls.append(("up", stack))
         if self.up_errors:
             raise self.up_errors.pop(0)
-        return self.outputs, len(self.outputs.get("inventory") or []) * 7
+        return self.up_outputs, len(self.up_outputs.get("inventory") or []) * 7
 
     def destroy(self, name, remove=False):
         self.calls.append(("destroy", name))
         error = self.destroy_errors.get(name)
         if error:
             raise error
+        if self.azure is not None:  # the agents' applications and service principals go to deleted items
+            from haymaker.naming import app_display_name
+
+            for e in self.up_outputs.get("inventory") or []:
+                app = app_display_name(name.removeprefix("run-"), e["scenario"])
+                self.azure.soft += [Leftover("deleted_application", f"app-{e['client_id']}", app),
+                                    Leftover("deleted_service_principal", e["service_principal_object_id"], app)]
 
     def remove(self, name, force=False):
         self.calls.append(("remove", name))
@@ -202,6 +223,12 @@ class FakeLedger:
     def list_agents(self, run_id=None):
         return [a for a in self.agents if a.run_id == run_id]
 
+    def get_run(self, run_id):
+        return self.runs.get(run_id)
+
+    def list_events(self, run_id):
+        return [{"kind": kind, "data": data} for r, kind, data in self.events if r == run_id]
+
     where = "memory"
 
     def list_runs(self, **kw):
@@ -210,6 +237,9 @@ class FakeLedger:
     def get_run(self, run_id):
         return self.runs.get(run_id)
 
+    def list_events(self, run_id):
+        return [{"kind": kind, "data": data} for r, kind, data in self.events if r == run_id]
+
 
 class Settings:
     start_delay_minutes = 15
@@ -217,9 +247,12 @@ class Settings:
 
 def make(driver=None, azure=None, now=NOW, tmp_path=None):
     sleeps = []
-    life = Lifecycle(driver=driver or FakeDriver(), azure=azure or FakeAzure(), ledger=FakeLedger(),
-                     clock=Clock(now=lambda: now, sleep=sleeps.append), backoff=Backoff(attempts=4, base_seconds=1),
-                     audit_dir=tmp_path, rng=random.Random(1), echo=lambda *_: None)
+    driver, azure = driver or FakeDriver(), azure or FakeAzure()
+    driver.azure = azure
+    life = Lifecycle(driver=driver, azure=azure, ledger=FakeLedger(),
+                     clock=Clock(now=lambda: now, sleep=sleeps.append, monotonic=lambda: sum(sleeps)),
+                     backoff=Backoff(attempts=4, base_seconds=1), audit_dir=tmp_path, rng=random.Random(1),
+                     echo=lambda *_: None)
     return life, sleeps
 
 
@@ -345,8 +378,11 @@ def test_what_the_ledger_holds_after_a_run_and_its_teardown(azurite, tmp_path):
     from tests.azurite import fresh_service
 
     ledger = Ledger(fresh_service(azurite), tmp_path / "spool.jsonl", retries=1, backoff=0.01)
-    life = Lifecycle(driver=FakeDriver(outputs=OUTPUTS), azure=FakeAzure(), ledger=ledger,
-                     clock=Clock(now=lambda: NOW, sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
+    driver, azure, slept = FakeDriver(outputs=OUTPUTS), FakeAzure(), []
+    driver.azure = azure
+    life = Lifecycle(driver=driver, azure=azure, ledger=ledger,
+                     clock=Clock(now=lambda: NOW, sleep=slept.append, monotonic=lambda: sum(slept)),
+                     backoff=Backoff(attempts=2, base_seconds=0),
                      audit_dir=tmp_path / "audit", rng=random.Random(1), echo=lambda *_: None)
     life.up(SPEC, Settings, on_demand_limit=3, cost_usd=2.25)
     run = ledger.get_run(SPEC.run_id)
@@ -361,3 +397,39 @@ def test_what_the_ledger_holds_after_a_run_and_its_teardown(azurite, tmp_path):
     assert result.outcome == "verified" and run.status == "verified" and run.resources_orphaned == 0
     kinds = [e["kind"] for e in ledger.list_events(SPEC.run_id)]
     assert "audit" in kinds and "teardown" in kinds
+
+
+def test_a_teardown_that_stops_on_an_unexpected_error_is_recorded_failed_by_down_and_by_reap():
+    """Whatever stops a teardown, its run ends `teardown_failed` in the ledger with the reason, never `running`."""
+    from haymaker.retry import GaveUp
+
+    class Broken(FakeAzure):
+        def survey(self, proof):
+            raise GaveUp(RuntimeError("cannot read /applications/x: Graph 403"), 1, "logic")
+
+    life, _ = make(FakeDriver(stacks=[stack("20261121t0100z-0001", "2026-11-21T09:00:00Z")]), Broken())
+    (result,) = life.reap(now=NOW)
+    assert result.outcome == "failed" and "Graph 403" in result.error
+    assert life.ledger.updates[-1] == ("20261121t0100z-0001", life.ledger.updates[-1][1])
+    assert life.ledger.updates[-1][1]["status"] == "teardown_failed" and "Graph 403" in life.ledger.updates[-1][1]["detail"]
+    result = life.teardown("20261121t0100z-0001")
+    assert result.outcome == "failed" and life.ledger.updates[-1][1]["status"] == "teardown_failed"
+
+
+def test_a_lock_is_stale_only_after_every_job_that_may_hold_one_has_timed_out():
+    """The reaper clears a lock older than HAYMAKER_STALE_LOCK_MINUTES: no job that runs `up`, `down`, `reap`
+    or `cleanup` may still be running by then (GitHub kills a job at its timeout-minutes)."""
+    from pathlib import Path
+
+    import yaml
+
+    from haymaker.config import BY_NAME
+
+    longest = 0
+    for path in (Path(__file__).resolve().parents[1] / ".github" / "workflows").glob("*.yml"):
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            runs = " ".join(str(step.get("run", "")) for step in job.get("steps") or [])
+            if any(f"haymaker {verb}" in runs for verb in ("up", "down", "reap", "cleanup")):
+                longest = max(longest, int(job["timeout-minutes"]))
+    assert longest >= 25  # the reaper's own job is among them
+    assert BY_NAME["stale_lock_minutes"].default > longest

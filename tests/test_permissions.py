@@ -135,8 +135,9 @@ def test_an_application_scenarios_identity_needs_what_teardown_does_as_it(platfo
               if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:2" and g.name == "Application.Read.All")]
     missing = _check(platform, every_scenario, catalog, grants=grants).missing
     assert sorted(missing) == [f"identity.{row} (graph-identity:{apps}:2): needs Application.Read.All" for row in (
-        "application.get", "applications.list", "deleted-applications.list", "deleted-item.get",
-        "deleted-service-principals.list", "service-principal.get", "service-principals.list")]
+        "application.get", "application.owners", "applications.list", "deleted-applications.list", "deleted-item.get",
+        "deleted-service-principals.list", "service-principal.get", "service-principal.owners",
+        "service-principals.list")]
     owned = [g for g in _grants(platform, table)
              if not (g.principal == f"{p.GRAPH_IDENTITY}:{apps}:0" and g.name == "Application.ReadWrite.OwnedBy")]
     assert sorted(_check(platform, every_scenario, catalog, grants=owned).missing) == [
@@ -190,6 +191,12 @@ REQUESTS = [
     ("GET", "/v1.0/applications?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None, "applications.list"),
     ("GET", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.get"),
     ("DELETE", "/v1.0/applications/0a1b", p.DEPLOYER, None, "application.delete"),
+    ("GET", "/v1.0/applications/0a1b/owners", p.DEPLOYER, None, "application.owners"),
+    ("GET", "/v1.0/servicePrincipals/0a1b/owners", p.DEPLOYER, None, "service-principal.owners"),
+    ("GET", "/v1.0/groups/0a1b/owners", p.GRAPH_IDENTITY, "group", "identity.group.owners"),
+    ("GET", "/v1.0/applications/0a1b/owners", p.GRAPH_IDENTITY, "application", "identity.application.owners"),
+    ("GET", "/v1.0/servicePrincipals/0a1b/owners", p.GRAPH_IDENTITY, "application",
+     "identity.service-principal.owners"),
     ("GET", "/v1.0/servicePrincipals?$filter=startswith(displayName,'haymaker-r-')", p.DEPLOYER, None,
      "service-principals.list"),
     ("GET", "/v1.0/servicePrincipals/0a1b?$select=id", p.DEPLOYER, None, "service-principal.get"),
@@ -261,3 +268,19 @@ def test_role_patterns_follow_azure_wildcards():
     rbac = p.ROLE_DEFINITIONS["Role Based Access Control Administrator"]
     assert p.role_allows(rbac, "Microsoft.App/jobs/read", p.ACTION)
     assert not p.role_allows(rbac, "Microsoft.App/jobs/write", p.ACTION)
+
+
+def test_group_deletion_is_a_role_a_person_scopes_to_haymakers_unit_never_a_grant(platform, every_scenario, catalog):
+    """Deleting a group takes Group.ReadWrite.All (Group.Create cannot): no HayMaker identity holds it. The group
+    identities delete as Groups Administrator of HayMaker's administrative unit, a one-time human step."""
+    (row,) = [op for op in p.IDENTITY_CALLS if op.key == "identity.group.delete"]
+    assert [n.permission for n in row.needs if n.kind == p.GRAPH] == []
+    assert [(n.permission, n.kind) for n in row.needs if n.kind != p.FEDERATION] == [
+        (p.GROUPS_ADMINISTRATOR, p.DIRECTORY_ROLE)]
+    report = _check(platform, every_scenario, catalog)
+    groups = {s.name for s in catalog.scenarios.values() if "group" in p.created_directory_objects(s)}
+    assert groups and all(any(f"graph-identity:{g}:" in h and "Groups Administrator" in h for h in report.human)
+                          for g in groups)
+    assert not [m for m in report.missing if "group.delete" in m]
+    for name in groups:  # creating a group in the unit takes AdministrativeUnit.Read.All beside Group.Create
+        assert {"Group.Create", "AdministrativeUnit.Read.All"} <= set(catalog[name].graph_permissions)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from components.tags import haymaker_tags
 from haymaker.agent.clock import CompressedClock
 from haymaker.cli import main
 from haymaker.doctor import CONTRIBUTOR
@@ -107,7 +108,8 @@ def prepared(sandbox, *, destroy_fail: str = "", fail=()):
     declared, outputs = declare(spec, settings, load_catalog())
     outputs["inventory"] = [{**e, "service_principal_object_id": USER_OID} for e in outputs["inventory"]]
     group = resource_group_name(run_id, scenario.name)
-    cloud.arm.add_group(group, {"haymaker-run": run_id, "AzureHayMaker-managed": "true"})
+    tags = haymaker_tags(run_id, scenario.name, "dev", spec.expires_at.isoformat())
+    cloud.arm.add_group(group, tags, created_by=UPN, created_by_type="User")  # ARM names a user by sign-in name
     token = jwt({"oid": USER_OID, "upn": UPN, "scp": "user_impersonation"})
     pulumi.script(spec.stack_name, resources=[{"urn": d.urn, "type": d.type} for d in declared
                                               if d.type != "pulumi:pulumi:Stack"],
@@ -154,8 +156,7 @@ def test_a_try_lives_the_day_as_you_then_proves_nothing_is_left(sandbox, capsys)
     # A run stack like any other, of the try variant, deploying into the subscription asked for.
     stack = f"run-{run_id}"
     assert [c for c in pulumi.commands() if c in ("up", "destroy", "stack rm")] == ["up", "destroy", "stack rm"]
-    config = json.loads((tmp / "pulumi" / "state.json").read_text())  # the stack is gone: read what `up` was given
-    assert stack not in config["stacks"]
+    assert stack not in pulumi.state["stacks"]  # the stack is gone: read what `up` was given
     up_call = next(c for c in pulumi.calls() if c[:1] == ["up"])
     assert "--policy-pack" in up_call
     set_all = next(c for c in pulumi.calls() if c[:2] == ["config", "set-all"])

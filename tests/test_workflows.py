@@ -574,7 +574,10 @@ def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, exist
     for env, code, report in (("dev", "3", [
             {"run_id": "a", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": ""},
             {"run_id": "b", "outcome": "failed", "leftovers_found": [{"name": "rg"}],
-             "leftovers_remaining": [{"name": "rg"}], "error": "conflict"}]),
+             "leftovers_remaining": [{"name": "rg"}], "error": "conflict"},
+            {"run_id": "d", "outcome": "verified", "leftovers_found": [], "leftovers_remaining": [], "error": "",
+             "suspicious": [{"name": "finance-prod", "reason": "tagged with run d but not named as one of its groups"}]},
+            {"run_id": "e", "outcome": "locked", "error": "stack run-e is locked"}]),
             ("prod", "1", [{"run_id": "c", "outcome": "failed", "error": "not a leftover: a token problem"}])):
         (tmp_path / f"reap-{env}").mkdir()
         (tmp_path / f"reap-{env}" / "reap.json").write_text(json.dumps(report))
@@ -592,6 +595,8 @@ def test_reap_report_opens_one_issue_or_comments_on_the_open_one(tmp_path, exist
     assert len(calls) == 3
     body = (tmp_path / "body.sent").read_text()
     assert '"run_id": "b"' in body and '"run_id": "a"' not in body  # only the failed teardowns
+    assert '"run_id": "d"' in body and "finance-prod" in body  # and look-alikes left alone
+    assert '"run_id": "e"' in body  # and locked runs
     assert "### dev" in body and '"run_id": "c"' not in body  # only reapers that left something (exit 3)
 
 

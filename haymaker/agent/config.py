@@ -45,6 +45,7 @@ class AgentConfig:
     client_secret: str = field(repr=False)
     agent_object_id: str = DRY_RUN_GUID  # the object id of the identity the agent signs in as
     login: str = LOGIN_SERVICE_PRINCIPAL
+    admin_unit_id: str = DRY_RUN_GUID  # HayMaker's administrative unit (HAYMAKER_ADMIN_UNIT_ID, Graph scenarios)
 
     @property
     def cleanup_at(self) -> datetime:
@@ -90,6 +91,7 @@ def config_from_env(env: Mapping[str, str], defaults: Mapping[str, str] | None =
         tenant_id=checked["AZURE_TENANT_ID"], subscription_id=checked["AZURE_SUBSCRIPTION_ID"],
         client_id=checked["AZURE_CLIENT_ID"], client_secret=values.get("AZURE_CLIENT_SECRET", ""),
         agent_object_id=checked["HAYMAKER_AGENT_OBJECT_ID"], login=login,
+        admin_unit_id=values.get("HAYMAKER_ADMIN_UNIT_ID") or DRY_RUN_GUID,
     )
 
 

@@ -67,11 +67,12 @@ def prepare_day(scenario: Scenario, values: Mapping[str, str]) -> Day:
 
 
 def placeholder_values(*, run_id: str, scenario: str, resource_group: str, location: str, subscription_id: str,
-                       tenant_id: str, client_id: str, agent_object_id: str, password: str) -> dict[str, str]:
+                       tenant_id: str, client_id: str, agent_object_id: str, password: str,
+                       admin_unit_id: str = "00000000-0000-0000-0000-000000000000") -> dict[str, str]:
     values = {"RESOURCE_GROUP": resource_group, "LOCATION": location, "RUN_ID": run_id,
               "UNIQUE": naming.unique_suffix(run_id, scenario), "SCENARIO": scenario,
               "SUBSCRIPTION_ID": subscription_id, "TENANT_ID": tenant_id, "CLIENT_ID": client_id,
-              "AGENT_OBJECT_ID": agent_object_id, "PASSWORD": password}
+              "AGENT_OBJECT_ID": agent_object_id, "PASSWORD": password, "ADMIN_UNIT_ID": admin_unit_id}
     return values
 
 

@@ -293,7 +293,8 @@ def run_agent(env: Mapping[str, str], *, defaults: Mapping[str, str] | None = No
     day = prepare_day(catalog[config.scenario], placeholder_values(
         run_id=config.run_id, scenario=config.scenario, resource_group=config.resource_group,
         location=config.location, subscription_id=config.subscription_id, tenant_id=config.tenant_id,
-        client_id=config.client_id, agent_object_id=config.agent_object_id, password=password))
+        client_id=config.client_id, agent_object_id=config.agent_object_id, password=password,
+        admin_unit_id=config.admin_unit_id))
     clock = clock or SystemClock(time_scale)
     log = EventLog(out or sys.stdout, clock.now, config.run_id, config.scenario,
                    secrets=(config.client_secret, password))

@@ -70,7 +70,9 @@ def lifecycle_parts(cfg, environment: str, progress=None) -> dict:
                             if echo_engine else (lambda line: None),
                             on_event=progress.engine_event if progress is not None else None)
     return {"driver": driver, "ledger": ledger, "audit_dir": Path(cfg.get("audit_dir")).expanduser(),
-            "echo": lambda m: err.print(m, markup=False, highlight=False), "progress": progress}
+            "echo": lambda m: err.print(m, markup=False, highlight=False), "progress": progress,
+            "environment": environment, "stale_lock_after": timedelta(minutes=cfg.get("stale_lock_minutes")),
+            "budget": timedelta(minutes=cfg.get("teardown_budget_minutes"))}
 
 
 def _progress(as_json: bool):
@@ -148,14 +150,16 @@ def down(run_id: str = typer.Argument(..., help="The run, such as 20261121t0600z
     check_run_id(run_id)
     cfg, env = cfg_and_environment(environment)
     # Every missing prerequisite at once, as `up` does, before anything is asked or read (a teardown needs
-    # no agent image: the config's placeholders do not stop it).
-    refuse_unless_ready(build_doctor(cfg, env).run())
+    # no agent image and no platform: neither stops it).
+    refuse_unless_ready(build_doctor(cfg, env).teardown())
     progress = _progress(as_json)
     life = build_lifecycle(cfg, env, progress=progress)
     refuse_unknown_run(life, run_id)
     _confirm(f"Destroy run-{run_id} and delete everything it created?", yes)
     with progress:
         result = life.teardown(run_id)
+    if result.outcome == "refused":
+        raise Refused(result.error)
     _report_teardowns([result], as_json)
 
 
@@ -187,7 +191,27 @@ def reap(dry_run: bool = typer.Option(False, "--dry-run", help="List what is due
     life = build_lifecycle(cfg, env, progress=progress)
     with progress:
         results = life.reap(now=when, parallel=parallel or cfg.get("reap_parallel"), dry_run=dry_run)
+    if not dry_run:
+        _report_quota(life)
     _report_teardowns(results, as_json)
+
+
+def _report_quota(life) -> None:
+    """The soft-deleted count per identity against the directory's 250-object quota, on stderr."""
+    from haymaker.lifecycle import DIRECTORY_QUOTA
+
+    try:
+        counts = life.soft_deleted_quota()
+    except Exception as e:  # noqa: BLE001 - a report, never a reason for the reap to fail
+        err.print(f"soft-deleted directory objects: cannot count them ({e})", markup=False, highlight=False)
+        return
+    shown = ", ".join(f"{who} {n}/{DIRECTORY_QUOTA}" for who, n in counts.items())
+    err.print(f"soft-deleted directory objects (each counts against its creator's quota until purged): {shown}",
+              markup=False, highlight=False)
+    for who, n in counts.items():
+        if n >= DIRECTORY_QUOTA * 0.8:
+            err.print(f"warning: {who} holds {n} deleted objects of its {DIRECTORY_QUOTA}: it will soon fail to "
+                      "create more (deleted groups stay 30 days)", markup=False, highlight=False)
 
 
 def status(run_id: Optional[str] = typer.Argument(None, help="One run (default: the live ones)."),
@@ -279,17 +303,21 @@ def resources(run_id: Optional[str] = typer.Option(None, help="One run (default:
 
 
 def cleanup(run_id: Optional[str] = typer.Option(None, help="Tear down this run."),
-            orphaned: bool = typer.Option(False, help="Delete tagged resources of runs that no longer exist."),
+            orphaned: bool = typer.Option(False, help="Tear down what runs that no longer exist left behind."),
             apply: bool = typer.Option(False, "--apply", help="Do it (default: only show what would go)."),
             force: bool = typer.Option(False, help="Allow tearing down a run that has not expired."),
             yes: bool = typer.Option(False, "--yes", "-y"),
             environment: Optional[str] = typer.Option(None, "--environment", "-e"),
             as_json: bool = typer.Option(False, "--json")) -> None:
-    """Delete a run's or orphaned resources: a dry run unless --apply; live runs need --force."""
+    """Delete what a run, or runs that no longer exist, provably left: a dry run unless --apply; live runs
+    need --force. What only looks like a run's (a copied tag or name) is reported, never deleted."""
     from haymaker.lifecycle import expiry_of
+    from haymaker.runspec import check_run_id
 
     if bool(run_id) == orphaned:
         raise InvalidInput("give exactly one of --run-id ID or --orphaned")
+    if run_id:
+        check_run_id(run_id)
     cfg, env = cfg_and_environment(environment)
     life = build_lifecycle(cfg, env)
     if run_id:
@@ -298,30 +326,34 @@ def cleanup(run_id: Optional[str] = typer.Option(None, help="Tear down this run.
         if stack and expiry_of(stack) > datetime.now(timezone.utc) and not force:
             raise Refused(f"run {run_id} is live until {expiry_of(stack):%Y-%m-%d %H:%M}Z: "
                           "pass --force to end it early")
-        targets = life.azure.run_leftovers(run_id)
+        runs, refused = [run_id], []
     else:
-        targets = [_leftover(r) for r in orphan_rows(life)]
+        runs, refused = life.orphaned_runs()
     if not apply:
-        doc = {"dry_run": True, "would_delete": [vars(t) for t in targets],
-               "stack": f"run-{run_id}" if run_id else None}
-        emit_json(doc) if as_json else out.print(
-            f"would delete {len(targets)} item(s){' and stack run-' + run_id if run_id else ''}; "
-            "pass --apply to do it")
+        plans = {r: life.survey(r) for r in runs}
+        doc = {"dry_run": True, "stack": f"run-{run_id}" if run_id else None,
+               "would_delete": [vars(t) for targets, _ in plans.values() for t in targets],
+               "suspicious": [vars(t) for _, odd in plans.values() for t in odd],
+               "refused": [r.as_dict() for r in refused]}
+        if as_json:
+            emit_json(doc)
+        else:
+            out.print(f"would delete {len(doc['would_delete'])} item(s){' and stack run-' + run_id if run_id else ''}"
+                      f" of {len(runs)} run(s); {len(doc['suspicious'])} suspicious item(s) would be left alone and "
+                      "reported; pass --apply to do it", markup=False, highlight=False)
+            for t in doc["suspicious"]:
+                out.print(f"  suspicious {t['kind']} {t['name']}: {t['reason']}", markup=False, highlight=False)
         return
-    _confirm(f"Delete {len(targets)} item(s)?", yes)
-    if run_id:
-        _report_teardowns([life.teardown(run_id)], as_json)
-    else:
-        remaining = life.force_delete_items(targets)
-        emit_json({"deleted": len(targets) - len(remaining), "remaining": [vars(r) for r in remaining]}) \
-            if as_json else out.print(f"deleted {len(targets) - len(remaining)}, {len(remaining)} remain")
-        if remaining:
-            raise LeftBehind(f"{len(remaining)} item(s) could not be deleted")
+    _confirm(f"Tear down {len(runs)} run(s)?", yes)
+    _report_teardowns(refused + [life.teardown(r) for r in runs], as_json)
 
 
 def _report_teardowns(results, as_json: bool) -> None:
     if as_json:
         emit_json([r.as_dict() for r in results])
+        for r in results:  # the reasons on stderr too: the job log shows them beside the JSON artifact
+            if r.error and r.outcome not in ("verified", "planned"):
+                err.print(f"{r.run_id}: {r.outcome}: {r.error}", markup=False, highlight=False)
     else:
         if not results:
             out.print("nothing is due")
@@ -329,12 +361,17 @@ def _report_teardowns(results, as_json: bool) -> None:
             line = f"{r.run_id}: {r.outcome}"
             if r.leftovers_found:
                 line += f" ({len(r.leftovers_found)} leftover(s) found, {len(r.leftovers_remaining)} remain)"
+            if r.suspicious:
+                line += f" ({len(r.suspicious)} suspicious item(s) left alone)"
             out.print(line, markup=False, highlight=False)
             for reason in (r.error or "").splitlines():  # each error on its own line
                 out.print(f"  {reason}", markup=False, highlight=False)
-    bad = [r for r in results if r.outcome == "failed"]
+            for x in r.suspicious:
+                out.print(f"  suspicious {x.kind} {x.name}: {x.reason}", markup=False, highlight=False)
+    bad = [f"{r.run_id} ({r.outcome}{', suspicious' if r.suspicious else ''})" for r in results
+           if r.outcome not in ("verified", "forced", "planned") or r.suspicious]
     if bad:
-        raise LeftBehind(f"{len(bad)} run(s) left something behind: {', '.join(r.run_id for r in bad)}")
+        raise LeftBehind(f"{len(bad)} run(s) left something behind or need a look: {', '.join(bad)}")
 
 
 def status_of(run, agents, now: datetime) -> dict:
@@ -374,10 +411,4 @@ def orphan_rows(life) -> list[dict]:
 
     alive = [s.name.removeprefix("run-") for s in life.driver.list_run_stacks()]
     return [{"run": r.get("run", ""), "scenario": r.get("run", ""), "type": r["type"], "name": r["name"], "id": r["id"]}
-            for r in life.azure.query(orphans_query(alive))]
-
-
-def _leftover(row: dict):
-    from haymaker.azure import leftover_of_row
-
-    return leftover_of_row(row)
+            for r in life.azure.query(orphans_query(alive, life.environment))]

@@ -4,18 +4,45 @@ Cognitive Services accounts a subscription keeps.
 
 Bodies follow the examples in Azure/azure-rest-api-specs (Subscriptions_Get, ResourceGroups_Delete,
 Resources_DeleteById, Providers_Get, Resources (Resource Graph), Jobs_ListExecutions, Jobs_Start,
-Vaults_ListDeleted, Vaults_PurgeDeleted, DeletedAccounts_List, DeletedAccounts_Purge). Deletes are
-long-running: 202 with ``Location`` and ``Retry-After``, polled until done.
+Vaults_ListDeleted, Vaults_PurgeDeleted, DeletedAccounts_List, DeletedAccounts_Purge).
 
-Resource Graph is an index that lags ARM ("most changes within 30 s, no upper bound"): with
-``index_lag`` set, deleted items stay in its answers for that many more queries (None: for ever).
+Deletes and purges are long-running (Azure/azure-resource-manager-rpc, v1.0/async-api-reference.md, "202
+Accepted and Location Headers"): 202 with ``Location`` and ``Retry-After``; the Location answers 202 while
+the operation runs and, once it ends, "the exact same response that would have been returned had the
+operation been executed synchronously" — 200 on success, the error on failure. A group being deleted stays
+readable with ``provisioningState: Deleting`` until its operation ends (the provisioningState pattern, same
+page). Each operation takes ``delete_seconds`` of stand-in time; ``delete_plans`` makes one end ``Failed``
+or stay ``InProgress`` for ever (a VPN gateway's group takes 30 minutes and more). A group with a
+``CanNotDelete`` lock refuses its delete at once: 409 ``ScopeLocked`` ("Lock your resources to protect your
+infrastructure", learn.microsoft.com/azure/azure-resource-manager/management/lock-resources).
+
+API versions are registered per region and rolled out region by region: ``rollout`` names, per type, the
+versions a region already serves; a request for a resource in a region that does not serve its version yet
+is refused with 400 ``NoRegisteredProviderFound`` naming the versions it does serve, while Providers_Get
+already lists the new one.
+
+Resource Graph is an index that lags ARM ("most changes within 30 s, no upper bound"): deleted items stay
+in its answers for ``index_lag`` seconds of stand-in time (None: for ever). It allots each user a quota of
+queries per time window (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-
+throttled-requests: "at most 15 queries within every 5-second window"): every answer carries
+``x-ms-user-quota-remaining`` and ``x-ms-user-quota-resets-after`` (hh:mm:ss), and a query over the quota
+gets 429 with those headers and no ``Retry-After``.
+
+Every resource and group carries ``systemData`` (who created it, and when), as the ARM resource provider
+contract asks of every resource since 2020 (Azure/azure-resource-manager-rpc, v1.0/common-api-contracts.md,
+"System Metadata for all Azure resources"): ``createdBy`` is "a string identifier for the identity that
+created the resource" and ``createdByType`` one of User, Application, ManagedIdentity, Key. The contract
+leaves the identifier's form open; here it is the creator's application id unless a test says otherwise,
+and a resource made before systemData existed (``created_by=""``) has none.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from tests.fakes.armroles import RoleDefinitions
 from tests.fakes.server import Reply, Request, Service, error
@@ -32,6 +59,8 @@ class Resource:
     type: str  # Microsoft.Web/sites
     location: str = "swedencentral"
     tags: dict = field(default_factory=dict)
+    system_data: dict | None = None
+    provisioning_state: str = "Succeeded"
 
     @property
     def name(self) -> str:
@@ -42,8 +71,34 @@ class Resource:
         return re.search(r"/resourceGroups/([^/]+)", self.id, re.I).group(1)
 
     def body(self) -> dict:
-        return {"id": self.id, "name": self.name, "type": self.type, "location": self.location, "tags": self.tags,
-                "properties": {"provisioningState": "Succeeded"}}
+        body = {"id": self.id, "name": self.name, "type": self.type, "location": self.location, "tags": self.tags,
+                "properties": {"provisioningState": self.provisioning_state}}
+        if self.system_data:
+            body["systemData"] = self.system_data
+        return body
+
+
+def system_data(created_by: str, created_by_type: str = "Application") -> dict | None:
+    """``systemData`` as ARM returns it (None for a resource made before ARM recorded it)."""
+    if not created_by:
+        return None
+    return {"createdBy": created_by, "createdByType": created_by_type, "createdAt": "2026-11-21T06:02:11.52Z",
+            "lastModifiedBy": created_by, "lastModifiedByType": created_by_type,
+            "lastModifiedAt": "2026-11-21T06:02:11.52Z"}
+
+
+@dataclass
+class Operation:
+    """A long-running operation: it ends ``seconds`` after it started (None: never), as ``outcome``."""
+
+    started: float
+    seconds: float | None
+    outcome: str  # Succeeded | Failed
+    success: Reply
+    failure: Reply | None = None
+    on_success: Callable[[], None] = lambda: None
+    on_failure: Callable[[], None] = lambda: None
+    ended: bool = False
 
 
 @dataclass
@@ -64,10 +119,13 @@ class FakeArm(RoleDefinitions, Service):
         super().__init__()
         self.subscription_id, self.tenant_id = subscription_id, tenant_id
         self.page_size = 100
-        self.poll_count = 0  # further 202 answers to a long-running operation's Location before it is done
-        # ARM says how long to wait before polling (often 15 s; whole seconds: the SDK parses an int); the
-        # least it says here is 1 s. A value of 0 would make the SDK fall back to its own 30 s interval.
+        self.default_creator = ""  # who created what a test adds without saying (the deployer, in FakeCloud)
+        # ARM says how long to wait before polling (often 15 s; whole seconds: the SDK parses an int). Deletes
+        # say 15 (the contract's least is 10); a job start says 1, which the SDK waits in real time. A value of 0
+        # would make the SDK fall back to its own 30 s interval.
         self.retry_after = "1"
+        self.delete_retry_after = "15"
+        self.time = None  # the stand-ins' clock (FakeCloud sets it); real time when alone
         self._op_ids = itertools.count(1)
         self.reset_state()
         s = self.route
@@ -77,6 +135,7 @@ class FakeArm(RoleDefinitions, Service):
         s("DELETE", RG, self._delete_group)
         s("GET", SUB + r"/providers/(?P<ns>Microsoft\.[A-Za-z]+)", self._provider)
         s("GET", SUB + r"/operationresults/(?P<id>[0-9]+)", self._poll)
+        s("POST", r"/_stand-in/sleep", self._sleep)
         s("POST", r"/providers/Microsoft\.ResourceGraph/resources", self._resource_graph)
         s("GET", RG + r"/providers/Microsoft\.App/jobs/(?P<job>[^/]+)/executions", self._executions)
         s("POST", RG + r"/providers/Microsoft\.App/jobs/(?P<job>[^/]+)/start", self._start_job)
@@ -110,27 +169,47 @@ class FakeArm(RoleDefinitions, Service):
             "microsoft.app": {"jobs": ["2026-07-01", "2025-01-01"]},
         }
         self.role_assignments: list[tuple[str, str]] = []  # (principal object id, role definition guid)
-        self.index_lag: int | None = 0
-        self._index_ghosts: dict[str, tuple[dict, int | None]] = {}  # id -> (row, queries left)
-        self._operations: dict[str, tuple[int, Reply]] = {}
+        self.index_lag: float | None = 0.0  # seconds Resource Graph keeps listing what ARM deleted (None: for ever)
+        self._index_ghosts: dict[str, tuple[dict, float | None]] = {}  # id -> (row, stand-in time it goes)
+        self._operations: dict[str, Operation] = {}
+        self.delete_seconds = 20.0  # how long a delete or purge runs (stand-in time)
+        # group name (lower case) -> ("Failed", seconds, error Reply) or ("InProgress", None, None)
+        self.delete_plans: dict[str, tuple] = {}
+        self.locks: set[str] = set()  # groups (lower case) with a CanNotDelete lock
+        # (namespace, type) -> {region: versions it serves}; types not named serve every listed version everywhere
+        self.rollout: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self.quota, self.quota_window = 15, 5.0  # Resource Graph queries per user per window (seconds)
+        self._quota_used: dict[str, tuple[float, int]] = {}  # user -> (window start, queries in it)
 
     def reset(self) -> None:
         super().reset()
         self.reset_state()
-        self.page_size, self.poll_count = 100, 0
+        self.page_size = 100
+
+    def now(self) -> float:
+        return self.time.monotonic() if self.time is not None else time.monotonic()
+
+    def handle(self, request: Request) -> Reply:
+        with self._lock:
+            self._tick()
+            return super().handle(request)
 
     def group_id(self, name: str) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{name}"
 
-    def add_group(self, name: str, tags: dict | None = None, location: str = "swedencentral") -> Resource:
-        group = Resource(self.group_id(name), GROUP_TYPE, location, dict(tags or {}))
+    def add_group(self, name: str, tags: dict | None = None, location: str = "swedencentral",
+                  created_by: str | None = None, created_by_type: str = "Application") -> Resource:
+        group = Resource(self.group_id(name), GROUP_TYPE, location, dict(tags or {}),
+                         system_data(self.default_creator if created_by is None else created_by, created_by_type))
         self.groups[name.lower()] = group
         return group
 
-    def add_resource(self, group: str, type_: str, name: str, tags: dict | None = None) -> Resource:
+    def add_resource(self, group: str, type_: str, name: str, tags: dict | None = None,
+                     created_by: str | None = None, location: str = "swedencentral") -> Resource:
         if group.lower() not in self.groups:
-            self.add_group(group)
-        res = Resource(f"{self.group_id(group)}/providers/{type_}/{name}", type_, tags=dict(tags or {}))
+            self.add_group(group, created_by=created_by)
+        res = Resource(f"{self.group_id(group)}/providers/{type_}/{name}", type_, location, tags=dict(tags or {}),
+                       system_data=system_data(self.default_creator if created_by is None else created_by))
         self.resources[res.id.lower()] = res
         return res
 
@@ -141,7 +220,9 @@ class FakeArm(RoleDefinitions, Service):
 
     def remove_group(self, name: str) -> None:
         """What a stack destroy does to a group: gone from ARM (Resource Graph may lag)."""
-        group = self.groups.pop(name.lower())
+        group = self.groups.pop(name.lower(), None)
+        if group is None:
+            return
         self._forget(group)
         for rid, res in list(self.resources.items()):
             if res.resource_group.lower() == name.lower():
@@ -154,22 +235,62 @@ class FakeArm(RoleDefinitions, Service):
     def _forget(self, item: Resource) -> None:
         """Gone from ARM; Resource Graph may keep listing it for a while."""
         if self.index_lag != 0:
-            self._index_ghosts[item.id.lower()] = (self._row(item), self.index_lag)
+            until = None if self.index_lag is None else self.now() + self.index_lag
+            self._index_ghosts[item.id.lower()] = (self._row(item), until)
 
     # long-running operations -------------------------------------------------------------------------
-    def _accepted(self, final: Reply) -> Reply:
+    def _accepted(self, success: Reply, *, seconds: float = 0.0, plan: tuple | None = None,
+                  on_success: Callable[[], None] = lambda: None, on_failure: Callable[[], None] = lambda: None) -> Reply:
+        """Start an operation: 202 and the Location to poll. ``plan``: ("Failed", seconds, error) or
+        ("InProgress", None, None) instead of success after ``seconds``."""
         op = str(next(self._op_ids))
-        self._operations[op] = (self.poll_count, final)
-        location = f"{self.base_url}/subscriptions/{self.subscription_id}/operationresults/{op}?api-version=2025-04-01"
-        return Reply(202, None, {"Location": location, "Retry-After": self.retry_after})
+        outcome, seconds, failure = plan if plan else ("Succeeded", seconds, None)
+        self._operations[op] = Operation(self.now(), seconds, outcome, success, failure, on_success, on_failure)
+        self._tick()
+        return Reply(202, None, {"Location": self._location(op), "Retry-After": self._pause(op)})
+
+    def _pause(self, op: str) -> str:
+        return self.delete_retry_after if self._operations[op].seconds != 0 else self.retry_after
+
+    def end_operations(self) -> None:
+        """Let every running operation end now, as planned (a test done with one that never ends)."""
+        with self._lock:
+            for operation in self._operations.values():
+                if not operation.ended:
+                    operation.seconds = max(self.now() - operation.started, 0.0)
+                    if operation.outcome == "InProgress":
+                        operation.outcome = "Succeeded"
+            self._tick()
+
+    def _location(self, op: str) -> str:
+        return f"{self.base_url}/subscriptions/{self.subscription_id}/operationresults/{op}?api-version=2025-04-01"
+
+    def _tick(self) -> None:
+        """End every operation whose time has come, applying what it does."""
+        now = self.now()
+        for operation in self._operations.values():
+            if not operation.ended and operation.seconds is not None and now >= operation.started + operation.seconds:
+                operation.ended = True
+                (operation.on_success if operation.outcome == "Succeeded" else operation.on_failure)()
+
+    def authorize(self, request: Request) -> Reply | None:
+        if request.path == "/_stand-in/sleep":
+            return None
+        return super().authorize(request)
+
+    def _sleep(self, r: Request) -> Reply:
+        """Not ARM: how the stand-in `pulumi` waits a Retry-After, on the stand-ins' clock."""
+        if self.time is not None:
+            self.time.sleep(float(r.query.get("seconds", "0")))
+        return Reply(204)
 
     def _poll(self, r: Request) -> Reply:
-        left, final = self._operations.get(r.params["id"], (0, error(404, "NotFound", "no such operation")))
-        if left > 0:
-            self._operations[r.params["id"]] = (left - 1, final)
-            return Reply(202, None, {"Location": f"{self.base_url}{r.path}?api-version=2025-04-01",
-                                     "Retry-After": self.retry_after})
-        return final
+        operation = self._operations.get(r.params["id"])
+        if operation is None:
+            return error(404, "NotFound", "no such operation")
+        if not operation.ended:
+            return Reply(202, None, {"Location": self._location(r.params["id"]), "Retry-After": self._pause(r.params["id"])})
+        return operation.success if operation.outcome == "Succeeded" else operation.failure
 
     # handlers -----------------------------------------------------------------------------------------
     def _own(self, r: Request) -> Reply | None:
@@ -189,8 +310,7 @@ class FakeArm(RoleDefinitions, Service):
                                      "spendingLimit": "Off"}})
 
     def _group_body(self, g: Resource) -> dict:
-        return {"id": g.id, "name": g.name, "type": GROUP_TYPE, "location": g.location, "tags": g.tags,
-                "properties": {"provisioningState": "Succeeded"}}
+        return g.body()
 
     def _list_groups(self, r: Request) -> Reply:
         refused = self._own(r)
@@ -221,11 +341,23 @@ class FakeArm(RoleDefinitions, Service):
         return Reply(200, self._group_body(group))
 
     def _delete_group(self, r: Request) -> Reply:
-        refused = self._own(r)
-        if refused or r.params["rg"].lower() not in self.groups:
+        refused, name = self._own(r), r.params["rg"].lower()
+        if refused or name not in self.groups:
             return refused or error(404, "ResourceGroupNotFound", f"Resource group '{r.params['rg']}' could not be found.")
-        self.remove_group(r.params["rg"])
-        return self._accepted(Reply(200))
+        group = self.groups[name]
+        if name in self.locks:
+            return error(409, "ScopeLocked", f"The scope '{group.id}' cannot perform delete operation because following "
+                                             f"scope(s) are locked: '{group.id.lower()}'. Please remove the lock and try "
+                                             "again.")
+        # A second delete of a group being deleted: ARM's answer is not documented; here a new operation that
+        # ends with the first (the teardown does not send one: it waits for the group to go).
+        group.provisioning_state = "Deleting"
+
+        def fail():
+            group.provisioning_state = "Succeeded"
+
+        return self._accepted(Reply(200), seconds=self.delete_seconds, plan=self.delete_plans.get(name),
+                              on_success=lambda: self.remove_group(name), on_failure=fail)
 
     def _provider(self, r: Request) -> Reply:
         refused = self._own(r)
@@ -246,13 +378,15 @@ class FakeArm(RoleDefinitions, Service):
         rest = r.params["rest"].split("/")
         type_ = "/".join([r.params["ns"], *rest[0:-1:2]]).lower()
         namespace, _, short = type_.partition("/")
-        known = self.api_versions.get(namespace, {}).get(short)
-        if known is None or r.query["api-version"] not in known:
-            return None, error(400, "NoRegisteredProviderFound",
-                               f"No registered resource provider found for location 'swedencentral' and API version "
-                               f"'{r.query['api-version']}' for type '{short}'. The supported api-versions are "
-                               f"'{', '.join(known or [])}'.")
         res = self.resources.get(r.path.lower())
+        location = res.location if res else "swedencentral"
+        known = self.api_versions.get(namespace, {}).get(short)
+        served = self.rollout.get((namespace, short), {}).get(location, known)
+        if known is None or r.query["api-version"] not in (served or []):
+            return None, error(400, "NoRegisteredProviderFound",
+                               f"No registered resource provider found for location '{location}' and API version "
+                               f"'{r.query['api-version']}' for type '{short}'. The supported api-versions are "
+                               f"'{', '.join(served or [])}'. The supported locations are 'swedencentral, northeurope'.")
         if res is None:
             return None, error(404, "ResourceNotFound",
                                f"The Resource '{r.params['ns']}/{r.params['rest']}' under resource group "
@@ -268,8 +402,12 @@ class FakeArm(RoleDefinitions, Service):
         res, refused = self._typed(r)
         if refused:
             return refused
-        self._forget(self.resources.pop(res.id.lower()))
-        return self._accepted(Reply(200))
+        if res.resource_group.lower() in self.locks:
+            return error(409, "ScopeLocked", f"The scope '{res.id}' cannot perform delete operation because following "
+                                             f"scope(s) are locked: '{self.group_id(res.resource_group).lower()}'.")
+        res.provisioning_state = "Deleting"
+        return self._accepted(Reply(200), seconds=self.delete_seconds,
+                              on_success=lambda: self._forget(self.resources.pop(res.id.lower())))
 
     # Resource Graph --------------------------------------------------------------------------------------
     def _row(self, item: Resource) -> dict:
@@ -279,18 +417,44 @@ class FakeArm(RoleDefinitions, Service):
 
     def _index(self) -> list[dict]:
         rows = [self._row(x) for x in [*self.groups.values(), *self.resources.values()]]
-        for rid, (row, left) in list(self._index_ghosts.items()):
-            rows.append(row)
-            if left is not None:
-                if left <= 1:
-                    del self._index_ghosts[rid]
-                else:
-                    self._index_ghosts[rid] = (row, left - 1)
+        now = self.now()
+        for rid, (row, until) in list(self._index_ghosts.items()):
+            if until is not None and now >= until:
+                del self._index_ghosts[rid]
+            else:
+                rows.append(row)
         return rows
+
+    def _quota(self, r: Request) -> tuple[bool, dict]:
+        """(within quota, the quota headers) for this caller's query."""
+        from tests.fakes.login import claims_of
+
+        token = r.headers.get("authorization", " ").split(" ", 1)[1]
+        user = claims_of(token).get("appid", "") if token.count(".") == 2 else token
+        now = self.now()
+        start, used = self._quota_used.get(user, (now, 0))
+        if now >= start + self.quota_window:
+            start, used = now, 0
+        allowed = used < self.quota
+        used += 1 if allowed else 0
+        self._quota_used[user] = (start, used)
+        left = max(0.0, start + self.quota_window - now)
+        resets = f"{int(left // 3600):02d}:{int(left % 3600 // 60):02d}:{int(left % 60 + (left % 1 > 0)):02d}"
+        return allowed, {"x-ms-user-quota-remaining": str(max(self.quota - used, 0)),
+                         "x-ms-user-quota-resets-after": resets}
 
     def _resource_graph(self, r: Request) -> Reply:
         if "api-version" not in r.query:
             return self._own(r)
+        allowed, quota = self._quota(r)
+        if not allowed:  # no Retry-After: the quota headers say when the window resets
+            return error(429, "RateLimiting", "Please provide below info when asking for support: timestamp = "
+                                              "2026-11-21T14:00:00Z, correlationId = 0.", quota)
+        reply = self._resource_graph_answer(r)
+        reply.headers.update(quota)
+        return reply
+
+    def _resource_graph_answer(self, r: Request) -> Reply:
         body = r.json() or {}
         if [s.lower() for s in body.get("subscriptions") or []] != [self.subscription_id.lower()]:
             return error(400, "BadRequest", "Please provide the subscription the query runs in.")
@@ -409,8 +573,7 @@ class FakeArm(RoleDefinitions, Service):
         refused, found = self._own(r), self._find_deleted(r, "vault")
         if refused or found is None:
             return refused or error(404, "DeletedVaultNotFound", f"Deleted vault {r.params['name']} was not found.")
-        self.deleted.remove(found)
-        return self._accepted(Reply(200))
+        return self._accepted(Reply(200), seconds=self.delete_seconds, on_success=lambda: self._drop(found))
 
     def _deleted_accounts(self, r: Request) -> Reply:
         return self._own(r) or self._page(r, [self._account_body(d) for d in self.deleted if d.kind == "cognitive"])
@@ -424,5 +587,8 @@ class FakeArm(RoleDefinitions, Service):
         refused, found = self._own(r), self._find_deleted(r, "cognitive")
         if refused or found is None:
             return refused or error(404, "ResourceNotFound", f"The deleted account {r.params['name']} was not found.")
-        self.deleted.remove(found)
-        return self._accepted(Reply(204))
+        return self._accepted(Reply(204), seconds=self.delete_seconds, on_success=lambda: self._drop(found))
+
+    def _drop(self, item: Deleted) -> None:
+        if item in self.deleted:
+            self.deleted.remove(item)

@@ -5,6 +5,11 @@ The login service answers OpenID discovery and the client-credentials grant, wit
 a client assertion (a GitHub OIDC token), issuing JWT-shaped access tokens whose ``roles`` claim
 carries the app roles the test granted. A GitHub token expires; an expired assertion is refused with
 AADSTS700024, as Entra refuses it ("Client assertion is not within its valid time range").
+
+Access tokens live ``token_lifetime`` seconds (Entra: 60-90 minutes; tests make it short, so that clients
+ask again during a run: azure-core asks for a new token within 300 s of expiry). A refusal can begin
+mid-way (``refuse_after``): the first N token requests for a resource succeed, the later ones are refused,
+as when a federated credential is removed or a client assertion expires during a long teardown.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class FakeLogin(Service):
         self.roles: dict[tuple[str, str], list[str]] = {}  # (client id, resource) -> app roles
         self.issued: list[dict] = []
         self.refuse: dict[str, Reply] = {}  # resource -> the error its token requests get
+        self.refuse_after: dict[str, tuple[int, Reply]] = {}  # resource -> (tokens still issued, then this error)
+        self.token_lifetime = 3599
         self.github: FakeGitHubOidc | None = None
 
     def reset(self) -> None:
@@ -89,14 +96,20 @@ class FakeLogin(Service):
         resource = form.get("scope", "").removesuffix("/.default")
         if resource in self.refuse:
             return self.refuse[resource]
+        if resource in self.refuse_after:
+            left, refusal = self.refuse_after[resource]
+            if left <= 0:
+                return refusal
+            self.refuse_after[resource] = (left - 1, refusal)
         now = int(time.time())
         claims = {"aud": resource, "iss": f"https://sts.windows.net/{self.tenant_id}/", "iat": now, "nbf": now,
-                  "exp": now + 3599, "appid": client, "oid": f"oid-of-{client}", "tid": self.tenant_id,
+                  "exp": now + self.token_lifetime, "appid": client, "oid": f"oid-of-{client}", "tid": self.tenant_id,
                   "idtyp": "app"}
         if self.roles.get((client, resource)):
             claims["roles"] = self.roles[(client, resource)]
         self.issued.append(claims)
-        return Reply(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+        return Reply(200, {"token_type": "Bearer", "expires_in": self.token_lifetime,
+                           "ext_expires_in": self.token_lifetime,
                            "access_token": jwt(claims)})
 
     def _check_assertion(self, client: str, assertion: str) -> Reply | None:

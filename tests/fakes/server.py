@@ -2,7 +2,8 @@
 
 A ``Service`` holds one service's state and routes (``route(method, pattern, handler)``), records
 every request it answers, and can be told to answer the next matching requests with a scripted
-fault (``fail(...)``: a 409, a 429 with ``Retry-After``, a 5xx) before its normal answer.
+fault (``fail(...)``: a 409, a 429 with ``Retry-After``, a 5xx) before its normal answer, and can run a
+test's action once a matching request has been answered (``when(...)``: a refusal that begins mid-way).
 """
 
 from __future__ import annotations
@@ -69,9 +70,11 @@ class Service:
     def __init__(self):
         self._routes: list[tuple[str, re.Pattern, Callable[[Request], Reply]]] = []
         self._faults: list[_Fault] = []
+        self._triggers: list[tuple[str, re.Pattern, Callable[[], None]]] = []
         self.requests: list[Seen] = []
         self._lock = threading.RLock()
         self.base_url = ""  # set when served
+        self.time = None  # the stand-ins' shared clock (tests/fakes/cloud.py StandInTime), set when served
 
     def route(self, method: str, pattern: str, handler: Callable[[Request], Reply]) -> None:
         self._routes.append((method, re.compile(pattern, re.I), handler))
@@ -81,9 +84,15 @@ class Service:
         with self._lock:
             self._faults.append(_Fault(method, re.compile(pattern, re.I), reply, times))
 
+    def when(self, method: str, pattern: str, action: Callable[[], None]) -> None:
+        """Run ``action()`` once, after the first answered request matching ``method`` and ``pattern``."""
+        with self._lock:
+            self._triggers.append((method, re.compile(pattern, re.I), action))
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._triggers.clear()
             self.requests.clear()
 
     def seen(self, method: str | None = None, pattern: str = "") -> list[Seen]:
@@ -103,6 +112,9 @@ class Service:
         with self._lock:
             reply = self._handle(request)
             self.requests.append(Seen(request.method, request.path, request.query, request.headers, reply.status))
+            for trigger in [t for t in self._triggers if t[0] == request.method and t[1].search(request.path)]:
+                self._triggers.remove(trigger)
+                trigger[2]()
             return reply
 
     def _handle(self, request: Request) -> Reply:

@@ -350,6 +350,7 @@ def _snapshot_types() -> dict[str, set[str]]:
 _MULTI = ("identity/conditionalAccess/policies", "identity/conditionalAccess/namedLocations",
           "policies/authenticationStrengthPolicies", "policies/authorizationPolicy",
           "policies/identitySecurityDefaultsEnforcementPolicy")
+_NEW_IN_UNIT = re.compile(r"^directory/administrativeUnits/(?P<unit>[^/]+)/members$", re.I)
 _ALT_KEY = re.compile(r"^(?P<coll>[A-Za-z]+)\((?P<key>[A-Za-z]+)='(?P<value>[^']*)'\)$")
 
 
@@ -384,6 +385,16 @@ class GraphStandIn(Service):
         if not parts:
             return _graph_error(404, "Request_ResourceNotFound", "no resource")
         text = "/".join(parts)
+        unit = _NEW_IN_UNIT.match(text)
+        if unit and req.method == "POST":
+            # "Add a member" to an administrative unit with a whole group as the body creates the group in
+            # the unit (Graph reference: administrativeunit-post-members, "Create a new group").
+            body = _json(req) or {}
+            if body.get("@odata.type") != "#microsoft.graph.group":
+                return _graph_error(400, "Request_BadRequest", "Only a group can be created in an administrative unit.")
+            reply = self._create("groups", self.objects.setdefault("groups", {}), body)
+            self.links.setdefault((unit["unit"].lower(), "members"), []).append(reply.body["id"].lower())
+            return reply
         for multi in _MULTI:
             if text.lower().startswith(multi.lower()):
                 coll, rest = multi, parts[multi.count("/") + 1:]

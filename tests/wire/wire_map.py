@@ -76,9 +76,9 @@ AUDIT: dict[tuple[str, str], str] = {
     ("POST", "identity/conditionalAccess/namedLocations"): "Add named location",
     ("PATCH", "identity/conditionalAccess/namedLocations/{id}"): "Update named location",
     ("DELETE", "identity/conditionalAccess/namedLocations/{id}"): "Delete named location",
-    ("POST", "administrativeUnits/{id}/members"): "Add member to administrative unit",
-    ("POST", "administrativeUnits/{id}/members/$ref"): "Add member to administrative unit",
-    ("DELETE", "administrativeUnits/{id}/members/{id}/$ref"): "Remove member from administrative unit",
+    ("POST", "directory/administrativeUnits/{id}/members"): "Add member to administrative unit",
+    ("POST", "directory/administrativeUnits/{id}/members/$ref"): "Add member to administrative unit",
+    ("DELETE", "directory/administrativeUnits/{id}/members/{id}/$ref"): "Remove member from administrative unit",
 }
 _AUDIT = {(m, p.lower()): a for (m, p), a in AUDIT.items()}
 _GRAPH_ACTIONS = {"addpassword", "removepassword", "addkey", "removekey", "restore", "getbyids", "checkmembergroups",
@@ -111,7 +111,8 @@ def arm_operations(requests: list[dict], snapshot) -> tuple[set[str], set[str], 
     return ops, excluded, unknown
 
 
-_GRAPH_COLLECTIONS = ("identity/conditionalAccess/policies", "identity/conditionalAccess/namedLocations")
+_GRAPH_COLLECTIONS = ("identity/conditionalAccess/policies", "identity/conditionalAccess/namedLocations",
+                      "directory/administrativeUnits")
 
 
 def graph_path(path: str) -> str:
@@ -145,12 +146,19 @@ def audit_activities(requests: list[dict]) -> tuple[list[str], set[str]]:
         if activity is None:
             unknown.add(f"{r['method']} {shape}")
             continue
+        keys = set(r.get("body_keys") or ())
+        # A group sent whole as an administrative unit's new member is created there: "Add group", then the
+        # unit's activity (the reference names both; their order in the log is not documented).
+        created_in_unit = r["method"] == "POST" and shape == "directory/administrativeUnits/{id}/members" \
+            and "displayName" in keys
+        if created_in_unit:
+            activities.append("Add group")
         activities.append(activity)
         # Owners and members bound in a create's body are added by the directory, each logged as its own
         # activity ("Add owner to group" after "Add group").
-        kind = {"groups": "group", "applications": "application", "servicePrincipals": "service principal"}.get(shape)
+        kind = "group" if created_in_unit else \
+            {"groups": "group", "applications": "application", "servicePrincipals": "service principal"}.get(shape)
         if r["method"] == "POST" and kind:
-            keys = set(r.get("body_keys") or ())
             if "owners@odata.bind" in keys:
                 activities.append(f"Add owner to {kind}")
             if "members@odata.bind" in keys and kind == "group":
