@@ -16,7 +16,8 @@ from rich.console import Console
 from haymaker.errors import CatalogError, HayMakerError, InvalidInput
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+# Messages wrap between words on a terminal; piped or captured, each stays one line (grep finds it whole).
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 # -h as well as --help on every command (click hands this down to each subcommand's context).
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 # Writing stdout fails with these when it is full, closed or gone (`> /dev/full`, `| head`).
