@@ -211,9 +211,11 @@ def test_a_stack_deployed_by_hand_is_seen_by_status_reap_and_down(tmp_path, monk
     assert "policies/config.dev.json" in hand[-1]
 
     def build(cfg, environment, progress=None):  # the real driver; Azure and the ledger as stand-ins
+        slept = []  # waits pass at once and count as time passed (the purge's wait is bounded in time)
         driver = RunStackDriver(backend=cfg.get("backend_url"), secrets_provider=cfg.get("secrets_provider"))
         return Lifecycle(driver=driver, azure=FakeAzure(), ledger=Ledger.from_config(cfg), progress=progress,
-                         clock=Clock(sleep=lambda s: None), backoff=Backoff(attempts=2, base_seconds=0),
+                         clock=Clock(sleep=slept.append, monotonic=lambda: sum(slept)),
+                         backoff=Backoff(attempts=2, base_seconds=0),
                          audit_dir=tmp_path / "audit", rng=random.Random(0), echo=lambda *_: None)
 
     monkeypatch.setattr(cli_ops, "build_lifecycle", build)
