@@ -169,7 +169,8 @@ class FakeArm(RoleDefinitions, Service):
             "microsoft.app": {"jobs": ["2026-07-01", "2025-01-01"]},
         }
         self.role_assignments: list[tuple[str, str]] = []  # (principal object id, role definition guid)
-        self.index_lag: float | None = 0.0  # seconds Resource Graph keeps listing what ARM deleted (None: for ever)
+        # seconds Resource Graph keeps listing what ARM deleted (None: for ever); "most changes within 30 s"
+        self.index_lag: float | None = 30.0
         self._index_ghosts: dict[str, tuple[dict, float | None]] = {}  # id -> (row, stand-in time it goes)
         self._operations: dict[str, Operation] = {}
         self.delete_seconds = 20.0  # how long a delete or purge runs (stand-in time)
