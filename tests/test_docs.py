@@ -113,9 +113,16 @@ def test_slugs_follow_github():
 SECTION_POINTER = re.compile(r"\b(README(?:\.md)?|docs/[\w-]+\.md)\s*[,:]\s*\\?\"([^\"\\]+)\\?\"")
 
 
+UNTRACKED = {".git", ".venv", "node_modules", ".azcli", ".pulumi-state", ".haymaker", "__pycache__", ".pytest_cache"}
+
+
 def tracked_files() -> list[Path]:
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
-    return [ROOT / name for name in listed.decode().split("\0") if name]
+    """The repository's files: git's list in a clone; in a copy without git (scripts/catalog_edits.sh), every
+    file but the tooling and state that git ignores."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True)
+    if listed.returncode == 0:
+        return [ROOT / name for name in listed.stdout.decode().split("\0") if name]
+    return [p for p in ROOT.rglob("*") if p.is_file() and not UNTRACKED & set(p.relative_to(ROOT).parts)]
 
 
 def section_pointers(text: str) -> list[tuple[str, str]]:
