@@ -452,11 +452,11 @@ class Lifecycle:
 
         expect = [(f"deleted_{x.kind}", x.id) for x in found if x.kind in ("application", "service_principal")]
         if destroyed:  # the stack's inventory names what its destroy deleted (the ledger's agents may not all exist)
-            borrowed = {b.client_id.lower() for b in proof.borrowed} | {b.scenario for b in proof.borrowed}
+            borrowed = {b.scenario for b in proof.borrowed}
             for e in (outputs or {}).get("inventory") or []:
                 # Only an agent's own application and its service principal: a borrowed identity is the
-                # platform's, and a try's agent is the operator, so the destroy deleted neither.
-                if not (e.get("scenario") and e.get("client_id")) or {e["scenario"], e["client_id"].lower()} & borrowed:
+                # platform's, and a try's agent (no client id) is the operator, so the destroy deleted neither.
+                if not (e.get("scenario") and e.get("client_id")) or e["scenario"] in borrowed:
                     continue
                 expect.append(("deleted_application", naming.app_display_name(proof.run_id, e["scenario"])))
                 if e.get("service_principal_object_id"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from scenarios.operations import ARM_OWN_PREFIXES, is_operation_name, kind_of, load_snapshot, namespace_of
-from scenarios.steps import split_step
+from scenarios.steps import command_words, split_step
 
 WRITE_VERBS = frozenset({
     "add", "apply", "approve", "assign", "attach", "cancel", "config", "create", "deallocate", "delete",
@@ -40,15 +40,6 @@ _DATA_GROUPS = {("storage", g) for g in ("blob", "container", "queue", "message"
 _ARM_HOSTS = {"management.azure.com"}
 _GRAPH_HOSTS = {"graph.microsoft.com"}
 
-
-def command_words(argv: list[str]) -> list[str]:
-    """``['network', 'vnet', 'create']`` for ``az network vnet create --name x``."""
-    words = []
-    for arg in argv[1:]:
-        if arg.startswith("-"):
-            break
-        words.append(arg)
-    return words
 
 
 def _flag(argv: list[str], *names: str) -> str | None:

@@ -8,6 +8,7 @@ were checked against the public extension index (az extension list-available) of
 
 from __future__ import annotations
 
+from scenarios import steps
 from scenarios.steps import split_step
 
 # Command group (one or more words) -> extension; the longest matching group wins.
@@ -38,12 +39,7 @@ CORE_GROUPS = frozenset({
 
 def command_words(run: str) -> list[str]:
     """The command's words after ``az``, up to the first option."""
-    words = []
-    for arg in split_step(run)[1:]:
-        if arg.startswith("-"):
-            break
-        words.append(arg)
-    return words
+    return steps.command_words(split_step(run))
 
 
 def extension_for(run: str) -> str | None:
