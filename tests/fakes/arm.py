@@ -21,7 +21,8 @@ versions a region already serves; a request for a resource in a region that does
 is refused with 400 ``NoRegisteredProviderFound`` naming the versions it does serve, while Providers_Get
 already lists the new one.
 
-Resource Graph is an index that lags ARM ("most changes within 30 s, no upper bound"): deleted items stay
+Resource Graph is an index that lags ARM (its stated target: 95% of changes within 30 s, no upper bound, as
+quoted by Azure/azure-dev#540; Microsoft's pages give no figure, so 30 s is the default): deleted items stay
 in its answers for ``index_lag`` seconds of stand-in time (None: for ever). It allots each user a quota of
 queries per time window (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-
 throttled-requests: "at most 15 queries within every 5-second window"): every answer carries
@@ -169,7 +170,7 @@ class FakeArm(RoleDefinitions, Service):
             "microsoft.app": {"jobs": ["2026-07-01", "2025-01-01"]},
         }
         self.role_assignments: list[tuple[str, str]] = []  # (principal object id, role definition guid)
-        # seconds Resource Graph keeps listing what ARM deleted (None: for ever); "most changes within 30 s"
+        # seconds Resource Graph keeps listing what ARM deleted (None: for ever); see the module's docstring
         self.index_lag: float | None = 30.0
         self._index_ghosts: dict[str, tuple[dict, float | None]] = {}  # id -> (row, stand-in time it goes)
         self._operations: dict[str, Operation] = {}
